@@ -1,0 +1,104 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// One settings array for every target, as in hummingbird: Swift 6 language mode, strict concurrency.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+/// Tests and their support code import modules plainly (public by default).
+let testSettings: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
+
+let package = Package(
+    name: "herald",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "herald", targets: ["herald"]),
+        .library(name: "Herald", targets: ["Herald"]),
+        .library(name: "PGDriver", targets: ["PGDriver"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // libpq's C API; pkg-config finds it, apt's libpq-dev provides it.
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"]), .brew(["libpq"])]
+        ),
+        // The thin libpq wrapper: knows PostgreSQL, nothing of webhooks. The only importer of CLibPQ.
+        .target(
+            name: "PGDriver",
+            dependencies: [
+                "CLibPQ",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Herald's core: migrations, store, delivery engine, circuit breaker.
+        .target(
+            name: "Herald",
+            dependencies: [
+                "PGDriver",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The command line: parses, validates, calls Herald, prints.
+        .executableTarget(
+            name: "herald",
+            dependencies: [
+                "Herald",
+                "PGDriver",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Unit tests: pure values and parsing, no database, no network.
+        .testTarget(
+            name: "HeraldTests",
+            dependencies: ["Herald", "PGDriver"],
+            swiftSettings: testSettings
+        ),
+        // Shared integration-test support: a throwaway PostgreSQL, a real HTTP receiver on 127.0.0.1.
+        .target(
+            name: "HeraldTestSupport",
+            dependencies: [
+                "PGDriver",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Tests/HeraldTestSupport",
+            swiftSettings: testSettings
+        ),
+        // The driver against a real PostgreSQL.
+        .testTarget(
+            name: "PGDriverIntegrationTests",
+            dependencies: ["PGDriver", "HeraldTestSupport"],
+            swiftSettings: testSettings
+        ),
+        // Herald against a real PostgreSQL, real HTTP and real `herald` processes.
+        .testTarget(
+            name: "HeraldIntegrationTests",
+            dependencies: ["Herald", "PGDriver", "HeraldTestSupport"],
+            swiftSettings: testSettings
+        ),
+    ]
+)

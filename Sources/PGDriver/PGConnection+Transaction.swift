@@ -1,0 +1,93 @@
+internal import CLibPQ
+
+extension PGConnection {
+    /// Runs `body` inside a transaction: `COMMIT` when it returns, `ROLLBACK` when it throws or the task is
+    /// cancelled.
+    ///
+    /// Why a closure: the transaction cannot outlive the scope, and a forgotten `COMMIT` or a rollback
+    /// skipped on an error path is impossible. The rollback itself is not cancellable, so a cancelled task
+    /// still leaves the connection idle and reusable.
+    public func withTransaction<T: Sendable>(
+        _ body: (PGConnection) async throws -> T
+    ) async throws -> T {
+        try await query("BEGIN")
+        return try await finishTransaction(body)
+    }
+
+    /// Like ``withTransaction(_:)``, but `BEGIN` travels in the same round trip as `first`, whose result is
+    /// handed to `body`.
+    public func withTransaction<T: Sendable>(
+        startingWith first: PGQuery, _ body: (PGConnection, PGResult) async throws -> T
+    ) async throws -> T {
+        let results: [PGResult]
+        do {
+            results = try await pipeline(["BEGIN", first])
+        } catch {
+            await rollback()
+            throw error
+        }
+        return try await finishTransaction { try await body($0, results[1]) }
+    }
+
+    /// Runs `last` and `COMMIT` in one round trip; use as the final step inside a transaction body.
+    ///
+    /// The transaction is then closed; the enclosing ``withTransaction(_:)`` sees that and does not
+    /// commit again.
+    @discardableResult
+    public func commit(with last: PGQuery) async throws -> PGResult {
+        try Task.checkCancellation()
+        let results = try await pipeline([last, "COMMIT"])
+        if results[1].affectedRows == 0, try await transactionStatus() != .idle {
+            throw PGError(.server, message: "COMMIT did not end the transaction", sqlState: "25000")
+        }
+        return results[0]
+    }
+
+    private func finishTransaction<T: Sendable>(_ body: (PGConnection) async throws -> T) async throws -> T {
+        do {
+            let value = try await body(self)
+            try Task.checkCancellation()
+            switch try await transactionStatus() {
+            case .idle:
+                return value  // the body committed with commit(with:)
+            case .inError:
+                throw PGError(.server, message: "the transaction failed and was rolled back", sqlState: "25P02")
+            default:
+                try await query("COMMIT")
+                return value
+            }
+        } catch {
+            await rollback()
+            throw error
+        }
+    }
+
+    /// Rolls back whatever is open; never cancelled, never throws (a broken connection has nothing to roll back).
+    public func rollback() async {
+        _ = try? await run(cancellable: false) { conn, _ -> Bool in
+            guard PQtransactionStatus(conn) != PQTRANS_IDLE else { return true }
+            let res = PQexec(conn, "ROLLBACK")
+            PQclear(res)
+            if PQstatus(conn) != CONNECTION_OK { _ = self.lost(conn) }
+            return true
+        }
+    }
+
+    /// Where the session stands with respect to transactions.
+    public enum TransactionStatus: Sendable {
+        case idle, active, inTransaction, inError, unknown
+    }
+
+    /// The session's transaction status, as libpq last saw it (no round trip).
+    public func transactionStatus() async throws -> TransactionStatus {
+        try await run(cancellable: false) { conn, _ in
+            switch PQtransactionStatus(conn) {
+            case PQTRANS_IDLE: return .idle
+            case PQTRANS_ACTIVE: return .active
+            case PQTRANS_INTRANS: return .inTransaction
+            case PQTRANS_INERROR: return .inError
+            default: return .unknown
+            }
+        }
+    }
+}

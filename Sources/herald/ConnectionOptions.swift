@@ -1,0 +1,53 @@
+import ArgumentParser
+import Foundation
+import Herald
+import Logging
+import PGDriver
+
+/// The options every command that talks to the database shares.
+struct ConnectionOptions: ParsableArguments {
+    @Option(
+        name: .customLong("database-url"),
+        help: ArgumentHelp(
+            "libpq connection string or postgres:// URI (default: $DATABASE_URL, else PG* variables).",
+            valueName: "url"))
+    var databaseURL: String?
+
+    @Option(help: ArgumentHelp("Schema holding Herald's tables (default: $HERALD_SCHEMA, else herald).", valueName: "name"))
+    var schema: String?
+
+    @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical.", valueName: "level"))
+    var logLevel: String = "info"
+
+    func validate() throws {
+        _ = try resolvedSchema()
+        _ = try level()
+    }
+
+    /// The parsed `--log-level`.
+    func level() throws -> Logger.Level {
+        guard let level = Logger.Level(rawValue: logLevel) else {
+            throw ValidationError("invalid --log-level \(logLevel.debugDescription): use trace, debug, info, notice, warning, error or critical")
+        }
+        return level
+    }
+
+    /// The schema, validated before any SQL runs.
+    func resolvedSchema() throws -> SchemaName {
+        let name = schema ?? ProcessInfo.processInfo.environment["HERALD_SCHEMA"] ?? SchemaName.default.rawValue
+        do {
+            return try SchemaName(name)
+        } catch let error as HeraldError {
+            throw ValidationError(error.message)
+        }
+    }
+
+    /// The connection string: the flag, else `DATABASE_URL`, else empty (libpq then reads PG* and .pgpass).
+    var connectionString: String {
+        databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"] ?? ""
+    }
+
+    func connect(logger: Logger) async throws -> PGConnection {
+        try await PGConnection.connect(connectionString, applicationName: "herald", logger: logger)
+    }
+}
