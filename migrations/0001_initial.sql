@@ -75,7 +75,8 @@ CREATE TABLE deliveries (
     state text NOT NULL DEFAULT 'pending',
     -- Attempts that reached an outcome (interrupted sends are counted in interrupted_sends instead).
     attempts integer NOT NULL DEFAULT 0,
-    max_attempts integer NOT NULL,
+    -- Per-delivery override; NULL means the endpoint's setting, else the worker's.
+    max_attempts integer,
     -- When the delivery is due; the lease picks due pending rows in this order.
     next_attempt_at timestamptz NOT NULL DEFAULT now(),
     -- The breaker key resolved at enqueue, so that deferring every delivery behind an open breaker is one
@@ -93,7 +94,7 @@ CREATE TABLE deliveries (
     -- Producer-side deduplication. NULL event ids never collide, so events without an id are all kept.
     CONSTRAINT deliveries_endpoint_event_key UNIQUE (endpoint_id, event_id),
     CONSTRAINT deliveries_state CHECK (state IN ('pending', 'delivered', 'failed', 'dead', 'cancelled')),
-    CONSTRAINT deliveries_attempts CHECK (attempts >= 0 AND attempts <= max_attempts),
+    CONSTRAINT deliveries_attempts CHECK (attempts BETWEEN 0 AND 50),
     CONSTRAINT deliveries_max_attempts CHECK (max_attempts BETWEEN 1 AND 50),
     -- Terminal rows carry their end time; pending rows do not.
     CONSTRAINT deliveries_finished CHECK ((state = 'pending') = (finished_at IS NULL))

@@ -1,0 +1,99 @@
+internal import Foundation
+internal import PGDriver
+
+/// The statements of the delivery queue: enqueue, lease, complete.
+///
+/// Each method is one statement (or one pipelined round trip); the names follow what they do to the
+/// `deliveries` table.
+struct DeliveryStore: Sendable {
+    let schema: SchemaName
+
+    /// Calls `<schema>.enqueue(...)`; maps its validation errors (SQLSTATE 22023) to ``HeraldError``.
+    func enqueue(_ request: EnqueueRequest, maxBodyBytes: Int?, on connection: PGConnection) async throws -> Int64 {
+        let headers = try PGJSON(encoding: request.headers)
+        let query: PGQuery = """
+            SELECT \(unescaped: schema.qualified("enqueue"))(\(request.url), \(request.body), \(request.eventType), \
+            \(request.eventID), \(headers)::jsonb, \(request.contentType), \(request.maxAttempts)::integer, \
+            \(maxBodyBytes)::integer) AS id
+            """
+        do {
+            let result = try await connection.query(query)
+            return try result.first?.decode("id", as: Int64.self) ?? -1
+        } catch let error as PGError {
+            throw Self.heraldError(error)
+        }
+    }
+
+    /// Leases up to `limit` due pending deliveries; call inside a transaction that stays open across the
+    /// send. `FOR UPDATE SKIP LOCKED` lets every worker lease different rows without waiting on each other;
+    /// the locks die with the transaction, so a worker that dies leaves its rows to the others.
+    func leaseQuery(limit: Int) -> PGQuery {
+        """
+        WITH due AS (
+            SELECT id FROM \(unescaped: schema.qualified("deliveries"))
+            WHERE state = 'pending' AND next_attempt_at <= now()
+            ORDER BY next_attempt_at
+            LIMIT \(limit)
+            FOR UPDATE SKIP LOCKED
+        )
+        SELECT d.id, d.idempotency_key, d.body, d.content_type, d.headers, d.attempts, d.max_attempts, d.breaker_key,
+               d.interrupted_sends, e.id AS endpoint_id, e.url, e.secret,
+               CASE WHEN e.previous_secret_expires_at > now() THEN e.previous_secret END AS previous_secret,
+               e.enabled, e.disabled_reason, e.max_attempts AS endpoint_max_attempts, e.backoff_base_ms, e.backoff_cap_ms
+        FROM due JOIN \(unescaped: schema.qualified("deliveries")) d USING (id)
+        JOIN \(unescaped: schema.qualified("endpoints")) e ON e.id = d.endpoint_id
+        """
+    }
+
+    /// Records a batch of outcomes in one statement: each delivery's new state and its attempt row.
+    func completeQuery(_ completions: [Completion]) throws -> PGQuery {
+        let json = try PGJSON(encoding: completions)
+        return """
+            WITH input AS (
+                SELECT * FROM jsonb_to_recordset(\(json)::jsonb) AS x(
+                    delivery_id bigint, attempt integer, state text, attempts integer, next_attempt_at timestamptz,
+                    status_code integer, error text, started_at timestamptz, duration_ms integer, request_headers jsonb,
+                    response_excerpt text, retryable boolean, outcome text, worker_id text, log_attempt boolean)
+            ), updated AS (
+                UPDATE \(unescaped: schema.qualified("deliveries")) d
+                SET state = i.state,
+                    attempts = i.attempts,
+                    next_attempt_at = coalesce(i.next_attempt_at, d.next_attempt_at),
+                    last_status = coalesce(i.status_code, d.last_status),
+                    last_error = i.error,
+                    updated_at = now(),
+                    finished_at = CASE WHEN i.state <> 'pending' THEN now() END
+                FROM input i
+                WHERE d.id = i.delivery_id AND d.state = 'pending'
+                RETURNING d.id
+            ), logged AS (
+                INSERT INTO \(unescaped: schema.qualified("attempts"))
+                    (delivery_id, attempt, worker_id, started_at, duration_ms, status_code, request_headers,
+                     response_excerpt, error, retryable, next_attempt_at, outcome)
+                SELECT delivery_id, attempt, worker_id, started_at, duration_ms, status_code, request_headers,
+                       response_excerpt, error, retryable, next_attempt_at, outcome
+                FROM input WHERE log_attempt
+                RETURNING 1
+            )
+            SELECT (SELECT count(*) FROM updated)::int AS updated, (SELECT count(*) FROM logged)::int AS logged
+            """
+    }
+
+    /// Whether every migration this binary knows has been applied; workers refuse to start otherwise.
+    func pendingMigrationsQuery() -> PGQuery {
+        "SELECT to_regclass(\(schema.qualified("schema_migrations"))) IS NOT NULL AS present"
+    }
+
+    /// The notification channel enqueues signal on (see `enqueue` in migrations/0002).
+    var wakeupChannel: String { "\(schema.rawValue).enqueued" }
+
+    static func heraldError(_ error: PGError) -> HeraldError {
+        if error.code == .server, error.sqlState == "22023" || error.sqlState == "22P02" || error.sqlState == "22021" {
+            return HeraldError(.invalidInput, error.hint.map { "\(error.message). \($0)" } ?? error.message)
+        }
+        if error.sqlState == "42883" || error.sqlState == "42P01" || error.sqlState == "3F000" {
+            return HeraldError(.database, "Herald's schema is missing or out of date (\(error.message)): run `herald migrate`")
+        }
+        return HeraldError(.database, error.description)
+    }
+}

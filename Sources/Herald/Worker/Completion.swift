@@ -1,0 +1,22 @@
+internal import Foundation
+
+/// One delivery's outcome as the completion statement takes it (a JSON record, so a batch of any size is
+/// one parameter and one statement).
+struct Completion: Encodable, Sendable {
+    var delivery_id: Int64
+    var attempt: Int
+    var state: String
+    var attempts: Int
+    var next_attempt_at: String?
+    var status_code: Int?
+    var error: String?
+    var started_at: String
+    var duration_ms: Int
+    var request_headers: [String: String]
+    var response_excerpt: String?
+    var retryable: Bool
+    var outcome: String
+    var worker_id: String
+    /// False for deliveries finished without a send (disabled endpoint): no attempt row.
+    var log_attempt: Bool
+}

@@ -1,0 +1,51 @@
+internal import PGDriver
+
+/// A delivery leased by a worker slot, with what it needs to send it.
+struct LeasedDelivery: Sendable {
+    var id: Int64
+    var idempotencyKey: String
+    var body: [UInt8]
+    var contentType: String
+    var headers: [String: String]
+    var attempts: Int
+    var maxAttempts: Int?
+    var breakerKey: String
+    var interruptedSends: Int
+    var endpointID: Int64
+    var url: String
+    var secret: String
+    var previousSecret: String?
+    var enabled: Bool
+    var disabledReason: String?
+    var endpointMaxAttempts: Int?
+    var backoffBaseMilliseconds: Int?
+    var backoffCapMilliseconds: Int?
+
+    init(row: PGRow) throws {
+        id = try row.decode("id")
+        idempotencyKey = try row.decode("idempotency_key")
+        body = try row.decode("body")
+        contentType = try row.decode("content_type")
+        headers = try row.decode("headers", as: PGJSON.self).decode([String: String].self)
+        attempts = try row.decode("attempts")
+        maxAttempts = try row.decode("max_attempts")
+        breakerKey = try row.decode("breaker_key")
+        interruptedSends = try row.decode("interrupted_sends")
+        endpointID = try row.decode("endpoint_id")
+        url = try row.decode("url")
+        secret = try row.decode("secret")
+        previousSecret = try row.decode("previous_secret")
+        enabled = try row.decode("enabled")
+        disabledReason = try row.decode("disabled_reason")
+        endpointMaxAttempts = try row.decode("endpoint_max_attempts")
+        backoffBaseMilliseconds = try row.decode("backoff_base_ms")
+        backoffCapMilliseconds = try row.decode("backoff_cap_ms")
+    }
+
+    /// The worker's policy with this endpoint's and this delivery's overrides.
+    func policy(base: RetryPolicy) -> RetryPolicy {
+        base.overridden(
+            maxAttempts: maxAttempts ?? endpointMaxAttempts, baseMilliseconds: backoffBaseMilliseconds,
+            capMilliseconds: backoffCapMilliseconds)
+    }
+}

@@ -1,0 +1,69 @@
+public import Foundation
+public import Logging
+internal import PGDriver
+public import ServiceLifecycle
+
+/// `herald worker`: delivers due webhooks until told to stop.
+///
+/// A `Service`: its whole life is ``run()``. On graceful shutdown (SIGTERM/SIGINT through a
+/// `ServiceGroup`) the slots stop leasing, finish the sends in flight and commit them, then `run()`
+/// returns; the group's maximum shutdown duration is the backstop, after which cancellation rolls the
+/// remaining leases back (those deliveries stay pending, no attempt spent).
+public struct Worker: Service {
+    let configuration: WorkerConfiguration
+    let logger: Logger
+    let now: @Sendable () -> Date
+
+    /// - Parameter now: the clock deliveries are scheduled by; tests may inject their own.
+    public init(configuration: WorkerConfiguration, logger: Logger, now: @escaping @Sendable () -> Date = { Date() }) throws {
+        try configuration.validate()
+        self.configuration = configuration
+        self.logger = logger
+        self.now = now
+    }
+
+    /// Fails fast when the schema is not migrated, so a misconfigured worker says so once instead of
+    /// logging SQL errors from every slot.
+    public func checkSchema() async throws {
+        let conn = try await PGConnection.connect(configuration.connectionString, applicationName: "herald-worker", logger: logger)
+        defer { Task { await conn.close() } }
+        let statuses = try await Migrator(connection: conn, schema: configuration.schema, logger: logger).status()
+        let pending = statuses.filter { $0.state == .pending }.map(\.name)
+        guard pending.isEmpty else {
+            throw HeraldError(
+                .migration,
+                "schema \(configuration.schema) is missing migrations (\(pending.joined(separator: ", "))): run `herald migrate` first")
+        }
+    }
+
+    public func run() async throws {
+        let http = HTTPSender(
+            connectTimeout: configuration.connectTimeout, totalTimeout: configuration.requestTimeout,
+            responseLimit: configuration.responseLimit, excerptLimit: configuration.excerptLimit,
+            maxConnectionsPerHost: configuration.concurrency * configuration.batchSize)
+        let doorbell = Doorbell()
+        let listener = WakeupListener(
+            connectionString: configuration.connectionString, channel: DeliveryStore(schema: configuration.schema).wakeupChannel,
+            doorbell: doorbell, logger: logger)
+        logger.info(
+            "worker started",
+            metadata: [
+                "worker_id": "\(configuration.workerID)", "schema": "\(configuration.schema)",
+                "concurrency": "\(configuration.concurrency)", "batch_size": "\(configuration.batchSize)",
+            ])
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                // The listener has nothing to finish: it stops as soon as shutdown begins.
+                try? await cancelWhenGracefulShutdown { await listener.run() }
+            }
+            for index in 0..<configuration.concurrency {
+                let slot = DeliverySlot(
+                    index: index, configuration: configuration, http: http, doorbell: doorbell, logger: logger, now: now)
+                group.addTask { await slot.run() }
+            }
+            await group.waitForAll()
+        }
+        await http.shutdown()
+        logger.info("worker stopped", metadata: ["worker_id": "\(configuration.workerID)"])
+    }
+}

@@ -1,0 +1,62 @@
+internal import Foundation
+
+/// Everything a worker process is told; validated on construction.
+public struct WorkerConfiguration: Sendable {
+    /// libpq connection string or URI; empty means PG* variables and ~/.pgpass.
+    public var connectionString: String
+    /// Herald's schema.
+    public var schema: SchemaName
+    /// Names this worker in the attempt log: host-pid-random by default.
+    public var workerID: String
+    /// Slots, each with its own database connection and lease. Default 8, 1…1024.
+    public var concurrency: Int = 8
+    /// Deliveries a slot leases in one transaction and sends concurrently. Default 1, 1…256.
+    public var batchSize: Int = 1
+    /// How often idle slots look for due work when no notification arrives. Default 1 s.
+    public var pollInterval: Duration = .seconds(1)
+    /// TCP connect timeout per send. Default 5 s.
+    public var connectTimeout: Duration = .seconds(5)
+    /// Whole-request timeout per send, body included. Default 15 s.
+    public var requestTimeout: Duration = .seconds(15)
+    /// Response bytes read per send; the rest is discarded. Default 64 KiB.
+    public var responseLimit: Int = 64 * 1024
+    /// Characters of the response body kept in the attempt log. Default 1024.
+    public var excerptLimit: Int = 1024
+    /// The worker's retry policy; endpoints and deliveries may override parts.
+    public var retryPolicy: RetryPolicy = .default
+
+    /// The server ends a transaction idle this long: a frozen worker's lease is released by PostgreSQL
+    /// itself. A margin above the request timeout, since the lease is idle while the request is in flight.
+    public var idleInTransactionTimeout: Duration { requestTimeout + .seconds(10) }
+
+    public init(connectionString: String, schema: SchemaName, workerID: String? = nil) {
+        self.connectionString = connectionString
+        self.schema = schema
+        self.workerID = workerID ?? Self.defaultWorkerID()
+    }
+
+    /// Checks every bound; throws ``HeraldError/Code/invalidInput`` naming the setting.
+    public func validate() throws {
+        guard (1...1024).contains(concurrency) else { throw HeraldError.invalid("concurrency must be between 1 and 1024, got \(concurrency)") }
+        guard (1...256).contains(batchSize) else { throw HeraldError.invalid("batch size must be between 1 and 256, got \(batchSize)") }
+        guard pollInterval >= .milliseconds(10), pollInterval <= .seconds(60) else {
+            throw HeraldError.invalid("poll interval must be between 10ms and 60s, got \(pollInterval)")
+        }
+        guard connectTimeout >= .milliseconds(100), connectTimeout <= .seconds(60) else {
+            throw HeraldError.invalid("connect timeout must be between 100ms and 60s, got \(connectTimeout)")
+        }
+        guard requestTimeout >= .milliseconds(100), requestTimeout <= .seconds(300) else {
+            throw HeraldError.invalid("request timeout must be between 100ms and 300s, got \(requestTimeout)")
+        }
+        guard (1...(16 * 1024 * 1024)).contains(responseLimit) else {
+            throw HeraldError.invalid("response limit must be between 1 byte and 16 MiB, got \(responseLimit)")
+        }
+        guard (1...4096).contains(excerptLimit) else { throw HeraldError.invalid("excerpt limit must be between 1 and 4096, got \(excerptLimit)") }
+        guard !workerID.isEmpty, workerID.count <= 128 else { throw HeraldError.invalid("worker id must be 1 to 128 characters") }
+    }
+
+    static func defaultWorkerID() -> String {
+        let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "host"
+        return "\(host)-\(getpid())-\(String(UInt32.random(in: 0...UInt32.max), radix: 36))"
+    }
+}

@@ -1,0 +1,97 @@
+import ArgumentParser
+import Foundation
+import Herald
+import Logging
+import ServiceLifecycle
+
+/// `herald worker`: leases and delivers webhooks until SIGTERM/SIGINT.
+struct WorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Deliver due webhooks until stopped (SIGTERM/SIGINT stop gracefully).",
+        discussion: """
+            Each of --concurrency slots holds one database connection. A slot leases up to --batch-size due
+            deliveries with SELECT … FOR UPDATE SKIP LOCKED, sends them while the lease is held, and records
+            the outcomes and attempt rows in the same transaction. Run as many worker processes as you like
+            against one database. On SIGTERM the worker stops leasing, finishes its sends in flight (up to
+            --shutdown-grace) and exits 0.
+
+            Examples:
+              herald worker --concurrency 16
+              herald worker --concurrency 4 --batch-size 8 --max-attempts 5 --backoff-base 10s
+
+            Exit codes: 0 stopped on a signal; 1 could not start (database unreachable, schema not migrated);
+            64 invalid arguments.
+            """
+    )
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Option(help: "Slots (database connections) sending in parallel, 1-1024.")
+    var concurrency: Int = 8
+
+    @Option(help: "Deliveries one slot leases and sends together, 1-256.")
+    var batchSize: Int = 1
+
+    @Option(help: "How often idle slots poll when no notification arrives.")
+    var pollInterval: String = "1s"
+
+    @Option(help: "TCP connect timeout per request.")
+    var connectTimeout: String = "5s"
+
+    @Option(help: "Whole-request timeout per request, response included.")
+    var requestTimeout: String = "15s"
+
+    @Option(help: "Attempts per delivery unless the endpoint or delivery says otherwise, 1-50.")
+    var maxAttempts: Int = 8
+
+    @Option(help: "Ceiling of the first retry's wait (full jitter), at least 1s.")
+    var backoffBase: String = "5s"
+
+    @Option(help: "Largest retry wait.")
+    var backoffCap: String = "10h"
+
+    @Option(help: "Growth of the retry wait per attempt.")
+    var backoffFactor: Double = 8
+
+    @Option(help: "Longest wait for sends in flight on shutdown before they are abandoned (rolled back).")
+    var shutdownGrace: String = "30s"
+
+    @Option(help: "Name in the attempt log (default host-pid-random).")
+    var workerID: String?
+
+    func makeConfiguration() throws -> WorkerConfiguration {
+        var c = WorkerConfiguration(connectionString: connection.connectionString, schema: try connection.resolvedSchema(), workerID: workerID)
+        c.concurrency = concurrency
+        c.batchSize = batchSize
+        c.pollInterval = try DurationText.parse(pollInterval, name: "--poll-interval")
+        c.connectTimeout = try DurationText.parse(connectTimeout, name: "--connect-timeout")
+        c.requestTimeout = try DurationText.parse(requestTimeout, name: "--request-timeout")
+        c.retryPolicy = try RetryPolicy(
+            maxAttempts: maxAttempts, base: try DurationText.parse(backoffBase, name: "--backoff-base"),
+            cap: try DurationText.parse(backoffCap, name: "--backoff-cap"), factor: backoffFactor)
+        try c.validate()
+        return c
+    }
+
+    func validate() throws {
+        do {
+            _ = try makeConfiguration()
+            _ = try DurationText.parse(shutdownGrace, name: "--shutdown-grace")
+        } catch let error as HeraldError {
+            throw ValidationError(error.message)
+        }
+    }
+
+    func run() async throws {
+        try await CommandRunner.run(logLevel: try connection.level()) { logger in
+            let worker = try Worker(configuration: try makeConfiguration(), logger: logger)
+            try await worker.checkSchema()
+            var config = ServiceGroupConfiguration(
+                services: [.init(service: worker)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            config.maximumGracefulShutdownDuration = try DurationText.parse(shutdownGrace, name: "--shutdown-grace")
+            config.maximumCancellationDuration = .seconds(5)
+            try await ServiceGroup(configuration: config).run()
+        }
+    }
+}
