@@ -79,6 +79,7 @@ public final class TestPostgres: Sendable {
                     + "apt-get install postgresql; macOS: brew install postgresql@15), put their folder on PATH, "
                     + "or set DATABASE_URL to a server the tests may use.")
         }
+        removeAbandonedClusters(bin: bin)
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("herald-test-pg-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         let asRoot = getuid() == 0
@@ -142,6 +143,18 @@ public final class TestPostgres: Sendable {
         }
         let r = try Shell.runAs(postgresUser: getuid() == 0, bin + "/pg_ctl", ["-D", data, "-w", "start"])
         guard r.status == 0 else { throw TestSupportError("pg_ctl start failed: \(r.output)") }
+    }
+
+    /// Stops and deletes clusters left by test processes that crashed (atexit never ran for them).
+    static func removeAbandonedClusters(bin: String) {
+        let tmp = FileManager.default.temporaryDirectory.path
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: tmp)) ?? [] where name.hasPrefix("herald-test-pg-") {
+            let parts = name.split(separator: "-")
+            guard parts.count >= 5, let pid = Int32(parts[3]), kill(pid, 0) != 0 else { continue }
+            let root = tmp + "/" + name
+            _ = try? Shell.runAs(postgresUser: getuid() == 0, bin + "/pg_ctl", ["-D", root + "/data", "-m", "immediate", "stop"])
+            try? FileManager.default.removeItem(atPath: root)
+        }
     }
 
     static func findBinDirectory() -> String? {

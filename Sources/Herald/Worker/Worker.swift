@@ -9,7 +9,7 @@ public import ServiceLifecycle
 /// `ServiceGroup`) the slots stop leasing, finish the sends in flight and commit them, then `run()`
 /// returns; the group's maximum shutdown duration is the backstop, after which cancellation rolls the
 /// remaining leases back (those deliveries stay pending, no attempt spent).
-public struct Worker: Service {
+public struct Worker: Service, CustomStringConvertible {
     let configuration: WorkerConfiguration
     let logger: Logger
     let now: @Sendable () -> Date
@@ -35,6 +35,9 @@ public struct Worker: Service {
                 "schema \(configuration.schema) is missing migrations (\(pending.joined(separator: ", "))): run `herald migrate` first")
         }
     }
+
+    /// Short and secret-free: ServiceLifecycle logs services by their description.
+    public var description: String { "Worker(\(configuration.workerID))" }
 
     public func run() async throws {
         let http = HTTPSender(

@@ -1,7 +1,7 @@
 internal import Foundation
 
 /// Everything a worker process is told; validated on construction.
-public struct WorkerConfiguration: Sendable {
+public struct WorkerConfiguration: Sendable, CustomStringConvertible {
     /// libpq connection string or URI; empty means PG* variables and ~/.pgpass.
     public var connectionString: String
     /// Herald's schema.
@@ -53,6 +53,13 @@ public struct WorkerConfiguration: Sendable {
         }
         guard (1...4096).contains(excerptLimit) else { throw HeraldError.invalid("excerpt limit must be between 1 and 4096, got \(excerptLimit)") }
         guard !workerID.isEmpty, workerID.count <= 128 else { throw HeraldError.invalid("worker id must be 1 to 128 characters") }
+    }
+
+    /// Every setting but the connection string, which may hold a password.
+    public var description: String {
+        "WorkerConfiguration(worker_id: \(workerID), schema: \(schema), concurrency: \(concurrency), batch_size: \(batchSize), "
+            + "poll_interval: \(pollInterval), connect_timeout: \(connectTimeout), request_timeout: \(requestTimeout), "
+            + "max_attempts: \(retryPolicy.maxAttempts), backoff_base: \(retryPolicy.base), backoff_cap: \(retryPolicy.cap))"
     }
 
     static func defaultWorkerID() -> String {
