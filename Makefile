@@ -15,7 +15,9 @@ release: ## Release build of herald (.build/release/herald)
 	$(SWIFT) build -c release --product herald
 
 test: build ## Unit and integration tests (starts its own PostgreSQL unless DATABASE_URL is set)
-	$(SWIFT) test --skip-build
+	$(SWIFT) test --skip-build --skip WakeupLatencyTests
+	@# Latency is checked on an otherwise idle machine, after the parallel suites.
+	$(SWIFT) test --skip-build --filter WakeupLatencyTests
 
 lint-sql: ## Lint migrations/ with squawk (pip install squawk-cli)
 	squawk migrations/*.sql

@@ -127,6 +127,10 @@ CREATE TABLE circuit_breakers (
     -- Lifetime counters, for health views and for checking concurrent updates against a replay.
     total_successes bigint NOT NULL DEFAULT 0,
     total_failures bigint NOT NULL DEFAULT 0,
+    -- Bumped by every update: orders concurrent updates, so a test can replay them sequentially.
+    version bigint NOT NULL DEFAULT 0,
+    -- The state before the last update; the update that changed it records a breaker event.
+    previous_state text NOT NULL DEFAULT 'closed',
     updated_at timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT circuit_breakers_state CHECK (state IN ('closed', 'open', 'half_open')),
     CONSTRAINT circuit_breakers_counts CHECK (consecutive_failures >= 0 AND trips >= 0),

@@ -35,12 +35,18 @@ extension PGConnection {
     /// commit again.
     @discardableResult
     public func commit(with last: PGQuery) async throws -> PGResult {
+        try await commit(with: [last])[0]
+    }
+
+    /// Runs `statements` and `COMMIT` in one round trip; returns the statements' results.
+    @discardableResult
+    public func commit(with statements: [PGQuery]) async throws -> [PGResult] {
         try Task.checkCancellation()
-        let results = try await pipeline([last, "COMMIT"])
-        if results[1].affectedRows == 0, try await transactionStatus() != .idle {
+        let results = try await pipeline(statements + ["COMMIT"])
+        if try await transactionStatus() != .idle {
             throw PGError(.server, message: "COMMIT did not end the transaction", sqlState: "25000")
         }
-        return results[0]
+        return Array(results.dropLast())
     }
 
     private func finishTransaction<T: Sendable>(_ body: (PGConnection) async throws -> T) async throws -> T {

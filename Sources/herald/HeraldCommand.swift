@@ -14,6 +14,6 @@ struct HeraldCommand: AsyncParsableCommand {
             64 invalid arguments.
             """,
         version: HeraldVersion.current,
-        subcommands: [MigrateCommand.self, EnqueueCommand.self, WorkerCommand.self]
+        subcommands: [MigrateCommand.self, EnqueueCommand.self, WorkerCommand.self, BreakersCommand.self]
     )
 }

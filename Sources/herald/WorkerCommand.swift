@@ -54,6 +54,15 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Growth of the retry wait per attempt.")
     var backoffFactor: Double = 8
 
+    @Option(help: "Consecutive retryable failures that open an endpoint's circuit breaker, 1-1000.")
+    var breakerThreshold: Int = 5
+
+    @Option(help: "How long an open breaker stays open before one probe is sent.")
+    var breakerCooldown: String = "30s"
+
+    @Option(help: "Longest cool-down; it doubles on each consecutive trip up to this.")
+    var breakerCooldownCap: String = "10m"
+
     @Option(help: "Longest wait for sends in flight on shutdown before they are abandoned (rolled back).")
     var shutdownGrace: String = "30s"
 
@@ -70,6 +79,9 @@ struct WorkerCommand: AsyncParsableCommand {
         c.retryPolicy = try RetryPolicy(
             maxAttempts: maxAttempts, base: try DurationText.parse(backoffBase, name: "--backoff-base"),
             cap: try DurationText.parse(backoffCap, name: "--backoff-cap"), factor: backoffFactor)
+        c.breakerPolicy = try BreakerPolicy(
+            failureThreshold: breakerThreshold, cooldown: try DurationText.parse(breakerCooldown, name: "--breaker-cooldown"),
+            cooldownCap: try DurationText.parse(breakerCooldownCap, name: "--breaker-cooldown-cap"))
         try c.validate()
         return c
     }

@@ -261,6 +261,19 @@ struct DeliveryEngineTests {
         await receiver.stop()
         await conn.close()
     }
+}
+
+/// Latency, measured apart from the other suites: `make test` runs this suite on its own after the rest,
+/// so a loaded machine running 70 other tests in parallel does not decide the figure.
+@Suite("Wake-up latency")
+struct WakeupLatencyTests {
+    let pg: TestPostgres
+    init() async throws { pg = try await TestPostgres.shared() }
+
+    func enqueue(_ conn: PGConnection, schema: String, url: String, body: String) async throws -> Int64 {
+        let id = try await conn.query("SELECT \(unescaped: schema).enqueue(\(url), convert_to(\(body), 'UTF8')) AS id").first?.decode("id", as: Int64.self)
+        return try #require(id)
+    }
 
     @Test("an idle worker starts sending within 50 ms of the enqueue's commit (NOTIFY, not polling)")
     func notifyLatency() async throws {

@@ -29,19 +29,20 @@ struct DeliveryStore: Sendable {
     /// the locks die with the transaction, so a worker that dies leaves its rows to the others.
     func leaseQuery(limit: Int) -> PGQuery {
         """
-        WITH due AS (
-            SELECT id FROM \(unescaped: schema.qualified("deliveries"))
-            WHERE state = 'pending' AND next_attempt_at <= now()
-            ORDER BY next_attempt_at
-            LIMIT \(limit)
-            FOR UPDATE SKIP LOCKED
-        )
         SELECT d.id, d.idempotency_key, d.body, d.content_type, d.headers, d.attempts, d.max_attempts, d.breaker_key,
                d.interrupted_sends, e.id AS endpoint_id, e.url, e.secret,
                CASE WHEN e.previous_secret_expires_at > now() THEN e.previous_secret END AS previous_secret,
-               e.enabled, e.disabled_reason, e.max_attempts AS endpoint_max_attempts, e.backoff_base_ms, e.backoff_cap_ms
-        FROM due JOIN \(unescaped: schema.qualified("deliveries")) d USING (id)
+               e.enabled, e.disabled_reason, e.max_attempts AS endpoint_max_attempts, e.backoff_base_ms, e.backoff_cap_ms,
+               e.breaker_failure_threshold, e.breaker_cooldown_ms, e.breaker_cooldown_cap_ms,
+               coalesce(b.state, 'closed') AS breaker_state, b.open_until AS breaker_open_until,
+               coalesce(b.open_until <= now(), false) AS breaker_probe_due
+        FROM \(unescaped: schema.qualified("deliveries")) d
         JOIN \(unescaped: schema.qualified("endpoints")) e ON e.id = d.endpoint_id
+        LEFT JOIN \(unescaped: schema.qualified("circuit_breakers")) b ON b.key = d.breaker_key
+        WHERE d.state = 'pending' AND d.next_attempt_at <= now()
+        ORDER BY d.next_attempt_at
+        LIMIT \(limit)
+        FOR UPDATE OF d SKIP LOCKED
         """
     }
 
@@ -60,7 +61,8 @@ struct DeliveryStore: Sendable {
                     attempts = i.attempts,
                     next_attempt_at = coalesce(i.next_attempt_at, d.next_attempt_at),
                     last_status = coalesce(i.status_code, d.last_status),
-                    last_error = i.error,
+                    -- A deferral (no send) keeps the last error; an attempt replaces it.
+                    last_error = CASE WHEN i.log_attempt THEN i.error ELSE coalesce(i.error, d.last_error) END,
                     updated_at = now(),
                     finished_at = CASE WHEN i.state <> 'pending' THEN now() END
                 FROM input i
@@ -79,9 +81,23 @@ struct DeliveryStore: Sendable {
             """
     }
 
-    /// Whether every migration this binary knows has been applied; workers refuse to start otherwise.
-    func pendingMigrationsQuery() -> PGQuery {
-        "SELECT to_regclass(\(schema.qualified("schema_migrations"))) IS NOT NULL AS present"
+    /// Claims the half-open probe for `key`; the row lock lasts as long as the caller's transaction.
+    func claimProbeQuery(key: String) -> PGQuery {
+        "SELECT \(unescaped: schema.qualified("breaker_claim_probe"))(\(key)) AS claimed"
+    }
+
+    /// Applies one batch of outcomes per breaker key, in key order (a fixed lock order avoids deadlocks
+    /// between slots completing batches that touch the same keys).
+    func recordBreakersQuery(_ records: [BreakerRecord]) throws -> PGQuery {
+        let json = try PGJSON(encoding: records.sorted { $0.key < $1.key })
+        return """
+            SELECT r.* FROM jsonb_to_recordset(\(json)::jsonb) AS x(
+                key text, successes integer, failures integer, trailing_failures integer, probe boolean, probe_ok boolean,
+                threshold integer, cooldown_ms integer, cooldown_cap_ms integer, delivery_id bigint, reason text)
+            CROSS JOIN LATERAL \(unescaped: schema.qualified("breaker_record"))(
+                x.key, x.successes, x.failures, x.trailing_failures, x.probe, x.probe_ok, x.threshold, x.cooldown_ms,
+                x.cooldown_cap_ms, x.delivery_id, x.reason) r
+            """
     }
 
     /// The notification channel enqueues signal on (see `enqueue` in migrations/0002).

@@ -20,3 +20,18 @@ struct Completion: Encodable, Sendable {
     /// False for deliveries finished without a send (disabled endpoint): no attempt row.
     var log_attempt: Bool
 }
+
+/// One breaker key's outcomes from one batch, as `breaker_record` takes them.
+struct BreakerRecord: Encodable, Sendable {
+    var key: String
+    var successes: Int
+    var failures: Int
+    var trailing_failures: Int
+    var probe: Bool
+    var probe_ok: Bool
+    var threshold: Int
+    var cooldown_ms: Int
+    var cooldown_cap_ms: Int
+    var delivery_id: Int64
+    var reason: String?
+}

@@ -68,33 +68,110 @@ struct DeliverySlot: Sendable {
     }
 
     /// One lease-send-complete round; returns how many deliveries it handled.
+    ///
+    /// Before sending, each leased delivery passes its circuit breaker: closed sends; open defers it to
+    /// when the breaker may half-open (no attempt spent); half-open sends it only as the probe, after
+    /// claiming the breaker row's lock (one claim per key per batch; the others wait ``WorkerConfiguration/probeWait``).
     func round(on connection: PGConnection, random: inout SystemRandomNumberGenerator) async throws -> Int {
         let store = self.store
         return try await connection.withTransaction(startingWith: store.leaseQuery(limit: configuration.batchSize)) { tx, leased in
             guard leased.count > 0 else { return 0 }
             let deliveries = try leased.rows.map(LeasedDelivery.init(row:))
-            let completions = await withTaskGroup(of: Completion.self) { group in
-                for delivery in deliveries {
-                    group.addTask { await self.attempt(delivery) }
+            var deferred: [Completion] = []
+            var toSend: [(delivery: LeasedDelivery, probe: Bool)] = []
+            var probeClaims: [String: Bool] = [:]
+            for delivery in deliveries {
+                switch delivery.gate {
+                case .send:
+                    toSend.append((delivery, false))
+                case .wait(let until):
+                    deferred.append(deferral(delivery, until: until))
+                case .probe:
+                    if probeClaims[delivery.breakerKey] == nil {
+                        let claimed = try await tx.query(store.claimProbeQuery(key: delivery.breakerKey)).first?.decode("claimed", as: Bool.self) ?? false
+                        probeClaims[delivery.breakerKey] = claimed
+                        if claimed {
+                            toSend.append((delivery, true))
+                            logger.info("sending half-open probe", metadata: ["breaker": "\(delivery.breakerKey)", "delivery_id": "\(delivery.id)"])
+                            continue
+                        }
+                    }
+                    deferred.append(deferral(delivery, until: now().addingTimeInterval(configuration.probeWait.seconds)))
                 }
-                return await group.reduce(into: [Completion]()) { $0.append($1) }
+            }
+            let sent = await withTaskGroup(of: SentAttempt.self) { group in
+                for item in toSend {
+                    group.addTask { await self.attempt(item.delivery, probe: item.probe) }
+                }
+                return await group.reduce(into: [SentAttempt]()) { $0.append($1) }
             }
             // A forced shutdown cancelled the sends: roll back, so the deliveries stay pending unspent.
             try Task.checkCancellation()
-            try await tx.commit(with: store.completeQuery(completions))
+            var statements = [try store.completeQuery(sent.map(\.completion) + deferred)]
+            let records = breakerRecords(sent)
+            if !records.isEmpty { statements.append(try store.recordBreakersQuery(records)) }
+            let results = try await tx.commit(with: statements)
+            if results.count > 1 { logTransitions(results[1]) }
             return deliveries.count
         }
     }
 
+    /// A delivery put back for later without a send: no attempt spent, no attempt row.
+    private func deferral(_ delivery: LeasedDelivery, until: Date) -> Completion {
+        Completion(
+            delivery_id: delivery.id, attempt: delivery.attempts, state: DeliveryState.pending.rawValue, attempts: delivery.attempts,
+            next_attempt_at: PGTimestamp.format(until), status_code: nil, error: nil, started_at: PGTimestamp.format(now()),
+            duration_ms: 0, request_headers: [:], response_excerpt: nil, retryable: true, outcome: "retry",
+            worker_id: configuration.workerID, log_attempt: false)
+    }
+
+    /// Folds a batch's sends into one ``BreakerRecord`` per breaker key.
+    func breakerRecords(_ sent: [SentAttempt]) -> [BreakerRecord] {
+        var byKey: [String: [SentAttempt]] = [:]
+        for attempt in sent where attempt.completion.log_attempt { byKey[attempt.delivery.breakerKey, default: []].append(attempt) }
+        return byKey.map { key, attempts in
+            // Non-retryable answers (4xx) say nothing about the endpoint being down: they neither count
+            // nor reset, except that a probe answered at all proves the endpoint is up.
+            let signals = attempts.compactMap { a -> Bool? in
+                switch a.classification {
+                case .success: return true
+                case .retryable: return false
+                case .permanent: return nil
+                }
+            }
+            let outcomes = CircuitBreakerStateMachine.Outcomes(signals)
+            let probe = attempts.contains { $0.probe }
+            let policy = attempts[0].delivery.breakerPolicy(base: configuration.breakerPolicy)
+            let lastFailure = attempts.last { $0.classification == .retryable }
+            return BreakerRecord(
+                key: key, successes: outcomes.successes, failures: outcomes.failures, trailing_failures: outcomes.trailingFailures,
+                probe: probe, probe_ok: probe && attempts.contains { $0.classification != .retryable },
+                threshold: policy.failureThreshold, cooldown_ms: Int(policy.cooldown.seconds * 1000),
+                cooldown_cap_ms: Int(policy.cooldownCap.seconds * 1000),
+                delivery_id: (lastFailure ?? attempts[attempts.count - 1]).delivery.id, reason: lastFailure?.completion.error)
+        }
+    }
+
+    private func logTransitions(_ result: PGResult) {
+        for row in result.rows {
+            guard let state = try? row.decode("breaker_state", as: String.self),
+                let previous = try? row.decode("breaker_previous_state", as: String.self), state != previous
+            else { continue }
+            logger.notice("circuit breaker \(state)", metadata: ["from": "\(previous)", "to": "\(state)"])
+        }
+    }
+
     /// Sends one delivery (unless its endpoint is disabled) and decides what it becomes.
-    func attempt(_ delivery: LeasedDelivery) async -> Completion {
+    func attempt(_ delivery: LeasedDelivery, probe: Bool) async -> SentAttempt {
         var random = SystemRandomNumberGenerator()
         let machine = DeliveryStateMachine(policy: delivery.policy(base: configuration.retryPolicy))
         let startedAt = now()
         guard delivery.enabled else {
             let decision = machine.decideDisabled(attempts: delivery.attempts, reason: delivery.disabledReason)
             logger.info("delivery failed: endpoint disabled", metadata: ["delivery_id": "\(delivery.id)"])
-            return completion(delivery, decision, startedAt: startedAt, duration: .zero, headers: [:], outcome: nil, log: false)
+            return SentAttempt(
+                delivery: delivery, probe: probe, classification: .permanent,
+                completion: completion(delivery, decision, startedAt: startedAt, duration: .zero, headers: [:], outcome: nil, log: false))
         }
         let attemptNumber = delivery.attempts + 1
         let timestamp = Int(startedAt.timeIntervalSince1970)
@@ -126,9 +203,11 @@ struct DeliverySlot: Sendable {
         if let status = outcome.result.status { metadata["status"] = "\(status)" }
         if let reason = decision.reason { metadata["error"] = "\(Redactor.redact(reason, secrets: [delivery.secret], limit: 256))" }
         logger.log(level: decision.state == .delivered ? .debug : .info, "attempt finished", metadata: metadata)
-        return completion(
-            delivery, decision, startedAt: startedAt, duration: duration,
-            headers: Dictionary(headers, uniquingKeysWith: { a, _ in a }), outcome: outcome, log: true)
+        return SentAttempt(
+            delivery: delivery, probe: probe, classification: outcome.result.classification,
+            completion: completion(
+                delivery, decision, startedAt: startedAt, duration: duration,
+                headers: Dictionary(headers, uniquingKeysWith: { a, _ in a }), outcome: outcome, log: true))
     }
 
     private func completion(
@@ -144,4 +223,12 @@ struct DeliverySlot: Sendable {
             response_excerpt: outcome?.excerpt.map { Redactor.redact($0, secrets: secrets, limit: configuration.excerptLimit) },
             retryable: decision.retryable, outcome: decision.outcome.rawValue, worker_id: configuration.workerID, log_attempt: log)
     }
+}
+
+/// One send's result inside a round: what to write, and what it says about the endpoint's breaker.
+struct SentAttempt: Sendable {
+    var delivery: LeasedDelivery
+    var probe: Bool
+    var classification: AttemptResult.Classification
+    var completion: Completion
 }

@@ -1,3 +1,4 @@
+internal import Foundation
 internal import PGDriver
 
 /// A delivery leased by a worker slot, with what it needs to send it.
@@ -20,6 +21,13 @@ struct LeasedDelivery: Sendable {
     var endpointMaxAttempts: Int?
     var backoffBaseMilliseconds: Int?
     var backoffCapMilliseconds: Int?
+    var breakerThreshold: Int?
+    var breakerCooldownMilliseconds: Int?
+    var breakerCooldownCapMilliseconds: Int?
+    /// The breaker as the lease saw it, judged by the database's clock.
+    var breakerState: String
+    var breakerOpenUntil: Date?
+    var breakerProbeDue: Bool
 
     init(row: PGRow) throws {
         id = try row.decode("id")
@@ -40,6 +48,23 @@ struct LeasedDelivery: Sendable {
         endpointMaxAttempts = try row.decode("endpoint_max_attempts")
         backoffBaseMilliseconds = try row.decode("backoff_base_ms")
         backoffCapMilliseconds = try row.decode("backoff_cap_ms")
+        breakerThreshold = try row.decode("breaker_failure_threshold")
+        breakerCooldownMilliseconds = try row.decode("breaker_cooldown_ms")
+        breakerCooldownCapMilliseconds = try row.decode("breaker_cooldown_cap_ms")
+        breakerState = try row.decode("breaker_state")
+        breakerOpenUntil = try row.decode("breaker_open_until")
+        breakerProbeDue = try row.decode("breaker_probe_due")
+    }
+
+    /// What the breaker allows: send, probe (after claiming it), or wait.
+    var gate: CircuitBreakerStateMachine.Gate {
+        guard breakerState != "closed", let until = breakerOpenUntil else { return .send }
+        return breakerProbeDue ? .probe : .wait(until: until)
+    }
+
+    /// The worker's breaker policy with this endpoint's overrides.
+    func breakerPolicy(base: BreakerPolicy) -> BreakerPolicy {
+        base.overridden(threshold: breakerThreshold, cooldownMilliseconds: breakerCooldownMilliseconds, capMilliseconds: breakerCooldownCapMilliseconds)
     }
 
     /// The worker's policy with this endpoint's and this delivery's overrides.

@@ -24,6 +24,10 @@ public struct WorkerConfiguration: Sendable, CustomStringConvertible {
     public var excerptLimit: Int = 1024
     /// The worker's retry policy; endpoints and deliveries may override parts.
     public var retryPolicy: RetryPolicy = .default
+    /// The worker's breaker policy; endpoints may override parts.
+    public var breakerPolicy: BreakerPolicy = .default
+    /// How long a delivery waits when its breaker is half-open and another worker holds the probe.
+    public var probeWait: Duration = .seconds(1)
 
     /// The server ends a transaction idle this long: a frozen worker's lease is released by PostgreSQL
     /// itself. A margin above the request timeout, since the lease is idle while the request is in flight.

@@ -1,0 +1,239 @@
+import Foundation
+import Synchronization
+@testable import Herald
+import HeraldTestSupport
+import PGDriver
+import Testing
+
+/// The shared circuit breaker with several real worker processes.
+@Suite("Shared circuit breaker")
+struct CircuitBreakerTests {
+    let pg: TestPostgres
+    init() async throws { pg = try await TestPostgres.shared() }
+
+    func enqueueMany(_ conn: PGConnection, schema: String, url: String, count: Int) async throws {
+        try await conn.query(
+            "SELECT \(unescaped: schema).enqueue(\(url), convert_to('{\"n\":' || g || '}', 'UTF8')) FROM generate_series(1, \(count)) g")
+    }
+
+    func breaker(_ conn: PGConnection, schema: String) async throws -> (state: String, trips: Int, failures: Int)? {
+        guard let row = try await conn.query("SELECT state, trips, consecutive_failures FROM \(unescaped: schema).circuit_breakers WHERE key LIKE 'endpoint:%' AND key = (SELECT 'endpoint:' || id FROM \(unescaped: schema).endpoints WHERE url LIKE '%/down%' OR url LIKE '%/probe%' LIMIT 1)").first
+        else { return nil }
+        return (try row.decode("state"), try row.decode("trips"), try row.decode("consecutive_failures"))
+    }
+
+    @Test("an always-500 endpoint trips after 5 failures; during the cool-down it gets nothing while a healthy one is served")
+    func tripsAndIsolates() async throws {
+        let receiver = try await TestReceiver.start { request, _ in request.path == "/down" ? .status(500) : .status(200) }
+        let (schema, conn) = try await pg.migratedSchema("cb")
+        try await enqueueMany(conn, schema: schema, url: receiver.url("/down"), count: 20)
+        let worker = try HeraldProcess.worker(pg, schema: schema, ["--concurrency", "1", "--breaker-cooldown", "1h", "--breaker-cooldown-cap", "2h", "--backoff-base", "1s", "--backoff-factor", "1"])
+        try await Wait.until("the breaker to open", timeout: .seconds(30)) { try await breaker(conn, schema: schema)?.state == "open" }
+        let atTrip = receiver.requests(path: "/down").count
+        #expect(atTrip == 5)
+        // Every delivery behind it waits for the breaker, with its attempts unspent.
+        try await Wait.until("the queued deliveries to be deferred") {
+            try await conn.count(
+                "SELECT count(*)::int AS n FROM \(unescaped: schema).deliveries d JOIN \(unescaped: schema).circuit_breakers b ON b.key = d.breaker_key WHERE d.state = 'pending' AND d.next_attempt_at >= b.open_until - interval '1 millisecond'"
+            ) == 20
+        }
+        try await enqueueMany(conn, schema: schema, url: receiver.url("/ok"), count: 30)
+        try await Wait.until("the healthy endpoint's deliveries", timeout: .seconds(30)) {
+            try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).deliveries WHERE state = 'delivered'") == 30
+        }
+        #expect(receiver.requests(path: "/down").count == atTrip)
+        let event = try #require(try await conn.query("SELECT from_state, to_state, reason FROM \(unescaped: schema).circuit_breaker_events ORDER BY id LIMIT 1").first)
+        #expect(try event.decode("to_state", as: String.self) == "open")
+        #expect(try event.decode("reason", as: String.self).contains("5 consecutive failures"))
+        // `herald breakers` shows it; `herald breakers reset` closes it.
+        let env = ["DATABASE_URL": pg.url]
+        let list = try await HeraldBinary.run(["breakers", "--schema", schema], environment: env)
+        #expect(list.status == 0)
+        #expect(list.stdout.contains("open"))
+        #expect(list.stdout.contains("closed → open: 5 consecutive failures"))
+        let key = try #require(try await conn.query("SELECT key FROM \(unescaped: schema).circuit_breakers WHERE state = 'open'").first?.decode("key", as: String.self))
+        let json = try await HeraldBinary.run(["breakers", "list", "--json", "--schema", schema], environment: env)
+        #expect(json.stdout.contains("\"key\" : \"\(key)\""))
+        worker.signal(SIGTERM)
+        _ = try await worker.waitForExit()
+        let reset = try await HeraldBinary.run(["breakers", "reset", key, "--schema", schema], environment: env)
+        #expect(reset.status == 0, "\(reset.stderr)")
+        #expect(try await conn.query("SELECT state FROM \(unescaped: schema).circuit_breakers WHERE key = \(key)").first?.decode("state", as: String.self) == "closed")
+        #expect(try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).deliveries WHERE state = 'pending' AND next_attempt_at <= now()") == 20)
+        let unknown = try await HeraldBinary.run(["breakers", "reset", "nope", "--schema", schema], environment: env)
+        #expect(unknown.status == 1)
+        #expect(unknown.stderr.contains("no breaker"))
+        await receiver.stop()
+        await conn.close()
+    }
+
+    /// Opens `url`'s breaker with its cool-down already over, so the next due delivery must probe.
+    func openBreakerReadyToProbe(_ conn: PGConnection, schema: String, url: String) async throws {
+        try await conn.query(
+            """
+            INSERT INTO \(unescaped: schema).circuit_breakers (key, state, consecutive_failures, trips, opened_at, open_until)
+            SELECT 'endpoint:' || id, 'open', 5, 1, now() - interval '1 minute', now() - interval '1 second'
+            FROM \(unescaped: schema).endpoints WHERE url = \(url)
+            """)
+    }
+
+    @Test("half-open with 4 worker processes and 50 pending: one request at a time until the probe succeeds, then the backlog drains")
+    func singleProbe() async throws {
+        // The first request (the probe) is held until the test releases it; every later one gets 200.
+        let seen = Atomic<Int>(0)
+        let receiver = try await TestReceiver.start { _, _ in
+            seen.add(1, ordering: .relaxed).oldValue == 0 ? .hold : .status(200)
+        }
+        let (schema, conn) = try await pg.migratedSchema("cb")
+        let url = receiver.url("/probe")
+        try await enqueueMany(conn, schema: schema, url: url, count: 50)
+        try await openBreakerReadyToProbe(conn, schema: schema, url: url)
+        let workers = try (0..<4).map { _ in try HeraldProcess.worker(pg, schema: schema, ["--concurrency", "3", "--poll-interval", "100ms"]) }
+        try await Wait.until("the probe to arrive") { receiver.requests(path: "/probe").count == 1 }
+        // The other workers keep leasing the backlog and putting it back, without sending.
+        try await Wait.until("other workers to defer deliveries while the probe is out", timeout: .seconds(20)) {
+            try await conn.count(
+                "SELECT count(*)::int AS n FROM \(unescaped: schema).deliveries WHERE state = 'pending' AND updated_at > created_at + interval '100 milliseconds'"
+            ) >= 10
+        }
+        #expect(receiver.requests(path: "/probe").count == 1)
+        #expect(receiver.maxOpen(path: "/probe") == 1)
+        receiver.releaseHeld(status: 200)
+        try await Wait.until("the breaker to close") {
+            try await conn.query("SELECT state FROM \(unescaped: schema).circuit_breakers").first?.decode("state", as: String.self) == "closed"
+        }
+        try await Wait.until("the backlog to drain", timeout: .seconds(30)) {
+            try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).deliveries WHERE state = 'delivered'") == 50
+        }
+        #expect(receiver.requests(path: "/probe").count == 50)
+        for w in workers { w.signal(SIGTERM) }
+        for w in workers { _ = try await w.waitForExit() }
+        let events = try await conn.query("SELECT from_state, to_state FROM \(unescaped: schema).circuit_breaker_events ORDER BY id")
+        #expect(try events.rows.map { "\(try $0.decode("from_state", as: String.self))→\(try $0.decode("to_state", as: String.self))" } == ["half_open→closed"])
+        await receiver.stop()
+        await conn.close()
+    }
+
+    @Test("a probe's worker SIGKILLed mid-send: another worker probes later and the breaker closes")
+    func killedProbe() async throws {
+        let receiver = try await TestReceiver.start { _, attempt in attempt == 1 ? .hold : .status(200) }
+        let (schema, conn) = try await pg.migratedSchema("cb")
+        let url = receiver.url("/probe")
+        try await enqueueMany(conn, schema: schema, url: url, count: 1)
+        try await openBreakerReadyToProbe(conn, schema: schema, url: url)
+        let first = try HeraldProcess.worker(pg, schema: schema, ["--poll-interval", "100ms"])
+        try await Wait.until("the first probe") { receiver.heldCount == 1 }
+        first.signal(SIGKILL)
+        _ = try await first.waitForExit()
+        let second = try HeraldProcess.worker(pg, schema: schema, ["--poll-interval", "100ms"])
+        try await Wait.until("the breaker to close after the second probe", timeout: .seconds(30)) {
+            try await conn.query("SELECT state FROM \(unescaped: schema).circuit_breakers").first?.decode("state", as: String.self) == "closed"
+        }
+        #expect(try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).deliveries WHERE state = 'delivered'") == 1)
+        #expect(receiver.requests(path: "/probe").count == 2)
+        second.signal(SIGTERM)
+        _ = try await second.waitForExit()
+        await receiver.stop()
+        await conn.close()
+    }
+
+    @Test("8 connections applying 1,000 updates each to one key leave counters matching a sequential replay")
+    func concurrentUpdates() async throws {
+        let (schema, conn) = try await pg.migratedSchema("cb")
+        let policy = try BreakerPolicy(failureThreshold: 5, cooldown: .seconds(30), cooldownCap: .seconds(600))
+        struct Applied: Sendable { var version: Int64; var outcome: Bool; var state: String }
+        let applied = try await withThrowingTaskGroup(of: [Applied].self) { group in
+            for worker in 0..<8 {
+                group.addTask {
+                    let c = try await pg.connect()
+                    var random = SystemRandomNumberGenerator()
+                    var out: [Applied] = []
+                    for _ in 0..<1000 {
+                        // Mostly failures, so the breaker opens and the counts run long.
+                        let ok = Int.random(in: 0..<10, using: &random) < 3
+                        let row = try #require(
+                            try await c.query(
+                                "SELECT * FROM \(unescaped: schema).breaker_record('shared', \(ok ? 1 : 0), \(ok ? 0 : 1), \(ok ? 0 : 1), false, false, 5, 30000, 600000, NULL, \("worker \(worker)"))"
+                            ).first)
+                        out.append(Applied(version: try row.decode("breaker_version"), outcome: ok, state: try row.decode("breaker_state")))
+                    }
+                    await c.close()
+                    return out
+                }
+            }
+            return try await group.reduce(into: [Applied]()) { $0 += $1 }
+        }
+        let ordered = applied.sorted { $0.version < $1.version }
+        #expect(ordered.map(\.version) == Array(1...8000).map(Int64.init), "every update got its own version")
+        var replay = CircuitBreakerStateMachine()
+        let now = Date()
+        for event in ordered {
+            replay.apply(.init([event.outcome]), policy: policy, now: now)
+            #expect(replay.state.rawValue == event.state)
+        }
+        let row = try #require(
+            try await conn.query("SELECT state, consecutive_failures, trips, total_successes, total_failures FROM \(unescaped: schema).circuit_breakers WHERE key = 'shared'").first)
+        #expect(try row.decode("state", as: String.self) == replay.state.rawValue)
+        #expect(try row.decode("consecutive_failures", as: Int.self) == replay.consecutiveFailures)
+        #expect(try row.decode("trips", as: Int.self) == replay.trips)
+        #expect(try row.decode("total_successes", as: Int.self) == replay.totalSuccesses)
+        #expect(try row.decode("total_failures", as: Int.self) == replay.totalFailures)
+        #expect(replay.totalSuccesses + replay.totalFailures == 8000)
+        await conn.close()
+    }
+
+    /// What the lease query costs, from `EXPLAIN (ANALYZE, BUFFERS)` in a transaction rolled back: the
+    /// rows its scan of `deliveries` visited (returned plus filtered out), and the buffers it touched.
+    func leaseCost(_ conn: PGConnection, schema: String) async throws -> (visited: Int, buffers: Int, rows: Int, plan: String) {
+        let lease = DeliveryStore(schema: try SchemaName(schema)).leaseQuery(limit: 100)
+        return try await conn.withTransaction { tx in
+            let plan = try await tx.query(PGQuery(sql: "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + lease.sql, binds: lease.binds))
+            let text = try #require(plan.first).decode(0, as: String.self)
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]])
+            let top = try #require(json.first?["Plan"] as? [String: Any])
+            let buffers = (top["Shared Hit Blocks"] as? Int ?? 0) + (top["Shared Read Blocks"] as? Int ?? 0)
+            var visited = 0
+            func walk(_ node: [String: Any]) {
+                if node["Relation Name"] as? String == "deliveries" {
+                    let loops = node["Actual Loops"] as? Int ?? 1
+                    visited += ((node["Actual Rows"] as? Int ?? 0) + (node["Rows Removed by Filter"] as? Int ?? 0)) * loops
+                }
+                for child in node["Plans"] as? [[String: Any]] ?? [] { walk(child) }
+            }
+            walk(top)
+            await tx.rollback()
+            return (visited, buffers, top["Actual Rows"] as? Int ?? 0, text)
+        }
+    }
+
+    @Test("leasing 100 healthy deliveries behind 100,000 due for an open breaker costs about what an empty queue costs")
+    func cheapLeaseBehindOpenBreaker() async throws {
+        let (schema, conn) = try await pg.migratedSchema("cb")
+        let (baseline, baselineConn) = try await pg.migratedSchema("cb")
+        for (s, c) in [(schema, conn), (baseline, baselineConn)] {
+            try await c.query("SELECT \(unescaped: s).enqueue('https://healthy.example/h', '\\x7b7d'::bytea) FROM generate_series(1, 100)")
+        }
+        // 100,000 due deliveries for a second endpoint, inserted directly for speed.
+        try await conn.query("SELECT \(unescaped: schema).enqueue('https://down.example/h', '\\x7b7d'::bytea)")
+        try await conn.query(
+            """
+            INSERT INTO \(unescaped: schema).deliveries (endpoint_id, idempotency_key, body, breaker_key, next_attempt_at)
+            SELECT e.id, 'msg_bulk_' || g, '\\x7b7d'::bytea, 'endpoint:' || e.id, now() - interval '1 hour'
+            FROM \(unescaped: schema).endpoints e, generate_series(1, 99999) g WHERE e.url = 'https://down.example/h'
+            """)
+        // The breaker trips: its due deliveries move to when it may half-open.
+        try await conn.query(
+            "SELECT * FROM \(unescaped: schema).breaker_record((SELECT 'endpoint:' || id FROM \(unescaped: schema).endpoints WHERE url = 'https://down.example/h'), 0, 5, 5, false, false, 5, 30000, 600000, NULL, 'HTTP 500')")
+        #expect(try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).deliveries WHERE state = 'pending' AND next_attempt_at > now()") == 100_000)
+        // The bulk move leaves 100,000 dead row versions whose index entries stay where the rows were due
+        // until vacuum can remove them (no older snapshot open); they cost buffer reads, not rows.
+        let behind = try await leaseCost(conn, schema: schema)
+        let empty = try await leaseCost(baselineConn, schema: baseline)
+        print("lease of 100: rows visited \(empty.visited) (empty queue) vs \(behind.visited) (behind 100k open-breaker rows); buffers \(empty.buffers) vs \(behind.buffers)")
+        #expect(behind.rows == 100)
+        #expect(empty.rows == 100)
+        #expect(behind.visited <= empty.visited + 10, "rows visited behind an open breaker: \(behind.visited), empty queue: \(empty.visited); plan: \(behind.plan)")
+        await conn.close()
+        await baselineConn.close()
+    }
+}
