@@ -32,10 +32,8 @@ struct BreakersCommand: AsyncParsableCommand {
         var json = false
 
         func run() async throws {
-            try await CommandRunner.run(logLevel: try connection.level()) { logger in
-                let conn = try await connection.connect(logger: logger)
-                defer { Task { await conn.close() } }
-                let breakers = try await BreakerStore(schema: try connection.resolvedSchema()).list(on: conn)
+            try await CommandRunner.withDatabase(connection) { conn, schema, _ in
+                let breakers = try await BreakerStore(schema: schema).list(on: conn)
                 if json {
                     print(try JSONOutput.encode(breakers))
                     return
@@ -65,10 +63,8 @@ struct BreakersCommand: AsyncParsableCommand {
         var key: String
 
         func run() async throws {
-            try await CommandRunner.run(logLevel: try connection.level()) { logger in
-                let conn = try await connection.connect(logger: logger)
-                defer { Task { await conn.close() } }
-                guard try await BreakerStore(schema: try connection.resolvedSchema()).reset(key: key, on: conn) else {
+            try await CommandRunner.withDatabase(connection) { conn, schema, _ in
+                guard try await BreakerStore(schema: schema).reset(key: key, on: conn) else {
                     throw HeraldError(.notFound, "no breaker with key \(key.debugDescription); `herald breakers` lists them")
                 }
                 print("breaker \(key) closed")

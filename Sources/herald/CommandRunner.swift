@@ -24,6 +24,23 @@ enum CommandRunner {
         }
     }
 
+    /// Like ``run(logLevel:_:)``, with a connection and the validated schema; closes the connection after.
+    static func withDatabase(
+        _ options: ConnectionOptions, _ body: (PGConnection, SchemaName, Logger) async throws -> Void
+    ) async throws {
+        try await run(logLevel: try options.level()) { logger in
+            let schema = try options.resolvedSchema()
+            let connection = try await options.connect(logger: logger)
+            do {
+                try await body(connection, schema, logger)
+                await connection.close()
+            } catch {
+                await connection.close()
+                throw error
+            }
+        }
+    }
+
     /// The error as one line: libpq's messages span several.
     static func oneLine(_ error: any Error) -> String {
         "\(error)".split(whereSeparator: \.isNewline)

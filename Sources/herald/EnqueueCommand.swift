@@ -81,13 +81,11 @@ struct EnqueueCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await CommandRunner.run(logLevel: try connection.level()) { logger in
+        try await CommandRunner.withDatabase(connection) { conn, schema, _ in
             let request = EnqueueRequest(
                 url: url, body: try readBody(), eventType: eventType, eventID: eventID, headers: try parsedHeaders(),
                 contentType: contentType, maxAttempts: maxAttempts)
-            let conn = try await connection.connect(logger: logger)
-            defer { Task { await conn.close() } }
-            let id = try await WebhookQueue(schema: try connection.resolvedSchema(), maxBodyBytes: maxBodyBytes).enqueue(request, on: conn)
+            let id = try await WebhookQueue(schema: schema, maxBodyBytes: maxBodyBytes).enqueue(request, on: conn)
             print(id)
         }
     }

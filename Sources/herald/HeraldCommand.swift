@@ -14,6 +14,9 @@ struct HeraldCommand: AsyncParsableCommand {
             64 invalid arguments.
             """,
         version: HeraldVersion.current,
-        subcommands: [MigrateCommand.self, EnqueueCommand.self, WorkerCommand.self, BreakersCommand.self]
+        subcommands: [
+            MigrateCommand.self, EnqueueCommand.self, WorkerCommand.self, StatusCommand.self, DeliveriesCommand.self,
+            EndpointsCommand.self, BreakersCommand.self, PruneCommand.self,
+        ]
     )
 }

@@ -27,10 +27,7 @@ struct MigrateCommand: AsyncParsableCommand {
     var status = false
 
     func run() async throws {
-        try await CommandRunner.run(logLevel: try connection.level()) { logger in
-            let schema = try connection.resolvedSchema()
-            let conn = try await connection.connect(logger: logger)
-            defer { Task { await conn.close() } }
+        try await CommandRunner.withDatabase(connection) { conn, schema, logger in
             let migrator = Migrator(connection: conn, schema: schema, logger: logger)
             if status {
                 let statuses = try await migrator.status()

@@ -64,7 +64,8 @@ struct DeliveryStore: Sendable {
                     -- A deferral (no send) keeps the last error; an attempt replaces it.
                     last_error = CASE WHEN i.log_attempt THEN i.error ELSE coalesce(i.error, d.last_error) END,
                     updated_at = now(),
-                    finished_at = CASE WHEN i.state <> 'pending' THEN now() END
+                    -- clock_timestamp(): now() is the lease's start, before the send.
+                    finished_at = CASE WHEN i.state <> 'pending' THEN clock_timestamp() END
                 FROM input i
                 WHERE d.id = i.delivery_id AND d.state = 'pending'
                 RETURNING d.id

@@ -1,0 +1,40 @@
+import ArgumentParser
+import Foundation
+import Herald
+
+/// `herald status`: the queue at a glance.
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Deliveries per state, lag, throughput over the last 5 minutes, open breakers.",
+        discussion: """
+            Lag is the age of the oldest delivery that is due and not yet sent: near zero when workers keep up.
+
+            Examples:
+              herald status
+              herald status --json
+
+            Exit codes: 0 success; 1 database error; 64 invalid arguments.
+            """
+    )
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func run() async throws {
+        try await CommandRunner.withDatabase(connection) { conn, schema, _ in
+            let status = try await StatusStore(schema: schema).status(on: conn)
+            if json {
+                print(try JSONOutput.encode(status))
+                return
+            }
+            let states = DeliveryState.allCases.map { "\($0.rawValue) \(status.states[$0.rawValue] ?? 0)" }.joined(separator: "  ")
+            print("deliveries  \(states)")
+            print("due now     \(status.due)  (lag \(String(format: "%.1f", status.lagSeconds))s)")
+            print("last 5 min  \(String(format: "%.1f", status.deliveredPerMinute)) delivered/min, \(String(format: "%.1f", status.attemptsPerMinute)) attempts/min")
+            print("breakers    \(status.openBreakers.isEmpty ? "none open" : "open: " + status.openBreakers.joined(separator: ", "))")
+        }
+    }
+}
