@@ -9,8 +9,8 @@ import PGDriver
 /// Why: an operator who mistyped a password should read one sentence, not a stack trace; and the
 /// sentence never holds the password (``PGError`` redacts it).
 enum CommandRunner {
-    static func run(logLevel: Logger.Level, _ body: (Logger) async throws -> Void) async throws {
-        LoggingSetup.bootstrap(level: logLevel)
+    static func run(_ options: ConnectionOptions, _ body: (Logger) async throws -> Void) async throws {
+        LoggingSetup.bootstrap(level: try options.level(), format: options.resolvedLogFormat)
         let logger = Logger(label: "herald")
         do {
             try await body(logger)
@@ -28,7 +28,7 @@ enum CommandRunner {
     static func withDatabase(
         _ options: ConnectionOptions, _ body: (PGConnection, SchemaName, Logger) async throws -> Void
     ) async throws {
-        try await run(logLevel: try options.level()) { logger in
+        try await run(options) { logger in
             let schema = try options.resolvedSchema()
             let connection = try await options.connect(logger: logger)
             do {

@@ -19,9 +19,17 @@ struct ConnectionOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical.", valueName: "level"))
     var logLevel: String = "info"
 
+    @Option(help: ArgumentHelp("Log format: text or json (one object per line; default: $HERALD_LOG_FORMAT, else text).", valueName: "format"))
+    var logFormat: String?
+
+    var resolvedLogFormat: String { logFormat ?? ProcessInfo.processInfo.environment["HERALD_LOG_FORMAT"] ?? "text" }
+
     func validate() throws {
         _ = try resolvedSchema()
         _ = try level()
+        guard ["text", "json"].contains(resolvedLogFormat) else {
+            throw ValidationError("invalid --log-format \(resolvedLogFormat.debugDescription): use text or json")
+        }
     }
 
     /// The parsed `--log-level`.

@@ -5,11 +5,13 @@ import Synchronization
 enum LoggingSetup {
     private static let done = Mutex(false)
 
-    static func bootstrap(level: Logger.Level) {
+    /// `json` writes one JSON object per line (``JSONLogHandler``); anything else, readable text.
+    static func bootstrap(level: Logger.Level, format: String) {
         done.withLock { done in
             guard !done else { return }
             done = true
             LoggingSystem.bootstrap { label in
+                if format == "json" { return JSONLogHandler(label: label, logLevel: level) }
                 var handler = StreamLogHandler.standardError(label: label)
                 handler.logLevel = level
                 return handler

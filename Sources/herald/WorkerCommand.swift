@@ -66,6 +66,15 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Longest wait for sends in flight on shutdown before they are abandoned (rolled back).")
     var shutdownGrace: String = "30s"
 
+    @Option(help: "Serve /metrics, /healthz and /readyz on this port (off unless given).")
+    var metricsPort: Int?
+
+    @Option(help: "Address the metrics server binds to.")
+    var metricsHost: String = "0.0.0.0"
+
+    @Option(help: "How often queue depth and lag are sampled for the metrics.")
+    var sampleInterval: String = "10s"
+
     @Option(help: "Name in the attempt log (default host-pid-random).")
     var workerID: String?
 
@@ -76,6 +85,7 @@ struct WorkerCommand: AsyncParsableCommand {
         c.pollInterval = try DurationText.parse(pollInterval, name: "--poll-interval")
         c.connectTimeout = try DurationText.parse(connectTimeout, name: "--connect-timeout")
         c.requestTimeout = try DurationText.parse(requestTimeout, name: "--request-timeout")
+        c.sampleInterval = try DurationText.parse(sampleInterval, name: "--sample-interval")
         c.retryPolicy = try RetryPolicy(
             maxAttempts: maxAttempts, base: try DurationText.parse(backoffBase, name: "--backoff-base"),
             cap: try DurationText.parse(backoffCap, name: "--backoff-cap"), factor: backoffFactor)
@@ -90,17 +100,24 @@ struct WorkerCommand: AsyncParsableCommand {
         do {
             _ = try makeConfiguration()
             _ = try DurationText.parse(shutdownGrace, name: "--shutdown-grace")
+            if let metricsPort, !(1...65535).contains(metricsPort) { throw HeraldError.invalid("--metrics-port must be between 1 and 65535, got \(metricsPort)") }
         } catch let error as HeraldError {
             throw ValidationError(error.message)
         }
     }
 
     func run() async throws {
-        try await CommandRunner.run(logLevel: try connection.level()) { logger in
+        try await CommandRunner.run(connection) { logger in
             let worker = try Worker(configuration: try makeConfiguration(), logger: logger)
             try await worker.checkSchema()
-            var config = ServiceGroupConfiguration(
-                services: [.init(service: worker)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: worker)]
+            if let metricsPort {
+                let server = MetricsServer(host: metricsHost, port: metricsPort, metrics: worker.metrics, logger: logger) {
+                    await worker.databaseIsReachable()
+                }
+                services.append(.init(service: server))
+            }
+            var config = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
             config.maximumGracefulShutdownDuration = try DurationText.parse(shutdownGrace, name: "--shutdown-grace")
             config.maximumCancellationDuration = .seconds(5)
             try await ServiceGroup(configuration: config).run()

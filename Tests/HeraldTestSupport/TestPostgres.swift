@@ -1,5 +1,6 @@
 import Foundation
 import PGDriver
+import Synchronization
 
 /// A real PostgreSQL for integration tests.
 ///
@@ -69,10 +70,20 @@ public final class TestPostgres: Sendable {
         return ("pw_user", "right-Pa55")
     }
 
+    /// A cluster of the test's own (even when DATABASE_URL is set), for tests that stop or restart
+    /// PostgreSQL; stopped at exit like the shared one.
+    public static func startPrivate() throws -> TestPostgres {
+        try startCluster()
+    }
+
     private static func start() throws -> TestPostgres {
         if let url = ProcessInfo.processInfo.environment["DATABASE_URL"], !url.isEmpty {
             return TestPostgres(url: url, ownsServer: false, dataDirectory: nil, binDirectory: nil, port: 0)
         }
+        return try startCluster()
+    }
+
+    private static func startCluster() throws -> TestPostgres {
         guard let bin = findBinDirectory() else {
             throw TestSupportError(
                 "PostgreSQL server binaries (initdb, pg_ctl) were not found. Install them (Debian/Ubuntu: "
@@ -176,7 +187,7 @@ public final class TestPostgres: Sendable {
         return nil
     }
 
-    static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var addr = sockaddr_in()
@@ -194,15 +205,20 @@ public final class TestPostgres: Sendable {
 
 /// Stops the harness's server when the test process exits (`atexit` takes no closure context, so the
 /// command lives in a global).
-nonisolated(unsafe) private var stopCommand: [String] = []
-nonisolated(unsafe) private var cleanupRoot = ""
+private let clusters = Mutex<[(command: [String], root: String)]>([])
 
 private func stopAtExit(bin: String, data: String, root: String, asRoot: Bool) {
-    stopCommand = (asRoot ? ["/usr/sbin/runuser", "-u", "postgres", "--"] : []) + [bin + "/pg_ctl", "-D", data, "-m", "immediate", "stop"]
-    cleanupRoot = root
+    let command = (asRoot ? ["/usr/sbin/runuser", "-u", "postgres", "--"] : []) + [bin + "/pg_ctl", "-D", data, "-m", "immediate", "stop"]
+    let first = clusters.withLock { list in
+        list.append((command, root))
+        return list.count == 1
+    }
+    guard first else { return }
     atexit {
-        _ = try? Shell.run(stopCommand[0], Array(stopCommand.dropFirst()))
-        try? FileManager.default.removeItem(atPath: cleanupRoot)
+        for cluster in clusters.withLock({ $0 }) {
+            _ = try? Shell.run(cluster.command[0], Array(cluster.command.dropFirst()))
+            try? FileManager.default.removeItem(atPath: cluster.root)
+        }
     }
 }
 

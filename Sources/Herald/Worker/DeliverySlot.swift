@@ -14,6 +14,7 @@ struct DeliverySlot: Sendable {
     let http: HTTPSender
     let doorbell: Doorbell
     let logger: Logger
+    let metrics: HeraldMetrics
     let now: @Sendable () -> Date
 
     private var store: DeliveryStore { DeliveryStore(schema: configuration.schema) }
@@ -111,6 +112,9 @@ struct DeliverySlot: Sendable {
             let records = breakerRecords(sent)
             if !records.isEmpty { statements.append(try store.recordBreakersQuery(records)) }
             let results = try await tx.commit(with: statements)
+            for attempt in sent where attempt.completion.log_attempt {
+                metrics.deliveries[attempt.completion.outcome]?.increment()
+            }
             if results.count > 1 { logTransitions(results[1]) }
             return deliveries.count
         }
@@ -157,6 +161,7 @@ struct DeliverySlot: Sendable {
             guard let state = try? row.decode("breaker_state", as: String.self),
                 let previous = try? row.decode("breaker_previous_state", as: String.self), state != previous
             else { continue }
+            metrics.breakerTransitions[state]?.increment()
             logger.notice("circuit breaker \(state)", metadata: ["from": "\(previous)", "to": "\(state)"])
         }
     }
@@ -190,11 +195,14 @@ struct DeliverySlot: Sendable {
             if let previous = delivery.previousSecret { secrets.append(try WebhookSecret(previous)) }
             headers.append(("webhook-signature", WebhookSigner.header(id: delivery.idempotencyKey, timestamp: timestamp, body: delivery.body, secrets: secrets)))
             headers.append(contentsOf: delivery.headers.sorted { $0.key < $1.key })
+            metrics.inFlight.increment()
             outcome = await http.send(url: delivery.url, headers: headers, body: delivery.body)
+            metrics.inFlight.decrement()
         } catch {
             outcome = HTTPSender.Outcome(result: .refused("the endpoint's signing secret is invalid; rotate it"), excerpt: nil)
         }
         let duration = clock.now - began
+        metrics.attemptDuration.recordNanoseconds(Int64(duration.seconds * 1e9))
         let decision = machine.decide(attemptsBefore: delivery.attempts, result: outcome.result, now: now(), random: &random)
         var metadata: Logger.Metadata = [
             "delivery_id": "\(delivery.id)", "attempt": "\(attemptNumber)", "outcome": "\(decision.outcome.rawValue)",

@@ -12,13 +12,20 @@ public import ServiceLifecycle
 public struct Worker: Service, CustomStringConvertible {
     let configuration: WorkerConfiguration
     let logger: Logger
+    public let metrics: HeraldMetrics
     let now: @Sendable () -> Date
 
-    /// - Parameter now: the clock deliveries are scheduled by; tests may inject their own.
-    public init(configuration: WorkerConfiguration, logger: Logger, now: @escaping @Sendable () -> Date = { Date() }) throws {
+    /// - Parameters:
+    ///   - metrics: where the worker counts; serve it with ``MetricsServer``.
+    ///   - now: the clock deliveries are scheduled by; tests may inject their own.
+    public init(
+        configuration: WorkerConfiguration, logger: Logger, metrics: HeraldMetrics = HeraldMetrics(),
+        now: @escaping @Sendable () -> Date = { Date() }
+    ) throws {
         try configuration.validate()
         self.configuration = configuration
         self.logger = logger
+        self.metrics = metrics
         self.now = now
     }
 
@@ -38,6 +45,29 @@ public struct Worker: Service, CustomStringConvertible {
 
     /// Short and secret-free: ServiceLifecycle logs services by their description.
     public var description: String { "Worker(\(configuration.workerID))" }
+
+    /// Whether the database answers, for `/readyz`: a fresh connection and `SELECT 1` within 2 s.
+    public func databaseIsReachable() async -> Bool {
+        do {
+            return try await withThrowingTaskGroup(of: Bool.self) { group in
+                group.addTask {
+                    let conn = try await PGConnection.connect(
+                        configuration.connectionString, applicationName: "herald-readyz", logger: logger)
+                    defer { Task { await conn.close() } }
+                    return try await conn.query("SELECT 1 AS one").first?.decode("one", as: Int.self) == 1
+                }
+                group.addTask {
+                    try await Task.sleep(for: .seconds(2))
+                    return false
+                }
+                let first = try await group.next() ?? false
+                group.cancelAll()
+                return first
+            }
+        } catch {
+            return false
+        }
+    }
 
     public func run() async throws {
         let http = HTTPSender(
@@ -59,9 +89,13 @@ public struct Worker: Service, CustomStringConvertible {
                 // The listener has nothing to finish: it stops as soon as shutdown begins.
                 try? await cancelWhenGracefulShutdown { await listener.run() }
             }
+            let sampler = QueueSampler(
+                connectionString: configuration.connectionString, schema: configuration.schema, metrics: metrics,
+                interval: configuration.sampleInterval, logger: logger)
+            group.addTask { try? await cancelWhenGracefulShutdown { await sampler.run() } }
             for index in 0..<configuration.concurrency {
                 let slot = DeliverySlot(
-                    index: index, configuration: configuration, http: http, doorbell: doorbell, logger: logger, now: now)
+                    index: index, configuration: configuration, http: http, doorbell: doorbell, logger: logger, metrics: metrics, now: now)
                 group.addTask { await slot.run() }
             }
             await group.waitForAll()
