@@ -15,6 +15,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "herald", targets: ["herald"]),
+        .executable(name: "herald-receiver", targets: ["herald-receiver"]),
         .library(name: "Herald", targets: ["Herald"]),
         .library(name: "PGDriver", targets: ["PGDriver"]),
     ],
@@ -72,6 +73,17 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
+        ),
+        // A scripted webhook receiver for `make demo`, benchmarks and chaos runs (not part of Herald).
+        .executableTarget(
+            name: "herald-receiver",
+            dependencies: [
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: testSettings
         ),
         // Unit tests: pure values and parsing, no database, no network.
         .testTarget(

@@ -21,9 +21,12 @@ public final class HeraldProcess: @unchecked Sendable {
         try log.close()
     }
 
-    /// A `herald worker` on `schema` of the test database, with `extra` flags.
-    public static func worker(_ database: TestPostgres, schema: String, _ extra: [String] = []) throws -> HeraldProcess {
-        try HeraldProcess(["worker", "--schema", schema, "--log-level", "debug"] + extra, environment: ["DATABASE_URL": database.url])
+    /// A `herald worker` on `schema` of the test database, with `extra` flags; test receivers live on
+    /// 127.0.0.1, so the SSRF guard is off unless `guarded`.
+    public static func worker(_ database: TestPostgres, schema: String, _ extra: [String] = [], guarded: Bool = false) throws -> HeraldProcess {
+        try HeraldProcess(
+            ["worker", "--schema", schema, "--log-level", "debug"] + (guarded ? [] : ["--allow-private-networks"]) + extra,
+            environment: ["DATABASE_URL": database.url])
     }
 
     public var pid: Int32 { process.processIdentifier }

@@ -64,7 +64,7 @@ public final class TestPostgres: Sendable {
         try await conn.withTransaction { c in
             try await c.query("SELECT pg_advisory_xact_lock(hashtext('herald-tests-pw-role'))")
             try await c.query(
-                "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'pw_user') THEN CREATE ROLE pw_user LOGIN PASSWORD 'right-Pa55'; END IF; END $$")
+                "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'pw_user') THEN CREATE ROLE pw_user LOGIN PASSWORD 'right-Pa55' CREATEDB; END IF; END $$")
         }
         await conn.close()
         return ("pw_user", "right-Pa55")

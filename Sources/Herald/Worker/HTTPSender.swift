@@ -14,6 +14,7 @@ final class HTTPSender: Sendable {
     let totalTimeout: Duration
     let responseLimit: Int
     let excerptLimit: Int
+    let addressPolicy: AddressPolicy
 
     /// What a send produced.
     struct Outcome: Sendable {
@@ -21,7 +22,11 @@ final class HTTPSender: Sendable {
         var excerpt: String?
     }
 
-    init(connectTimeout: Duration, totalTimeout: Duration, responseLimit: Int, excerptLimit: Int, maxConnectionsPerHost: Int) {
+    init(
+        connectTimeout: Duration, totalTimeout: Duration, responseLimit: Int, excerptLimit: Int, maxConnectionsPerHost: Int,
+        addressPolicy: AddressPolicy
+    ) {
+        self.addressPolicy = addressPolicy
         var configuration = HTTPClient.Configuration(
             redirectConfiguration: .disallow,
             timeout: .init(connect: .nanoseconds(Int64(connectTimeout.seconds * 1e9)), read: .nanoseconds(Int64(totalTimeout.seconds * 1e9))),
@@ -38,10 +43,44 @@ final class HTTPSender: Sendable {
         try? await client.shutdown()
     }
 
+    /// Where a request may go after the SSRF check: the URL to connect to and, when it was pinned to the
+    /// checked IP address, the `Host` header to send.
+    private enum Target {
+        case send(url: String, host: String?)
+        case refuse(String)
+    }
+
+    private func checkedTarget(_ url: String) async -> Target {
+        guard !addressPolicy.allowPrivateNetworks else { return .send(url: url, host: nil) }
+        guard var components = URLComponents(string: url), let rawHost = components.host, let scheme = components.scheme?.lowercased() else {
+            return .refuse("refused: the URL has no host")
+        }
+        let host = rawHost.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        let isLiteral = AddressPolicy.parseIPv4(host) != nil || AddressPolicy.parseIPv6(host) != nil
+        let port = components.port ?? (scheme == "https" ? 443 : 80)
+        guard let addresses = isLiteral ? [host] : try? await AddressResolver.resolve(host, port: port), let first = addresses.first else {
+            return .send(url: url, host: nil)  // resolution failed: the client reports the connection error (retryable)
+        }
+        if let refusal = addresses.lazy.compactMap(addressPolicy.refusal).first {
+            return .refuse("refused to send to \(host): \(refusal); non-global addresses need --allow-private-networks")
+        }
+        // Plain http connects to the very address that was checked (no second lookup to rebind); https
+        // keeps the name for certificate verification, which a rebound internal host cannot pass.
+        guard scheme == "http", !isLiteral else { return .send(url: url, host: nil) }
+        components.host = first.contains(":") ? "[\(first)]" : first
+        return .send(url: components.string ?? url, host: components.port.map { "\(host):\($0)" } ?? host)
+    }
+
     /// POSTs `body` with `headers` to `url`, within the total timeout.
     func send(url: String, headers: [(String, String)], body: [UInt8]) async -> Outcome {
-        var request = HTTPClientRequest(url: url)
+        let target: (url: String, host: String?)
+        switch await checkedTarget(url) {
+        case .refuse(let reason): return Outcome(result: .refused(reason), excerpt: nil)
+        case .send(let url, let host): target = (url, host)
+        }
+        var request = HTTPClientRequest(url: target.url)
         request.method = .POST
+        if let host = target.host { request.headers.add(name: "Host", value: host) }
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         request.body = .bytes(ByteBuffer(bytes: body))
         let prepared = request

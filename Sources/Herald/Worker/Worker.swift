@@ -73,7 +73,8 @@ public struct Worker: Service, CustomStringConvertible {
         let http = HTTPSender(
             connectTimeout: configuration.connectTimeout, totalTimeout: configuration.requestTimeout,
             responseLimit: configuration.responseLimit, excerptLimit: configuration.excerptLimit,
-            maxConnectionsPerHost: configuration.concurrency * configuration.batchSize)
+            maxConnectionsPerHost: configuration.concurrency * configuration.batchSize,
+            addressPolicy: AddressPolicy(allowPrivateNetworks: configuration.allowPrivateNetworks))
         let doorbell = Doorbell()
         let listener = WakeupListener(
             connectionString: configuration.connectionString, channel: DeliveryStore(schema: configuration.schema).wakeupChannel,

@@ -26,6 +26,8 @@ public struct WorkerConfiguration: Sendable, CustomStringConvertible {
     public var retryPolicy: RetryPolicy = .default
     /// The worker's breaker policy; endpoints may override parts.
     public var breakerPolicy: BreakerPolicy = .default
+    /// Send to loopback, private, link-local and other non-global addresses. Default false (SSRF guard).
+    public var allowPrivateNetworks = false
     /// How often queue depth, lag and open breakers are sampled into the metrics. Default 10 s.
     public var sampleInterval: Duration = .seconds(10)
     /// How long a delivery waits when its breaker is half-open and another worker holds the probe.

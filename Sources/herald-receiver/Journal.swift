@@ -1,0 +1,20 @@
+import Foundation
+import Synchronization
+
+/// Appends one JSON line per request event (`start`/`end`, idempotency key, path, status, monotonic ns).
+final class Journal: Sendable {
+    private let handle: Mutex<FileHandle>
+
+    init(path: String) throws {
+        FileManager.default.createFile(atPath: path, contents: nil)
+        handle = Mutex(try FileHandle(forWritingTo: URL(fileURLWithPath: path)))
+    }
+
+    func record(_ event: String, key: String, path: String, status: Int?) {
+        let ns = DispatchTime.now().uptimeNanoseconds
+        let escapedKey = key.replacingOccurrences(of: "\"", with: "")
+        let escapedPath = path.replacingOccurrences(of: "\"", with: "")
+        let line = "{\"event\":\"\(event)\",\"key\":\"\(escapedKey)\",\"path\":\"\(escapedPath)\",\"status\":\(status.map(String.init) ?? "null"),\"ns\":\(ns)}\n"
+        handle.withLock { $0.write(Data(line.utf8)) }
+    }
+}

@@ -1,0 +1,94 @@
+import Foundation
+import HeraldTestSupport
+import PGDriver
+import Testing
+
+@Suite("Security: SSRF guard, secrets, bounded excerpts")
+struct SecurityTests {
+    let pg: TestPostgres
+    init() async throws { pg = try await TestPostgres.shared() }
+
+    @Test("by default a send to loopback is refused after resolution and recorded as a failed attempt")
+    func ssrfGuard() async throws {
+        let receiver = try await TestReceiver.start()
+        let (schema, conn) = try await pg.migratedSchema("sec")
+        let literal = try #require(try await conn.query("SELECT \(unescaped: schema).enqueue(\(receiver.url("/a")), '\\x7b7d'::bytea) AS id").first?.decode("id", as: Int64.self))
+        let named = try #require(try await conn.query("SELECT \(unescaped: schema).enqueue(\("http://localhost:\(receiver.port)/b"), '\\x7b7d'::bytea) AS id").first?.decode("id", as: Int64.self))
+        let worker = try HeraldProcess.worker(pg, schema: schema, guarded: true)
+        try await Wait.until("both refused") {
+            try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).deliveries WHERE state = 'failed'") == 2
+        }
+        worker.signal(SIGTERM)
+        _ = try await worker.waitForExit()
+        #expect(receiver.requests.isEmpty)
+        for id in [literal, named] {
+            let row = try #require(try await conn.query("SELECT outcome, error, retryable FROM \(unescaped: schema).attempts WHERE delivery_id = \(id)").first)
+            #expect(try row.decode("outcome", as: String.self) == "failed")
+            #expect(try row.decode("error", as: String.self).contains("loopback address"))
+            #expect(try row.decode("error", as: String.self).contains("--allow-private-networks"))
+            #expect(try row.decode("retryable", as: Bool.self) == false)
+        }
+        await receiver.stop()
+        await conn.close()
+    }
+
+    @Test("endpoint secrets and the database password appear nowhere: logs, attempt rows, deliveries")
+    func noSecretsAnywhere() async throws {
+        let role = try await pg.passwordRole()
+        let secret = "whsec_" + Data((0..<32).map { UInt8($0 + 7) }).base64EncodedString()
+        // A hostile endpoint echoes the shared secret and the password back in its error answers.
+        let receiver = try await TestReceiver.start { _, _ in
+            .status(500, headers: ["X-Leak": secret], body: "secret=\(secret) password=\(role.password) token \(secret)")
+        }
+        let (schema, conn) = try await pg.migratedSchema("sec")
+        try await conn.query("GRANT ALL ON SCHEMA \(unescaped: schema) TO pw_user")
+        try await conn.query("GRANT ALL ON ALL TABLES IN SCHEMA \(unescaped: schema) TO pw_user")
+        try await conn.query("GRANT ALL ON ALL FUNCTIONS IN SCHEMA \(unescaped: schema) TO pw_user")
+        let added = try await HeraldBinary.run(
+            ["endpoints", "add", "--url", receiver.url("/leaky"), "--secret", secret, "--schema", schema], environment: ["DATABASE_URL": pg.url])
+        #expect(added.status == 0)
+        try await conn.query("SELECT \(unescaped: schema).enqueue(\(receiver.url("/leaky")), '\\x7b7d'::bytea, p_max_attempts => 2) FROM generate_series(1, 3)")
+        var url = try #require(URLComponents(string: pg.url))
+        url.user = role.user
+        url.password = role.password
+        let worker = try HeraldProcess(
+            ["worker", "--schema", schema, "--log-level", "trace", "--allow-private-networks", "--backoff-base", "1s", "--backoff-factor", "1"],
+            environment: ["DATABASE_URL": url.string!])
+        try await Wait.until("all dead", timeout: .seconds(30)) {
+            try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).deliveries WHERE state = 'dead'") == 3
+        }
+        worker.signal(SIGTERM)
+        _ = try await worker.waitForExit()
+        let stored = try await conn.query(
+            "SELECT coalesce(string_agg(concat_ws(' ', error, response_excerpt, request_headers::text), ' '), '') AS t FROM \(unescaped: schema).attempts"
+        ).first?.decode("t", as: String.self) ?? ""
+        let lastErrors = try await conn.query("SELECT coalesce(string_agg(last_error, ' '), '') AS t FROM \(unescaped: schema).deliveries").first?.decode("t", as: String.self) ?? ""
+        let keyMaterial = String(secret.dropFirst(6))
+        for (name, text) in [("worker output", worker.output), ("attempt rows", stored), ("deliveries", lastErrors)] {
+            #expect(!text.contains(keyMaterial), "the endpoint secret leaked into \(name)")
+            #expect(!text.contains(role.password), "the database password leaked into \(name)")
+        }
+        #expect(stored.contains("***"), "the echoed secrets were redacted, not dropped silently")
+        #expect(!worker.output.isEmpty)
+        await receiver.stop()
+        await conn.close()
+    }
+
+    @Test("a huge response is read only up to the cap and stored as a bounded excerpt")
+    func boundedExcerpts() async throws {
+        let huge = String(repeating: "x", count: 8 * 1024 * 1024)
+        let receiver = try await TestReceiver.start { _, _ in .status(500, body: huge) }
+        let (schema, conn) = try await pg.migratedSchema("sec")
+        try await conn.query("SELECT \(unescaped: schema).enqueue(\(receiver.url("/huge")), '\\x7b7d'::bytea, p_max_attempts => 1)")
+        let worker = try HeraldProcess.worker(pg, schema: schema)
+        try await Wait.until("dead", timeout: .seconds(30)) {
+            try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).deliveries WHERE state = 'dead'") == 1
+        }
+        worker.signal(SIGTERM)
+        _ = try await worker.waitForExit()
+        let length = try await conn.count("SELECT length(response_excerpt)::int AS n FROM \(unescaped: schema).attempts")
+        #expect(length > 0 && length <= 1024)
+        await receiver.stop()
+        await conn.close()
+    }
+}
