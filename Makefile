@@ -11,16 +11,24 @@ help: ## List the targets
 build: ## Debug build of herald and the tests
 	$(SWIFT) build --build-tests
 
-release: ## Release build of herald (.build/release/herald)
-	$(SWIFT) build -c release --product herald
+release: ## Release build of herald and herald-receiver, as docker/Dockerfile builds them
+	$(SWIFT) build -c release --static-swift-stdlib --product herald
+	$(SWIFT) build -c release --static-swift-stdlib --product herald-receiver
 
 test: build ## Unit and integration tests (starts its own PostgreSQL unless DATABASE_URL is set)
 	$(SWIFT) test --skip-build --skip WakeupLatencyTests
 	@# Latency is checked on an otherwise idle machine, after the parallel suites.
 	$(SWIFT) test --skip-build --filter WakeupLatencyTests
 
+lint: lint-sql lint-docker ## All linters (squawk, hadolint, compose validation, dashboard JSON)
+
 lint-sql: ## Lint migrations/ with squawk (pip install squawk-cli)
 	squawk migrations/*.sql
+
+lint-docker: ## hadolint the Dockerfile, validate compose.yaml and the Grafana dashboard
+	hadolint docker/Dockerfile
+	docker-compose -f docker/compose.yaml config -q
+	python3 -m json.tool docker/grafana/herald-dashboard.json > /dev/null
 
 embed-migrations: ## Regenerate the migrations compiled into the binary from migrations/*.sql
 	scripts/embed-migrations.sh
@@ -31,15 +39,14 @@ db-start: ## Start the throwaway local PostgreSQL in ./.pg
 db-stop: ## Stop the throwaway local PostgreSQL
 	scripts/dev-postgres.sh stop
 
-demo: build db-start ## Throwaway PostgreSQL, migrate, show the schema
-	.build/debug/herald migrate --database-url "$(DEV_URL)"
-	.build/debug/herald migrate --status --database-url "$(DEV_URL)"
-	@echo
-	@echo "Look around:  psql '$(DEV_URL)' -c '\dt herald.*'"
-	@echo "Stop it:      make db-stop"
+deps: ## Install what building and the demo need (Debian/Ubuntu packages)
+	scripts/install-deps.sh
+
+demo: deps build db-start ## Throwaway PostgreSQL, a flaky receiver, 300 deliveries, two workers, then status
+	scripts/demo.sh
 
 clean: ## Remove build output and the local PostgreSQL
 	-scripts/dev-postgres.sh stop
 	rm -rf .build .pg
 
-.PHONY: help build release test lint-sql embed-migrations db-start db-stop demo clean
+.PHONY: help build release test lint lint-sql lint-docker embed-migrations deps db-start db-stop demo clean

@@ -15,6 +15,8 @@ psql -q "$URL" -c 'DROP SCHEMA IF EXISTS herald CASCADE' 2>/dev/null || true
 # A receiver that fails 10% of requests, answers 10% slowly, and is down for /down/… paths.
 "$BIN/herald-receiver" --port "$RECEIVER_PORT" --fail-rate 0.1 --slow-rate 0.1 --slow-delay 600ms --down-prefix /down 2>/dev/null &
 pids+=($!)
+for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$RECEIVER_PORT") 2>/dev/null && break; sleep 0.1; done
+kill -0 "${pids[0]}" 2>/dev/null || { echo "demo: the receiver could not listen on port $RECEIVER_PORT (set HERALD_DEMO_PORT)" >&2; exit 1; }
 
 # A few hundred deliveries to five endpoints, one of which is down (its breaker will open).
 psql -q "$URL" -At -c "
@@ -35,16 +37,24 @@ while :; do
   line="$(psql -q "$URL" -At -F' ' -c "SELECT
       count(*) FILTER (WHERE state = 'pending'), count(*) FILTER (WHERE state = 'delivered'),
       count(*) FILTER (WHERE state = 'failed'), count(*) FILTER (WHERE state = 'dead'),
-      (SELECT count(*) FROM herald.attempts) FROM herald.deliveries")"
-  read -r pending delivered failed dead attempts <<<"$line"
-  printf '\r  pending %4s  delivered %4s  failed %3s  dead %3s  attempts %4s  ' "$pending" "$delivered" "$failed" "$dead" "$attempts"
-  [ "$pending" = 0 ] && break
+      (SELECT count(*) FROM herald.attempts),
+      count(*) FILTER (WHERE state = 'pending' AND breaker_key IN (SELECT key FROM herald.circuit_breakers WHERE state = 'open'))
+      FROM herald.deliveries")"
+  read -r pending delivered failed dead attempts held <<<"$line"
+  printf '\r  pending %4s (behind open breakers %3s)  delivered %4s  failed %3s  dead %3s  attempts %4s  ' \
+    "$pending" "$held" "$delivered" "$failed" "$dead" "$attempts"
+  # Done when nothing is pending but what waits behind an open breaker (an endpoint that is down).
+  [ "$pending" = "$held" ] && break
   [ $SECONDS -ge $deadline ] && { echo; echo "demo: still $pending pending after 90 s; stopping anyway"; break; }
   sleep 0.5
 done
 echo
 cleanup
 trap - EXIT
+if [ "$held" != 0 ]; then
+  echo "$held deliveries wait behind the open breaker of the endpoint that is down (/down/legacy): they are"
+  echo "probed one at a time and spend no attempts meanwhile. 'herald deliveries cancel --endpoint URL' gives up on them."
+fi
 
 echo
 "$BIN/herald" status --database-url "$URL"
