@@ -66,6 +66,9 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Longest wait for sends in flight on shutdown before they are abandoned (rolled back).")
     var shutdownGrace: String = "30s"
 
+    @Option(help: "Park a delivery as dead after this many consecutive sends that never finished (worker killed or wedged), 1-100.")
+    var poisonThreshold: Int = 3
+
     @Flag(help: "Allow sends to loopback, private, link-local and other non-global addresses (off: SSRF guard; also HERALD_ALLOW_PRIVATE_NETWORKS=1).")
     var allowPrivateNetworks = false
 
@@ -88,6 +91,7 @@ struct WorkerCommand: AsyncParsableCommand {
         c.pollInterval = try DurationText.parse(pollInterval, name: "--poll-interval")
         c.connectTimeout = try DurationText.parse(connectTimeout, name: "--connect-timeout")
         c.requestTimeout = try DurationText.parse(requestTimeout, name: "--request-timeout")
+        c.poisonThreshold = poisonThreshold
         c.allowPrivateNetworks = allowPrivateNetworks || ProcessInfo.processInfo.environment["HERALD_ALLOW_PRIVATE_NETWORKS"] == "1"
         c.sampleInterval = try DurationText.parse(sampleInterval, name: "--sample-interval")
         c.retryPolicy = try RetryPolicy(

@@ -150,6 +150,9 @@ struct DeliveryEngineTests {
         #expect(requests.count == 2)
         #expect(Set(requests.map(\.key)).count == 1)
         #expect(requests.allSatisfy { $0.body == Array(body.utf8) })
+        // The interrupted send is on record (written before the send, on another connection).
+        let outcomes = try await conn.query("SELECT outcome FROM \(unescaped: schema).attempts WHERE delivery_id = \(id) ORDER BY id")
+        #expect(try outcomes.rows.map { try $0.decode("outcome", as: String.self) } == ["unknown", "delivered"])
         await receiver.stop()
         await conn.close()
     }

@@ -107,7 +107,7 @@ public struct DeliveryAdminStore: Sendable {
     /// and idempotency key are untouched. Returns how many. Wakes idle workers.
     public func replay(ids: [Int64]?, filter: Filter, on connection: PGConnection) async throws -> Int {
         let count = try await changeState(ids: ids, filter: filter, from: ["failed", "dead", "cancelled"], on: connection) {
-            "state = 'pending', attempts = 0, interrupted_sends = 0, next_attempt_at = now(), finished_at = NULL, updated_at = now()"
+            "state = 'pending', attempts = 0, interrupted_sends = 0, next_attempt_at = now(), finished_at = NULL, updated_at = now(), replayed_at = clock_timestamp()"
         }
         if count > 0 { try await connection.notify(DeliveryStore(schema: schema).wakeupChannel) }
         return count

@@ -25,8 +25,11 @@ struct DeliveryStore: Sendable {
     }
 
     /// Leases up to `limit` due pending deliveries; call inside a transaction that stays open across the
-    /// send. `FOR UPDATE SKIP LOCKED` lets every worker lease different rows without waiting on each other;
-    /// the locks die with the transaction, so a worker that dies leaves its rows to the others.
+    /// send. `SKIP LOCKED` lets every worker lease different rows without waiting on each other; the locks
+    /// die with the transaction, so a worker that dies leaves its rows to the others. The lock is
+    /// `FOR NO KEY UPDATE` (the row-lock form of `FOR UPDATE` that still lets foreign keys point at the row)
+    /// so the attempt journal, on another connection, can insert attempt rows referencing a leased delivery.
+    /// `interrupted` counts the delivery's latest attempts that never finished (poison detection).
     func leaseQuery(limit: Int) -> PGQuery {
         """
         SELECT d.id, d.idempotency_key, d.body, d.content_type, d.headers, d.attempts, d.max_attempts, d.breaker_key,
@@ -35,14 +38,18 @@ struct DeliveryStore: Sendable {
                e.enabled, e.disabled_reason, e.max_attempts AS endpoint_max_attempts, e.backoff_base_ms, e.backoff_cap_ms,
                e.breaker_failure_threshold, e.breaker_cooldown_ms, e.breaker_cooldown_cap_ms,
                coalesce(b.state, 'closed') AS breaker_state, b.open_until AS breaker_open_until,
-               coalesce(b.open_until <= now(), false) AS breaker_probe_due
+               coalesce(b.open_until <= now(), false) AS breaker_probe_due,
+               (SELECT count(*) FROM \(unescaped: schema.qualified("attempts")) a
+                WHERE a.delivery_id = d.id AND a.outcome = 'unknown' AND a.started_at > coalesce(d.replayed_at, '-infinity')
+                  AND a.id > coalesce((SELECT max(f.id) FROM \(unescaped: schema.qualified("attempts")) f
+                                       WHERE f.delivery_id = d.id AND f.outcome <> 'unknown'), 0))::int AS interrupted
         FROM \(unescaped: schema.qualified("deliveries")) d
         JOIN \(unescaped: schema.qualified("endpoints")) e ON e.id = d.endpoint_id
         LEFT JOIN \(unescaped: schema.qualified("circuit_breakers")) b ON b.key = d.breaker_key
         WHERE d.state = 'pending' AND d.next_attempt_at <= now()
         ORDER BY d.next_attempt_at
         LIMIT \(limit)
-        FOR UPDATE OF d SKIP LOCKED
+        FOR NO KEY UPDATE OF d SKIP LOCKED
         """
     }
 
@@ -54,7 +61,8 @@ struct DeliveryStore: Sendable {
                 SELECT * FROM jsonb_to_recordset(\(json)::jsonb) AS x(
                     delivery_id bigint, attempt integer, state text, attempts integer, next_attempt_at timestamptz,
                     status_code integer, error text, started_at timestamptz, duration_ms integer, request_headers jsonb,
-                    response_excerpt text, retryable boolean, outcome text, worker_id text, log_attempt boolean)
+                    response_excerpt text, retryable boolean, outcome text, worker_id text, log_attempt boolean,
+                    attempt_id bigint, interrupted integer)
             ), updated AS (
                 UPDATE \(unescaped: schema.qualified("deliveries")) d
                 SET state = i.state,
@@ -64,21 +72,35 @@ struct DeliveryStore: Sendable {
                     -- A deferral (no send) keeps the last error; an attempt replaces it.
                     last_error = CASE WHEN i.log_attempt THEN i.error ELSE coalesce(i.error, d.last_error) END,
                     updated_at = now(),
+                    interrupted_sends = coalesce(i.interrupted, d.interrupted_sends),
                     -- clock_timestamp(): now() is the lease's start, before the send.
                     finished_at = CASE WHEN i.state <> 'pending' THEN clock_timestamp() END
                 FROM input i
                 WHERE d.id = i.delivery_id AND d.state = 'pending'
                 RETURNING d.id
             ), logged AS (
-                INSERT INTO \(unescaped: schema.qualified("attempts"))
-                    (delivery_id, attempt, worker_id, started_at, duration_ms, status_code, request_headers,
-                     response_excerpt, error, retryable, next_attempt_at, outcome)
-                SELECT delivery_id, attempt, worker_id, started_at, duration_ms, status_code, request_headers,
-                       response_excerpt, error, retryable, next_attempt_at, outcome
-                FROM input WHERE log_attempt
+                -- The attempt row was written before the send (outcome 'unknown'); now it gets its outcome.
+                UPDATE \(unescaped: schema.qualified("attempts")) a
+                SET duration_ms = i.duration_ms, status_code = i.status_code, request_headers = i.request_headers,
+                    response_excerpt = i.response_excerpt, error = i.error, retryable = i.retryable,
+                    next_attempt_at = i.next_attempt_at, outcome = i.outcome
+                FROM input i
+                WHERE i.log_attempt AND a.id = i.attempt_id
                 RETURNING 1
             )
             SELECT (SELECT count(*) FROM updated)::int AS updated, (SELECT count(*) FROM logged)::int AS logged
+            """
+    }
+
+    /// Records sends about to start (outcome 'unknown'), on the journal connection, committed before any
+    /// request leaves: a send interrupted by a crash is on record.
+    func journalQuery(_ markers: [AttemptMarker]) throws -> PGQuery {
+        let json = try PGJSON(encoding: markers)
+        return """
+            INSERT INTO \(unescaped: schema.qualified("attempts")) (delivery_id, attempt, worker_id, started_at, outcome)
+            SELECT delivery_id, attempt, worker_id, started_at, 'unknown'
+            FROM jsonb_to_recordset(\(json)::jsonb) AS x(delivery_id bigint, attempt integer, worker_id text, started_at timestamptz)
+            RETURNING id, delivery_id
             """
     }
 

@@ -17,8 +17,20 @@ struct Completion: Encodable, Sendable {
     var retryable: Bool
     var outcome: String
     var worker_id: String
-    /// False for deliveries finished without a send (disabled endpoint): no attempt row.
+    /// False for deliveries finished without a send (disabled endpoint, deferral, parking): no attempt row.
     var log_attempt: Bool
+    /// The attempt row written before the send.
+    var attempt_id: Int64?
+    /// For a parked delivery, the interrupted sends that parked it.
+    var interrupted: Int?
+}
+
+/// A send about to start, as the attempt journal records it.
+struct AttemptMarker: Encodable, Sendable {
+    var delivery_id: Int64
+    var attempt: Int
+    var worker_id: String
+    var started_at: String
 }
 
 /// One breaker key's outcomes from one batch, as `breaker_record` takes them.

@@ -15,6 +15,7 @@ struct DeliverySlot: Sendable {
     let doorbell: Doorbell
     let logger: Logger
     let metrics: HeraldMetrics
+    let journal: AttemptJournal
     let now: @Sendable () -> Date
 
     private var store: DeliveryStore { DeliveryStore(schema: configuration.schema) }
@@ -82,6 +83,14 @@ struct DeliverySlot: Sendable {
             var toSend: [(delivery: LeasedDelivery, probe: Bool)] = []
             var probeClaims: [String: Bool] = [:]
             for delivery in deliveries {
+                if delivery.interrupted >= configuration.poisonThreshold {
+                    deferred.append(parked(delivery))
+                    continue
+                }
+                if !delivery.enabled {
+                    deferred.append(disabled(delivery))
+                    continue
+                }
                 switch delivery.gate {
                 case .send:
                     toSend.append((delivery, false))
@@ -100,9 +109,15 @@ struct DeliverySlot: Sendable {
                     deferred.append(deferral(delivery, until: now().addingTimeInterval(configuration.probeWait.seconds)))
                 }
             }
+            // Every send is on record before it starts; if that fails, nothing is sent (the lease rolls back).
+            let attemptIDs = try await journal.begin(toSend.map { item in
+                AttemptMarker(
+                    delivery_id: item.delivery.id, attempt: item.delivery.attempts + 1, worker_id: configuration.workerID,
+                    started_at: PGTimestamp.format(now()))
+            })
             let sent = await withTaskGroup(of: SentAttempt.self) { group in
                 for item in toSend {
-                    group.addTask { await self.attempt(item.delivery, probe: item.probe) }
+                    group.addTask { await self.attempt(item.delivery, probe: item.probe, attemptID: attemptIDs[item.delivery.id]) }
                 }
                 return await group.reduce(into: [SentAttempt]()) { $0.append($1) }
             }
@@ -120,13 +135,34 @@ struct DeliverySlot: Sendable {
         }
     }
 
+    /// A delivery of a disabled endpoint: failed with the endpoint's reason, never sent.
+    private func disabled(_ delivery: LeasedDelivery) -> Completion {
+        let machine = DeliveryStateMachine(policy: delivery.policy(base: configuration.retryPolicy))
+        let decision = machine.decideDisabled(attempts: delivery.attempts, reason: delivery.disabledReason)
+        logger.info("delivery failed: endpoint disabled", metadata: ["delivery_id": "\(delivery.id)"])
+        return completion(delivery, decision, startedAt: now(), duration: .zero, headers: [:], outcome: nil, log: false, attemptID: nil)
+    }
+
+    /// A delivery whose last sends all died with their workers: parked as dead, not sent again.
+    private func parked(_ delivery: LeasedDelivery) -> Completion {
+        logger.warning("parking a delivery whose sends keep interrupting workers", metadata: ["delivery_id": "\(delivery.id)", "interrupted": "\(delivery.interrupted)"])
+        var completion = deferral(delivery, until: now())
+        completion.state = DeliveryState.dead.rawValue
+        completion.outcome = "dead"
+        completion.retryable = false
+        completion.interrupted = delivery.interrupted
+        completion.error = "parked: its last \(delivery.interrupted) sends never finished (the worker was killed or wedged mid-send); "
+            + "replay it once the cause is fixed"
+        return completion
+    }
+
     /// A delivery put back for later without a send: no attempt spent, no attempt row.
     private func deferral(_ delivery: LeasedDelivery, until: Date) -> Completion {
         Completion(
             delivery_id: delivery.id, attempt: delivery.attempts, state: DeliveryState.pending.rawValue, attempts: delivery.attempts,
             next_attempt_at: PGTimestamp.format(until), status_code: nil, error: nil, started_at: PGTimestamp.format(now()),
             duration_ms: 0, request_headers: [:], response_excerpt: nil, retryable: true, outcome: "retry",
-            worker_id: configuration.workerID, log_attempt: false)
+            worker_id: configuration.workerID, log_attempt: false, attempt_id: nil, interrupted: nil)
     }
 
     /// Folds a batch's sends into one ``BreakerRecord`` per breaker key.
@@ -167,17 +203,10 @@ struct DeliverySlot: Sendable {
     }
 
     /// Sends one delivery (unless its endpoint is disabled) and decides what it becomes.
-    func attempt(_ delivery: LeasedDelivery, probe: Bool) async -> SentAttempt {
+    func attempt(_ delivery: LeasedDelivery, probe: Bool, attemptID: Int64?) async -> SentAttempt {
         var random = SystemRandomNumberGenerator()
         let machine = DeliveryStateMachine(policy: delivery.policy(base: configuration.retryPolicy))
         let startedAt = now()
-        guard delivery.enabled else {
-            let decision = machine.decideDisabled(attempts: delivery.attempts, reason: delivery.disabledReason)
-            logger.info("delivery failed: endpoint disabled", metadata: ["delivery_id": "\(delivery.id)"])
-            return SentAttempt(
-                delivery: delivery, probe: probe, classification: .permanent,
-                completion: completion(delivery, decision, startedAt: startedAt, duration: .zero, headers: [:], outcome: nil, log: false))
-        }
         let attemptNumber = delivery.attempts + 1
         let timestamp = Int(startedAt.timeIntervalSince1970)
         var headers: [(String, String)] = [
@@ -215,12 +244,12 @@ struct DeliverySlot: Sendable {
             delivery: delivery, probe: probe, classification: outcome.result.classification,
             completion: completion(
                 delivery, decision, startedAt: startedAt, duration: duration,
-                headers: Dictionary(headers, uniquingKeysWith: { a, _ in a }), outcome: outcome, log: true))
+                headers: Dictionary(headers, uniquingKeysWith: { a, _ in a }), outcome: outcome, log: true, attemptID: attemptID))
     }
 
     private func completion(
         _ delivery: LeasedDelivery, _ decision: DeliveryStateMachine.Decision, startedAt: Date, duration: Duration,
-        headers: [String: String], outcome: HTTPSender.Outcome?, log: Bool
+        headers: [String: String], outcome: HTTPSender.Outcome?, log: Bool, attemptID: Int64?
     ) -> Completion {
         let secrets = [delivery.secret] + (delivery.previousSecret.map { [$0] } ?? [])
         return Completion(
@@ -229,7 +258,8 @@ struct DeliverySlot: Sendable {
             error: decision.reason.map { Redactor.redact($0, secrets: secrets, limit: configuration.excerptLimit) },
             started_at: PGTimestamp.format(startedAt), duration_ms: Int(duration.seconds * 1000), request_headers: headers,
             response_excerpt: outcome?.excerpt.map { Redactor.redact($0, secrets: secrets, limit: configuration.excerptLimit) },
-            retryable: decision.retryable, outcome: decision.outcome.rawValue, worker_id: configuration.workerID, log_attempt: log)
+            retryable: decision.retryable, outcome: decision.outcome.rawValue, worker_id: configuration.workerID, log_attempt: log,
+            attempt_id: attemptID, interrupted: nil)
     }
 }
 

@@ -28,6 +28,8 @@ struct LeasedDelivery: Sendable {
     var breakerState: String
     var breakerOpenUntil: Date?
     var breakerProbeDue: Bool
+    /// Latest consecutive attempts that never finished (their worker died or wedged mid-send).
+    var interrupted: Int
 
     init(row: PGRow) throws {
         id = try row.decode("id")
@@ -54,6 +56,7 @@ struct LeasedDelivery: Sendable {
         breakerState = try row.decode("breaker_state")
         breakerOpenUntil = try row.decode("breaker_open_until")
         breakerProbeDue = try row.decode("breaker_probe_due")
+        interrupted = try row.decode("interrupted")
     }
 
     /// What the breaker allows: send, probe (after claiming it), or wait.

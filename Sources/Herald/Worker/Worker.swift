@@ -76,6 +76,8 @@ public struct Worker: Service, CustomStringConvertible {
             maxConnectionsPerHost: configuration.concurrency * configuration.batchSize,
             addressPolicy: AddressPolicy(allowPrivateNetworks: configuration.allowPrivateNetworks))
         let doorbell = Doorbell()
+        let journal = AttemptJournal(
+            connectionString: configuration.connectionString, store: DeliveryStore(schema: configuration.schema), logger: logger)
         let listener = WakeupListener(
             connectionString: configuration.connectionString, channel: DeliveryStore(schema: configuration.schema).wakeupChannel,
             doorbell: doorbell, logger: logger)
@@ -96,11 +98,12 @@ public struct Worker: Service, CustomStringConvertible {
             group.addTask { try? await cancelWhenGracefulShutdown { await sampler.run() } }
             for index in 0..<configuration.concurrency {
                 let slot = DeliverySlot(
-                    index: index, configuration: configuration, http: http, doorbell: doorbell, logger: logger, metrics: metrics, now: now)
+                    index: index, configuration: configuration, http: http, doorbell: doorbell, logger: logger, metrics: metrics, journal: journal, now: now)
                 group.addTask { await slot.run() }
             }
             await group.waitForAll()
         }
+        await journal.close()
         await http.shutdown()
         logger.info("worker stopped", metadata: ["worker_id": "\(configuration.workerID)"])
     }

@@ -26,6 +26,9 @@ public struct WorkerConfiguration: Sendable, CustomStringConvertible {
     public var retryPolicy: RetryPolicy = .default
     /// The worker's breaker policy; endpoints may override parts.
     public var breakerPolicy: BreakerPolicy = .default
+    /// Consecutive interrupted sends (worker killed or wedged mid-send) after which a delivery is parked
+    /// as dead instead of being sent again. Default 3, 1…100.
+    public var poisonThreshold = 3
     /// Send to loopback, private, link-local and other non-global addresses. Default false (SSRF guard).
     public var allowPrivateNetworks = false
     /// How often queue depth, lag and open breakers are sampled into the metrics. Default 10 s.
@@ -60,6 +63,7 @@ public struct WorkerConfiguration: Sendable, CustomStringConvertible {
             throw HeraldError.invalid("response limit must be between 1 byte and 16 MiB, got \(responseLimit)")
         }
         guard (1...4096).contains(excerptLimit) else { throw HeraldError.invalid("excerpt limit must be between 1 and 4096, got \(excerptLimit)") }
+        guard (1...100).contains(poisonThreshold) else { throw HeraldError.invalid("poison threshold must be between 1 and 100, got \(poisonThreshold)") }
         guard !workerID.isEmpty, workerID.count <= 128 else { throw HeraldError.invalid("worker id must be 1 to 128 characters") }
     }
 
