@@ -47,9 +47,18 @@ extension PGConnection {
         }
     }
 
+    /// Returns when the connection breaks (throwing ``PGError/Code/connectionLost``); until then it waits,
+    /// costing no thread of the cooperative pool. Cancel the task to stop watching.
+    ///
+    /// Why: a transaction held open across slow external work (a lease held across HTTP sends) can learn
+    /// at once that the server ended it, and abandon the work its locks no longer cover.
+    public func waitUntilLost() async throws -> Never {
+        while true { _ = try await waitForNotifications(timeout: .seconds(60)) }
+    }
+
     /// Reads what the socket has and returns the queued notifications; on `queue` only.
     private func drainNotifications(_ conn: OpaquePointer) throws -> [PGNotification] {
-        guard PQconsumeInput(conn) == 1 else { throw lost(conn) }
+        guard PQconsumeInput(conn) == 1, PQstatus(conn) == CONNECTION_OK else { throw lost(conn) }
         var found: [PGNotification] = []
         while let n = PQnotifies(conn) {
             found.append(

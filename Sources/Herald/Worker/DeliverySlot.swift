@@ -115,12 +115,7 @@ struct DeliverySlot: Sendable {
                     delivery_id: item.delivery.id, attempt: item.delivery.attempts + 1, worker_id: configuration.workerID,
                     started_at: PGTimestamp.format(now()))
             })
-            let sent = await withTaskGroup(of: SentAttempt.self) { group in
-                for item in toSend {
-                    group.addTask { await self.attempt(item.delivery, probe: item.probe, attemptID: attemptIDs[item.delivery.id]) }
-                }
-                return await group.reduce(into: [SentAttempt]()) { $0.append($1) }
-            }
+            let sent = try await sendWhileLeaseHolds(toSend, attemptIDs: attemptIDs, lease: tx)
             // A forced shutdown cancelled the sends: roll back, so the deliveries stay pending unspent.
             try Task.checkCancellation()
             var statements = [try store.completeQuery(sent.map(\.completion) + deferred)]
@@ -132,6 +127,31 @@ struct DeliverySlot: Sendable {
             }
             if results.count > 1 { logTransitions(results[1]) }
             return deliveries.count
+        }
+    }
+
+    /// Sends concurrently while watching the lease's connection: if the server ends the transaction
+    /// (restart, idle-in-transaction timeout) the locks no longer cover the sends, another worker may lease
+    /// the rows, so the sends still in flight are cancelled at once and the round fails.
+    private func sendWhileLeaseHolds(
+        _ toSend: [(delivery: LeasedDelivery, probe: Bool)], attemptIDs: [Int64: Int64], lease: PGConnection
+    ) async throws -> [SentAttempt] {
+        guard !toSend.isEmpty else { return [] }
+        return try await withThrowingTaskGroup(of: [SentAttempt]?.self) { group in
+            group.addTask {
+                await withTaskGroup(of: SentAttempt.self) { sends in
+                    for item in toSend {
+                        sends.addTask { await self.attempt(item.delivery, probe: item.probe, attemptID: attemptIDs[item.delivery.id]) }
+                    }
+                    return await sends.reduce(into: [SentAttempt]()) { $0.append($1) }
+                }
+            }
+            group.addTask { try await lease.waitUntilLost() }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let sent = first else {
+                throw PGError(.connectionLost, message: "the lease ended during the sends")
+            }
+            return sent
         }
     }
 
