@@ -52,7 +52,7 @@ struct SecurityTests {
         url.user = role.user
         url.password = role.password
         let worker = try HeraldProcess(
-            ["worker", "--schema", schema, "--log-level", "trace", "--allow-private-networks", "--backoff-base", "1s", "--backoff-factor", "1"],
+            ["worker", "--schema", schema, "--log-level", "trace", "--allow-private-networks", "--backoff-base", "1s", "--backoff-factor", "1", "--breaker-threshold", "100"],
             environment: ["DATABASE_URL": url.string!])
         try await Wait.until("all dead", timeout: .seconds(30)) {
             try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).deliveries WHERE state = 'dead'") == 3
