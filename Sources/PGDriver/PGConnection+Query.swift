@@ -8,7 +8,8 @@ extension PGConnection {
     /// statement to stop, and throws `CancellationError`; the connection stays usable.
     @discardableResult
     public func query(_ query: PGQuery) async throws -> PGResult {
-        try await run { conn, cancel in
+        PGConnection.countRoundTrip()
+        return try await run { conn, cancel in
             try self.send(query, on: conn)
             cancel.markSent { self.requestCancel() }
             return try self.collect(on: conn, cancel: cancel)
@@ -22,7 +23,8 @@ extension PGConnection {
     /// one round trip instead of two. If a statement fails, the ones after it are skipped by the server and
     /// the first error is thrown; an open transaction is then in the failed state and must be rolled back.
     public func pipeline(_ queries: [PGQuery]) async throws -> [PGResult] {
-        try await run { conn, cancel in
+        PGConnection.countRoundTrip()
+        return try await run { conn, cancel in
             guard PQenterPipelineMode(conn) == 1 else { throw self.clientError(conn) }
             defer { _ = PQexitPipelineMode(conn) }
             for query in queries { try self.send(query, on: conn) }
@@ -54,6 +56,7 @@ extension PGConnection {
     /// Only for trusted text shipped with the program, such as migration files; anything carrying a value
     /// goes through ``query(_:)``.
     public func execute(script sql: String) async throws {
+        PGConnection.countRoundTrip()
         try await run { conn, cancel in
             guard PQsendQuery(conn, sql) == 1 else { throw self.lostOrClientError(conn) }
             cancel.markSent { self.requestCancel() }
@@ -68,6 +71,12 @@ extension PGConnection {
             if let firstError { throw firstError }
         }
     }
+
+    /// Statements and pipelines sent by every connection of this process: each is one network round trip.
+    /// Benchmarks divide it by deliveries to report round trips per delivery.
+    public static var roundTrips: Int { roundTripCounter.load(ordering: .relaxed) }
+
+    static func countRoundTrip() { roundTripCounter.add(1, ordering: .relaxed) }
 
     /// Runs `op` on the connection's queue with the libpq handle; wires task cancellation to it.
     func run<T: Sendable>(

@@ -196,6 +196,9 @@ public final class PGConnection: @unchecked Sendable {
     }
 }
 
+/// Process-wide count of round trips (see ``PGConnection/roundTrips``).
+let roundTripCounter = Atomic<Int>(0)
+
 /// libpq's cancel object. `@unchecked Sendable`: it is only used under `PGConnection.cancelHandle`'s lock,
 /// and `PQcancel` is documented as safe to call from another thread than the connection's.
 struct CancelHandle: @unchecked Sendable {

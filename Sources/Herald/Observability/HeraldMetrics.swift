@@ -59,7 +59,12 @@ public final class HeraldMetrics: Sendable {
         })
         let lag = descriptor("queue_lag", "seconds", "Age of the oldest due delivery not yet sent (sampled).")
         queueLag = Meter(label: lag.name, dimensions: [], handler: registry.makeGauge(descriptor: lag), factory: factory)
+        let trips = descriptor("db_round_trips", "total", "Statements and pipelines sent to PostgreSQL (each one network round trip).")
+        roundTrips = Metrics.Counter(label: trips.name, dimensions: [], handler: registry.makeCounter(descriptor: trips), factory: factory)
     }
+
+    /// `herald_db_round_trips_total`: statements and pipelines this process sent to PostgreSQL.
+    public let roundTrips: Metrics.Counter
 
     /// The Prometheus text exposition.
     public func render() -> [UInt8] { registry.emitToBuffer() }
