@@ -20,6 +20,9 @@ test: build ## Unit and integration tests (starts its own PostgreSQL unless DATA
 	@# Latency is checked on an otherwise idle machine, after the parallel suites.
 	$(SWIFT) test --skip-build --filter WakeupLatencyTests
 
+bench: release ## Benchmarks on a release build (throwaway PostgreSQL on 127.0.0.1); writes docs/benchmarks.json
+	scripts/bench.py
+
 chaos: build ## The long chaos run (20,000 deliveries, kills, a frozen worker, 2 database restarts; about 5-15 min)
 	HERALD_CHAOS=full HERALD_CHAOS_REPORT=chaos-report.txt $(SWIFT) test --skip-build --filter ChaosTests
 	@cat chaos-report.txt
@@ -53,4 +56,4 @@ clean: ## Remove build output and the local PostgreSQL
 	-scripts/dev-postgres.sh stop
 	rm -rf .build .pg
 
-.PHONY: help build release test chaos lint lint-sql lint-docker embed-migrations deps db-start db-stop demo clean
+.PHONY: help build release test bench chaos lint lint-sql lint-docker embed-migrations deps db-start db-stop demo clean

@@ -32,6 +32,14 @@ struct DeliveryStore: Sendable {
     /// `interrupted` counts the delivery's latest attempts that never finished (poison detection).
     func leaseQuery(limit: Int) -> PGQuery {
         """
+        WITH due AS MATERIALIZED (
+            -- Only this part walks the queue: the partial due index, in order, skipping locked rows.
+            SELECT id FROM \(unescaped: schema.qualified("deliveries"))
+            WHERE state = 'pending' AND next_attempt_at <= now()
+            ORDER BY next_attempt_at
+            LIMIT \(limit)
+            FOR NO KEY UPDATE SKIP LOCKED
+        )
         SELECT d.id, d.idempotency_key, d.body, d.content_type, d.headers, d.attempts, d.max_attempts, d.breaker_key,
                d.interrupted_sends, e.id AS endpoint_id, e.url, e.secret,
                CASE WHEN e.previous_secret_expires_at > now() THEN e.previous_secret END AS previous_secret,
@@ -39,17 +47,16 @@ struct DeliveryStore: Sendable {
                e.breaker_failure_threshold, e.breaker_cooldown_ms, e.breaker_cooldown_cap_ms,
                coalesce(b.state, 'closed') AS breaker_state, b.open_until AS breaker_open_until,
                coalesce(b.open_until <= now(), false) AS breaker_probe_due,
+               coalesce(b.consecutive_failures, 0) AS breaker_failures,
                (SELECT count(*) FROM \(unescaped: schema.qualified("attempts")) a
                 WHERE a.delivery_id = d.id AND a.outcome = 'unknown' AND a.started_at > coalesce(d.replayed_at, '-infinity')
                   AND a.id > coalesce((SELECT max(f.id) FROM \(unescaped: schema.qualified("attempts")) f
                                        WHERE f.delivery_id = d.id AND f.outcome <> 'unknown'), 0))::int AS interrupted
-        FROM \(unescaped: schema.qualified("deliveries")) d
+        FROM due
+        -- A lateral primary-key lookup per leased id: the few leased rows, never a scan of the table.
+        CROSS JOIN LATERAL (SELECT * FROM \(unescaped: schema.qualified("deliveries")) x WHERE x.id = due.id) d
         JOIN \(unescaped: schema.qualified("endpoints")) e ON e.id = d.endpoint_id
         LEFT JOIN \(unescaped: schema.qualified("circuit_breakers")) b ON b.key = d.breaker_key
-        WHERE d.state = 'pending' AND d.next_attempt_at <= now()
-        ORDER BY d.next_attempt_at
-        LIMIT \(limit)
-        FOR NO KEY UPDATE OF d SKIP LOCKED
         """
     }
 

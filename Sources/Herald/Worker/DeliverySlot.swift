@@ -189,7 +189,7 @@ struct DeliverySlot: Sendable {
     func breakerRecords(_ sent: [SentAttempt]) -> [BreakerRecord] {
         var byKey: [String: [SentAttempt]] = [:]
         for attempt in sent where attempt.completion.log_attempt { byKey[attempt.delivery.breakerKey, default: []].append(attempt) }
-        return byKey.map { key, attempts in
+        return byKey.compactMap { key, attempts -> BreakerRecord? in
             // Non-retryable answers (4xx) say nothing about the endpoint being down: they neither count
             // nor reset, except that a probe answered at all proves the endpoint is up.
             let signals = attempts.compactMap { a -> Bool? in
@@ -201,6 +201,13 @@ struct DeliverySlot: Sendable {
             }
             let outcomes = CircuitBreakerStateMachine.Outcomes(signals)
             let probe = attempts.contains { $0.probe }
+            // The healthy common case writes nothing: only successes, and the lease saw the breaker closed
+            // with no failures. Every worker updating one hot breaker row per batch would serialise them all.
+            if !probe, outcomes.failures == 0,
+                attempts.allSatisfy({ $0.delivery.breakerState == "closed" && $0.delivery.breakerFailures == 0 })
+            {
+                return nil
+            }
             let policy = attempts[0].delivery.breakerPolicy(base: configuration.breakerPolicy)
             let lastFailure = attempts.last { $0.classification == .retryable }
             return BreakerRecord(

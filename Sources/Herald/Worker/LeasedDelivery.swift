@@ -28,6 +28,7 @@ struct LeasedDelivery: Sendable {
     var breakerState: String
     var breakerOpenUntil: Date?
     var breakerProbeDue: Bool
+    var breakerFailures: Int
     /// Latest consecutive attempts that never finished (their worker died or wedged mid-send).
     var interrupted: Int
 
@@ -56,6 +57,7 @@ struct LeasedDelivery: Sendable {
         breakerState = try row.decode("breaker_state")
         breakerOpenUntil = try row.decode("breaker_open_until")
         breakerProbeDue = try row.decode("breaker_probe_due")
+        breakerFailures = try row.decode("breaker_failures")
         interrupted = try row.decode("interrupted")
     }
 

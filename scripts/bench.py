@@ -1,0 +1,285 @@
+#!/usr/bin/env python3
+"""make bench: Herald's throughput, latency and cost per delivery on this machine.
+
+Everything runs on 127.0.0.1: a throwaway PostgreSQL (./.bench-pg, default settings except
+max_connections=300 and the pg_stat_statements-free defaults), herald-receiver, and real release-built
+`herald worker` processes. Each scenario is bounded in time. Results go to docs/benchmarks.json and
+docs/benchmarks.md. Usage: scripts/bench.py [--quick] (quick: one run per configuration instead of 3).
+"""
+import json
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, ".build", "release")
+PG_DIR = os.path.join(ROOT, ".bench-pg")
+PG_PORT = 54339
+RECEIVER_PORT = 18099
+URL = f"postgres://postgres@127.0.0.1:{PG_PORT}/postgres"
+QUICK = "--quick" in sys.argv
+RUNS = 1 if QUICK else 3
+ENV = dict(os.environ, HERALD_PG_DIR=PG_DIR, HERALD_PG_PORT=str(PG_PORT))
+
+
+def sh(*args, **kw):
+    return subprocess.run(args, check=True, text=True, capture_output=True, env=ENV, **kw).stdout
+
+
+def psql(sql):
+    return sh("psql", "-q", "-At", "-v", "ON_ERROR_STOP=1", URL, "-c", sql).strip()
+
+
+def reset_schema():
+    psql("DROP SCHEMA IF EXISTS herald CASCADE")
+    sh(os.path.join(BIN, "herald"), "migrate", "--database-url", URL, "--log-level", "error")
+    psql("CHECKPOINT")
+
+
+def fill(count, endpoints=10, path="/b", due=True):
+    """Queues `count` deliveries across `endpoints` endpoints: one enqueue() per endpoint creates it,
+    the rest are inserted in bulk (same columns enqueue() writes) so filling does not dominate the run."""
+    for e in range(endpoints):
+        psql(f"SELECT herald.enqueue('http://127.0.0.1:{RECEIVER_PORT}{path}{e}', '\\x7b7d'::bytea)")
+    per = max(0, count - endpoints)
+    when = "now() - interval '1 second'" if due else "now() + interval '1 hour'"
+    psql(f"""INSERT INTO herald.deliveries (endpoint_id, idempotency_key, body, breaker_key, next_attempt_at)
+             SELECT e.id, 'msg_b' || e.id || '_' || g, convert_to('{{"n":' || g || '}}', 'UTF8'), 'endpoint:' || e.id, {when}
+             FROM herald.endpoints e, generate_series(1, {per} / {endpoints} + 1) g
+             WHERE e.url LIKE 'http://127.0.0.1:{RECEIVER_PORT}{path}%' LIMIT {per}""")
+    psql("VACUUM ANALYZE herald.deliveries")
+
+
+def start_receiver(delay_ms=0, log=None):
+    args = [os.path.join(BIN, "herald-receiver"), "--port", str(RECEIVER_PORT), "--threads", "1"]
+    if delay_ms:
+        args += ["--delay", f"{delay_ms}ms"]
+    if log:
+        args += ["--log", log]
+    p = subprocess.Popen(args, stderr=subprocess.DEVNULL)
+    time.sleep(0.3)
+    return p
+
+
+def start_workers(procs, concurrency, batch, extra=()):
+    workers = []
+    for i in range(procs):
+        port = 19100 + i
+        args = [os.path.join(BIN, "herald"), "worker", "--database-url", URL, "--concurrency", str(concurrency),
+                "--batch-size", str(batch), "--allow-private-networks", "--log-level", "error",
+                "--metrics-port", str(port), "--metrics-host", "127.0.0.1", "--sample-interval", "250ms", *extra]
+        workers.append((subprocess.Popen(args), port))
+    return workers
+
+
+def proc_stats(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    rss = 0
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                rss = int(line.split()[1]) / 1024
+    return cpu, rss
+
+
+def round_trips(port):
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    except Exception:
+        return 0
+    m = re.search(r"^herald_db_round_trips_total (\d+)", text, re.M)
+    return int(m.group(1)) if m else 0
+
+
+def stop(workers):
+    for p, _ in workers:
+        p.send_signal(signal.SIGTERM)
+    for p, _ in workers:
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+def delivered():
+    return int(psql("SELECT count(*) FROM herald.deliveries WHERE state = 'delivered'"))
+
+
+def wal_lsn():
+    return psql("SELECT pg_current_wal_lsn()")
+
+
+def drain(count, procs, concurrency, batch, timeout=120, delay_ms=0):
+    """Fills `count` deliveries, starts workers, and measures until all are delivered (or `timeout`)."""
+    reset_schema()
+    receiver = start_receiver(delay_ms)
+    fill(count)
+    lsn0 = wal_lsn()
+    workers = start_workers(procs, concurrency, batch)
+    start = time.monotonic()
+    done = 0
+    while time.monotonic() - start < timeout:
+        done = delivered()
+        if done >= count:
+            break
+        time.sleep(0.1)
+    elapsed = time.monotonic() - start
+    time.sleep(0.6)  # one more metrics sample, so the round-trip counter includes the last batch
+    trips = sum(round_trips(port) for _, port in workers)
+    stats = [proc_stats(p.pid) for p, _ in workers]
+    wal = int(psql(f"SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '{lsn0}')"))
+    stop(workers)
+    receiver.terminate()
+    return {
+        "deliveries": done, "seconds": round(elapsed, 2), "rate": round(done / elapsed, 1),
+        "cpu_ms_per_delivery": round(1000 * sum(s[0] for s in stats) / max(done, 1), 3),
+        "round_trips_per_delivery": round(trips / max(done, 1), 3),
+        "wal_bytes_per_delivery": round(wal / max(done, 1), 1),
+        "peak_rss_mib": round(max(s[1] for s in stats), 1),
+    }
+
+
+def median_of(runs):
+    keys = runs[0].keys()
+    return {k: statistics.median(r[k] for r in runs) for k in keys}
+
+
+PGBENCH_SCRIPT = """\\set x 1
+BEGIN;
+SELECT id AS did FROM herald.deliveries WHERE state = 'pending' AND next_attempt_at <= now()
+  ORDER BY next_attempt_at LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED \\gset
+INSERT INTO herald.attempts (delivery_id, attempt, worker_id, started_at, outcome) VALUES (:did, 1, 'pgbench', now(), 'unknown');
+UPDATE herald.attempts SET outcome = 'delivered', status_code = 200, duration_ms = 0 WHERE delivery_id = :did;
+UPDATE herald.deliveries SET state = 'delivered', attempts = 1, last_status = 200, finished_at = clock_timestamp(), updated_at = now() WHERE id = :did;
+END;
+"""
+
+
+def ceiling(clients, seconds=8):
+    """pgbench running Herald's lease, journal and completion SQL for one delivery per transaction."""
+    reset_schema()
+    fill(200000)
+    script = os.path.join(PG_DIR, "lease_complete.sql")
+    with open(script, "w") as f:
+        f.write(PGBENCH_SCRIPT)
+    out = sh("pgbench", "-n", "-c", str(clients), "-j", str(min(clients, 2)), "-T", str(seconds), "-f", script, URL)
+    tps = float(re.search(r"tps = ([\d.]+)", out).group(1))
+    return round(tps, 1)
+
+
+def latency(rate, seconds=8):
+    """Enqueue at `rate`/s with pgbench -R; enqueue commit -> request at the receiver."""
+    reset_schema()
+    log = os.path.join(PG_DIR, "receiver.jsonl")
+    receiver = start_receiver(log=log)
+    psql(f"SELECT herald.enqueue('http://127.0.0.1:{RECEIVER_PORT}/lat', '\\x7b7d'::bytea)")
+    workers = start_workers(1, 8, 8)
+    time.sleep(1.5)
+    script = os.path.join(PG_DIR, "enqueue.sql")
+    with open(script, "w") as f:
+        f.write(f"SELECT herald.enqueue('http://127.0.0.1:{RECEIVER_PORT}/lat', '\\x7b7d'::bytea);\n")
+    sh("pgbench", "-n", "-c", "2", "-j", "2", "-R", str(rate), "-T", str(seconds), "-f", script, URL)
+    time.sleep(2)
+    stop(workers)
+    receiver.terminate()
+    arrivals = {}
+    with open(log) as f:
+        for line in f:
+            e = json.loads(line)
+            if e["event"] == "start" and e["key"] not in arrivals:
+                arrivals[e["key"]] = e["ns"]
+    created = psql("SELECT idempotency_key || ' ' || (extract(epoch FROM created_at) * 1e9)::bigint FROM herald.deliveries")
+    lat = []
+    for row in created.splitlines():
+        key, ns = row.split()
+        if key in arrivals:
+            lat.append((arrivals[key] - int(ns)) / 1e6)
+    lat.sort()
+    q = lambda p: round(lat[min(len(lat) - 1, int(p * len(lat)))], 2)
+    return {"rate": rate, "samples": len(lat), "p50_ms": q(0.5), "p95_ms": q(0.95), "p99_ms": q(0.99)}
+
+
+def slow(in_flight, procs, concurrency, batch, seconds=10):
+    reset_schema()
+    receiver = start_receiver(delay_ms=200)
+    fill(in_flight * 5 * seconds + 1000)
+    workers = start_workers(procs, concurrency, batch)
+    time.sleep(2)
+    d0, t0 = delivered(), time.monotonic()
+    connections = []
+    while time.monotonic() - t0 < seconds:
+        connections.append(int(psql("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'herald-%'")))
+        time.sleep(0.5)
+    rate = (delivered() - d0) / (time.monotonic() - t0)
+    stats = [proc_stats(p.pid) for p, _ in workers]
+    stop(workers)
+    receiver.terminate()
+    return {"in_flight": in_flight, "rate": round(rate, 1), "connections": max(connections), "peak_rss_mib": round(max(s[1] for s in stats), 1)}
+
+
+def scale(rows, behind_open_breaker=0, seconds=8):
+    """Drain rate of a healthy endpoint with `rows` other pending rows (not due) or due rows behind an open breaker."""
+    reset_schema()
+    receiver = start_receiver()
+    fill(40000, endpoints=4, path="/h")
+    if rows:
+        fill(rows, endpoints=1, path="/idle", due=False)
+    if behind_open_breaker:
+        fill(behind_open_breaker, endpoints=1, path="/down")
+        psql("SELECT * FROM herald.breaker_record((SELECT 'endpoint:' || id FROM herald.endpoints WHERE url LIKE '%/down0'), "
+             "0, 5, 5, false, false, 5, 3600000, 3600000, NULL, 'bench')")
+        psql("VACUUM ANALYZE herald.deliveries")
+    workers = start_workers(1, 8, 16)
+    time.sleep(1.5)
+    d0, t0 = delivered(), time.monotonic()
+    time.sleep(seconds)
+    rate = (delivered() - d0) / (time.monotonic() - t0)
+    stop(workers)
+    receiver.terminate()
+    return round(rate, 1)
+
+
+def main():
+    sh(os.path.join(ROOT, "scripts", "dev-postgres.sh"), "start")
+    results = {"machine": {"nproc": os.cpu_count(), "runs_per_figure": RUNS,
+                           "load_before": open("/proc/loadavg").read().split()[:3],
+                           "postgres": psql("SHOW server_version")},
+               "drain": [], "ceiling": [], "latency": None, "slow": [], "scale": {}}
+    # 1. Drain, with the pgbench ceiling at matching client counts (2).
+    configs = [(1, 8, 1), (1, 8, 16), (2, 8, 16), (4, 4, 16)]
+    for procs, conc, batch in configs:
+        runs = [drain(50000, procs, conc, batch) for _ in range(RUNS)]
+        row = dict(median_of(runs), processes=procs, concurrency=conc, batch=batch)
+        results["drain"].append(row)
+        print("drain", row, flush=True)
+    for clients in sorted({p * c for p, c, _ in configs}):
+        tps = statistics.median(ceiling(clients) for _ in range(RUNS))
+        results["ceiling"].append({"clients": clients, "tps": tps})
+        print("ceiling", clients, tps, flush=True)
+    best = max(results["drain"], key=lambda r: r["rate"])
+    # 3. Latency at half the best rate.
+    results["latency"] = latency(int(best["rate"] / 2))
+    print("latency", results["latency"], flush=True)
+    # 4. Slow endpoints.
+    for in_flight, procs, conc, batch in [(64, 1, 4, 16), (256, 1, 16, 16), (1024, 2, 16, 32)]:
+        row = slow(in_flight, procs, conc, batch)
+        results["slow"].append(row)
+        print("slow", row, flush=True)
+    # 5. Scale.
+    results["scale"] = {"rate_10k": scale(10000), "rate_1m": scale(1000000), "rate_behind_open_breaker_100k": scale(0, 100000)}
+    print("scale", results["scale"], flush=True)
+    sh(os.path.join(ROOT, "scripts", "dev-postgres.sh"), "stop")
+    with open(os.path.join(ROOT, "docs", "benchmarks.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
