@@ -11,7 +11,7 @@ struct WorkerCommand: AsyncParsableCommand {
         abstract: "Deliver due webhooks until stopped (SIGTERM/SIGINT stop gracefully).",
         discussion: """
             Each of --concurrency slots holds one database connection. A slot leases up to --batch-size due
-            deliveries with SELECT … FOR UPDATE SKIP LOCKED, sends them while the lease is held, and records
+            deliveries with SELECT … FOR NO KEY UPDATE SKIP LOCKED, sends them while the lease is held, and records
             the outcomes and attempt rows in the same transaction. Run as many worker processes as you like
             against one database. On SIGTERM the worker stops leasing, finishes its sends in flight (up to
             --shutdown-grace) and exits 0.
