@@ -53,10 +53,15 @@ public final class TestReceiver: Sendable {
 
     init(behaviour: @escaping Behaviour) { self.behaviour = behaviour }
 
+    /// One event-loop thread for every test receiver: a killed client's EOF and a later request on another
+    /// connection are then handled in the order the kernel reported them, so "open at the same time" is
+    /// judged in real order rather than by two threads racing.
+    static let loop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+
     /// Starts a receiver on a free port of 127.0.0.1.
     public static func start(_ behaviour: @escaping Behaviour = { _, _ in .status(200) }) async throws -> TestReceiver {
         let receiver = TestReceiver(behaviour: behaviour)
-        let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let bootstrap = ServerBootstrap(group: Self.loop)
             .serverChannelOption(.backlog, value: 512)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in

@@ -8,21 +8,27 @@ public enum Redactor {
     /// Replaces each of `secrets` and anything secret-looking with `***`, then cuts to `limit` characters.
     public static func redact(_ text: String, secrets: [String] = [], limit: Int = 1024) -> String {
         var out = text
-        for secret in secrets where !secret.isEmpty {
+        for secret in secrets where !secret.isEmpty && out.contains(secret) {
             out = out.replacingOccurrences(of: secret, with: "***")
         }
-        let patterns: [(String, String)] = [
-            (#"whsec_[A-Za-z0-9+/=]+"#, "whsec_***"),
-            (#"(://[^:/@\s]*:)[^@\s/]*@"#, "$1***@"),
-            (#"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"#, "$1 ***"),
-            (#"(?i)\b(password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|authorization)(["']?\s*[:=]\s*["']?)[^\s"'&,;]+"#, "$1$2***"),
-        ]
-        for (pattern, template) in patterns {
-            out = out.replacingOccurrences(of: pattern, with: template, options: .regularExpression)
+        // The patterns are compiled once; they run on every stored error and excerpt.
+        for (regex, template) in patterns {
+            let range = NSRange(out.startIndex..<out.endIndex, in: out)
+            out = regex.stringByReplacingMatches(in: out, options: [], range: range, withTemplate: template)
         }
         if out.count > limit {
             out = String(out.prefix(max(0, limit - 1))) + "…"
         }
         return out
+    }
+
+    nonisolated(unsafe) private static let patterns: [(NSRegularExpression, String)] = [
+        (#"whsec_[A-Za-z0-9+/=]+"#, "whsec_***"),
+        (#"(://[^:/@\s]*:)[^@\s/]*@"#, "$1***@"),
+        (#"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"#, "$1 ***"),
+        (#"(?i)\b(password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|authorization)(["']?\s*[:=]\s*["']?)[^\s"'&,;]+"#, "$1$2***"),
+    ].map { pattern, template in
+        // The literals above are valid patterns; a failure is a programming error every test run catches.
+        (try! NSRegularExpression(pattern: pattern), template)
     }
 }

@@ -110,11 +110,17 @@ struct DeliverySlot: Sendable {
                 }
             }
             // Every send is on record before it starts; if that fails, nothing is sent (the lease rolls back).
+            let leaseStart = ContinuousClock.now
             let attemptIDs = try await journal.begin(toSend.map { item in
                 AttemptMarker(
                     delivery_id: item.delivery.id, attempt: item.delivery.attempts + 1, worker_id: configuration.workerID,
                     started_at: PGTimestamp.format(now()))
             })
+            // A worker frozen (SIGSTOP, a stalled VM) between lease and send may have lost its lease to the
+            // server's idle-in-transaction timeout; sending then could overlap another worker's send.
+            guard ContinuousClock.now - leaseStart < configuration.requestTimeout else {
+                throw PGError(.connectionLost, message: "the lease may have expired before the sends (the worker was paused)")
+            }
             let sent = try await sendWhileLeaseHolds(toSend, attemptIDs: attemptIDs, lease: tx)
             // A forced shutdown cancelled the sends: roll back, so the deliveries stay pending unspent.
             try Task.checkCancellation()

@@ -116,7 +116,8 @@ final class HTTPSender: Sendable {
 
     private func excerpt(_ bytes: [UInt8]) -> String? {
         guard !bytes.isEmpty else { return nil }
-        return Redactor.redact(String(decoding: bytes.prefix(excerptLimit * 4), as: UTF8.self), limit: excerptLimit)
+        // Bounded here; redacted once, with the endpoint's secrets, when the attempt is recorded.
+        return String(String(decoding: bytes.prefix(excerptLimit * 4), as: UTF8.self).prefix(excerptLimit))
     }
 
     private func classify(_ error: any Error) -> AttemptResult {
