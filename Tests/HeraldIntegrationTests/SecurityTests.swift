@@ -92,3 +92,73 @@ struct SecurityTests {
         await conn.close()
     }
 }
+
+@Suite("Malformed input to every command")
+struct MalformedInputTests {
+    let pg: TestPostgres
+    init() async throws { pg = try await TestPostgres.shared() }
+
+    @Test("negative, zero and enormous limits and unsafe names are refused with exit 64 and a message", arguments: [
+        (["worker", "--concurrency", "0"], "concurrency"),
+        (["worker", "--concurrency", "100000"], "concurrency"),
+        (["worker", "--batch-size", "-3"], "batch"),
+        (["worker", "--max-attempts", "51"], "max attempts"),
+        (["worker", "--backoff-base", "100ms"], "backoff base"),
+        (["worker", "--request-timeout", "forever"], "--request-timeout"),
+        (["worker", "--breaker-threshold", "0"], "breaker threshold"),
+        (["worker", "--metrics-port", "70000"], "--metrics-port"),
+        (["deliveries", "list", "--limit", "0"], "--limit"),
+        (["deliveries", "list", "--since", "-5m"], "--since"),
+        (["prune", "--older-than", "30d", "--batch-size", "-1"], "--batch-size"),
+        (["enqueue", "--url", "https://x.example/h", "--data", "{}", "--max-body-bytes", "-5"], "--max-body-bytes"),
+        (["enqueue", "--url", "https://x.example/h", "--data", "{}", "--header", "no colon here"], "--header"),
+        (["status", "--schema", "Robert'); DROP TABLE students;--"], "invalid schema name"),
+        (["breakers", "--log-format", "xml"], "--log-format"),
+    ])
+    func refused(_ arguments: [String], _ words: String) async throws {
+        let result = try await HeraldBinary.run(arguments, environment: ["DATABASE_URL": pg.url])
+        #expect(result.status == 64, "\(arguments): \(result.stderr)")
+        #expect(result.stderr.contains(words), "\(arguments): \(result.stderr)")
+    }
+
+    @Test("absurd URLs and invalid text are refused by the SQL function itself, and nothing is written")
+    func sqlFunction() async throws {
+        let (schema, conn) = try await pg.migratedSchema("bad")
+        let urls = ["", "http://", "javascript:alert(1)", "http://exa mple.com/", "https://" + String(repeating: "a", count: 3000) + ".com/",
+                    "http://host/\u{7}bell", "file:///etc/passwd"]
+        for url in urls {
+            let error = await #expect(throws: PGError.self) {
+                try await conn.query("SELECT \(unescaped: schema).enqueue(\(url), '\\x7b7d'::bytea)")
+            }
+            #expect(error?.sqlState == "22023", "\(url.prefix(40)): \(String(describing: error))")
+        }
+        await #expect(throws: PGError.self) {
+            try await conn.query("SELECT \(unescaped: schema).enqueue('https://x.example/h', '\\x7b7d'::bytea, p_headers => '[1, 2]'::jsonb)")
+        }
+        await #expect(throws: PGError.self) {
+            try await conn.query("SELECT \(unescaped: schema).enqueue('https://x.example/h', NULL)")
+        }
+        #expect(try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).deliveries") == 0)
+        await conn.close()
+    }
+
+    @Test("a header flood in a response is survived and stored bounded")
+    func headerFlood() async throws {
+        var headers: [String: String] = [:]
+        for i in 0..<2000 { headers["X-Flood-\(i)"] = String(repeating: "v", count: 100) }
+        let flood = headers
+        let receiver = try await TestReceiver.start { _, _ in .status(503, headers: flood, body: "busy") }
+        let (schema, conn) = try await pg.migratedSchema("bad")
+        try await conn.query("SELECT \(unescaped: schema).enqueue(\(receiver.url("/flood")), '\\x7b7d'::bytea, p_max_attempts => 1)")
+        let worker = try HeraldProcess.worker(pg, schema: schema)
+        try await Wait.until("the attempt to be recorded", timeout: .seconds(30)) {
+            try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).deliveries WHERE state <> 'pending'") == 1
+        }
+        worker.signal(SIGTERM)
+        #expect(try await worker.waitForExit() == 0, "the worker survived")
+        let row = try #require(try await conn.query("SELECT length(coalesce(error, '')) + length(coalesce(response_excerpt, '')) AS n FROM \(unescaped: schema).attempts").first)
+        #expect(try row.decode("n", as: Int.self) <= 2048)
+        await receiver.stop()
+        await conn.close()
+    }
+}
