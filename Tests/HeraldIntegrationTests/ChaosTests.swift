@@ -131,7 +131,15 @@ struct ChaosTests {
             }
         }
         #expect(lost == 0, "delivered but never received: \(lost)")
-        #expect(receiver.maxOpenPerKey == 1, "two requests for one delivery were open at the same time")
+        var overlapDetail = ""
+        for key in receiver.overlappingKeys.prefix(3) {
+            let rows = try await check.query(
+                "SELECT a.attempt, a.worker_id, a.outcome, a.started_at::text AS s, a.duration_ms, a.error FROM \(unescaped: schema).attempts a JOIN \(unescaped: schema).deliveries d ON d.id = a.delivery_id WHERE d.idempotency_key = \(key) ORDER BY a.id")
+            overlapDetail += "\n\(key) replies \(replyLog[key] ?? []): " + rows.rows.map { r in
+                "[\((try? r.decode("attempt", as: Int.self)) ?? 0) \((try? r.decode("worker_id", as: String.self)) ?? "") \((try? r.decode("outcome", as: String.self)) ?? "") \((try? r.decode("s", as: String.self)) ?? "") \((try? r.decode("duration_ms", as: Int?.self)) ?? nil as Int?) \((try? r.decode("error", as: String?.self)) ?? nil as String?)]"
+            }.joined(separator: " ")
+        }
+        #expect(receiver.maxOpenPerKey == 1, "two requests for one delivery were open at the same time:\(overlapDetail)")
         // 3. The attempt log agrees with the receiver: every received request has its attempt row.
         let logged = Dictionary(uniqueKeysWithValues: try await check.query(
             "SELECT d.idempotency_key AS k, count(a.id)::int AS n FROM \(unescaped: schema).deliveries d LEFT JOIN \(unescaped: schema).attempts a ON a.delivery_id = d.id GROUP BY d.idempotency_key"

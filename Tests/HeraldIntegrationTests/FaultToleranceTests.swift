@@ -14,12 +14,12 @@ struct FaultToleranceTests {
         let (schema, conn) = try await pg.migratedSchema("ft")
         let id = try #require(try await conn.query("SELECT \(unescaped: schema).enqueue(\(receiver.url("/poison")), '\\x7b7d'::bytea) AS id").first?.decode("id", as: Int64.self))
         for round in 1...3 {
-            let worker = try HeraldProcess.worker(pg, schema: schema, ["--poll-interval", "100ms"])
+            let worker = try HeraldProcess.worker(pg, schema: schema, ["--poll-interval", "100ms", "--request-timeout", "5s"])
             try await Wait.until("send \(round) to arrive", timeout: .seconds(30)) { receiver.requests(path: "/poison").count == round }
             worker.signal(SIGKILL)
             _ = try await worker.waitForExit()
         }
-        let last = try HeraldProcess.worker(pg, schema: schema, ["--poll-interval", "100ms"])
+        let last = try HeraldProcess.worker(pg, schema: schema, ["--poll-interval", "100ms", "--request-timeout", "5s"])
         try await Wait.until("parked", timeout: .seconds(30)) {
             try await conn.query("SELECT state FROM \(unescaped: schema).deliveries WHERE id = \(id)").first?.decode("state", as: String.self) == "dead"
         }
@@ -33,7 +33,7 @@ struct FaultToleranceTests {
         // A replay starts the count afresh.
         let replay = try await HeraldBinary.run(["deliveries", "replay", String(id), "--schema", schema], environment: ["DATABASE_URL": pg.url])
         #expect(replay.stdout.contains("replayed 1"))
-        let again = try HeraldProcess.worker(pg, schema: schema, ["--poll-interval", "100ms"])
+        let again = try HeraldProcess.worker(pg, schema: schema, ["--poll-interval", "100ms", "--request-timeout", "5s"])
         try await Wait.until("the replayed send", timeout: .seconds(30)) { receiver.requests(path: "/poison").count == 4 }
         again.signal(SIGKILL)
         _ = try await again.waitForExit()

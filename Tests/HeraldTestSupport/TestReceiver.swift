@@ -41,7 +41,8 @@ public final class TestReceiver: Sendable {
         var maxOpenPerKey = 0
         var openByPath: [String: Int] = [:]
         var maxOpenByPath: [String: Int] = [:]
-        var held: [NIOLoopBound<ChannelHandlerContext>] = []  // NIOLoopBound.eventLoop is safe anywhere
+        var held: [NIOLoopBound<ChannelHandlerContext>] = []
+        var overlaps: [String] = []  // NIOLoopBound.eventLoop is safe anywhere
     }
 
     let state = Mutex(State())
@@ -88,6 +89,9 @@ public final class TestReceiver: Sendable {
     /// The most requests with one idempotency key that were ever open at the same time.
     public var maxOpenPerKey: Int { state.withLock { $0.maxOpenPerKey } }
 
+    /// Keys that ever had two requests open at once (for diagnosing a failed check).
+    public var overlappingKeys: [String] { state.withLock { $0.overlaps } }
+
     /// The most requests to `path` that were ever open at the same time.
     public func maxOpen(path: String) -> Int { state.withLock { $0.maxOpenByPath[path] ?? 0 } }
 
@@ -117,6 +121,7 @@ public final class TestReceiver: Sendable {
             s.requests.append(request)
             s.perKey[request.key, default: 0] += 1
             s.open[request.key, default: 0] += 1
+            if s.open[request.key]! > 1 { s.overlaps.append(request.key) }
             s.maxOpenPerKey = max(s.maxOpenPerKey, s.open[request.key]!)
             s.openByPath[request.path, default: 0] += 1
             s.maxOpenByPath[request.path] = max(s.maxOpenByPath[request.path] ?? 0, s.openByPath[request.path]!)

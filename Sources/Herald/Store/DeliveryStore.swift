@@ -51,7 +51,9 @@ struct DeliveryStore: Sendable {
                (SELECT count(*) FROM \(unescaped: schema.qualified("attempts")) a
                 WHERE a.delivery_id = d.id AND a.outcome = 'unknown' AND a.started_at > coalesce(d.replayed_at, '-infinity')
                   AND a.id > coalesce((SELECT max(f.id) FROM \(unescaped: schema.qualified("attempts")) f
-                                       WHERE f.delivery_id = d.id AND f.outcome <> 'unknown'), 0))::int AS interrupted
+                                       WHERE f.delivery_id = d.id AND f.outcome <> 'unknown'), 0))::int AS interrupted,
+               (SELECT max(u.started_at) FROM \(unescaped: schema.qualified("attempts")) u
+                WHERE u.delivery_id = d.id AND u.outcome = 'unknown') AS last_unknown_at
         FROM due
         -- A lateral primary-key lookup per leased id: the few leased rows, never a scan of the table.
         CROSS JOIN LATERAL (SELECT * FROM \(unescaped: schema.qualified("deliveries")) x WHERE x.id = due.id) d

@@ -91,6 +91,17 @@ struct DeliverySlot: Sendable {
                     deferred.append(disabled(delivery))
                     continue
                 }
+                // The last send was interrupted (its worker died, froze, or lost its lease to a database
+                // restart). If that worker lives on, frozen, its request may still be open at the receiver:
+                // wait two request timeouts from that send before sending again, so one delivery never has
+                // two requests open at once (unless the receiver itself holds a request longer than that).
+                if delivery.interrupted > 0, let last = delivery.lastUnknownAt {
+                    let safe = last.addingTimeInterval(2 * configuration.requestTimeout.seconds)
+                    if safe > now() {
+                        deferred.append(deferral(delivery, until: safe))
+                        continue
+                    }
+                }
                 switch delivery.gate {
                 case .send:
                     toSend.append((delivery, false))

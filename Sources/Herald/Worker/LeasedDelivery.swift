@@ -31,6 +31,8 @@ struct LeasedDelivery: Sendable {
     var breakerFailures: Int
     /// Latest consecutive attempts that never finished (their worker died or wedged mid-send).
     var interrupted: Int
+    /// When the latest interrupted send started (its request may still be open at the receiver).
+    var lastUnknownAt: Date?
 
     init(row: PGRow) throws {
         id = try row.decode("id")
@@ -59,6 +61,7 @@ struct LeasedDelivery: Sendable {
         breakerProbeDue = try row.decode("breaker_probe_due")
         breakerFailures = try row.decode("breaker_failures")
         interrupted = try row.decode("interrupted")
+        lastUnknownAt = try row.decode("last_unknown_at")
     }
 
     /// What the breaker allows: send, probe (after claiming it), or wait.
