@@ -120,10 +120,12 @@ struct DeliveryEngineTests {
         _ = try await worker.waitForExit()
         let row = try #require(
             try await conn.query(
-                "SELECT extract(epoch FROM d.next_attempt_at - a.started_at)::float8 AS wait, a.next_attempt_at = d.next_attempt_at AS same FROM \(unescaped: schema).deliveries d JOIN \(unescaped: schema).attempts a ON a.delivery_id = d.id WHERE d.id = \(id)"
+                "SELECT extract(epoch FROM d.next_attempt_at - a.started_at)::float8 AS wait, a.duration_ms, a.next_attempt_at = d.next_attempt_at AS same FROM \(unescaped: schema).deliveries d JOIN \(unescaped: schema).attempts a ON a.delivery_id = d.id WHERE d.id = \(id)"
             ).first)
+        // 7 s after the answer: the send's start plus its duration, plus the moment to decide.
         let wait = try row.decode("wait", as: Double.self)
-        #expect(wait >= 7 && wait < 8, "waited \(wait)s")
+        let sending = Double(try row.decode("duration_ms", as: Int.self)) / 1000
+        #expect(wait >= 7 + sending && wait < 7 + sending + 0.5, "waited \(wait)s after a \(sending)s send")
         #expect(try row.decode("same", as: Bool.self))
         #expect(receiver.requests(path: "/busy").count == 1)
         await receiver.stop()

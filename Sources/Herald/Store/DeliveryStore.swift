@@ -90,7 +90,7 @@ struct DeliveryStore: Sendable {
             ), logged AS (
                 -- The attempt row was written before the send (outcome 'unknown'); now it gets its outcome.
                 UPDATE \(unescaped: schema.qualified("attempts")) a
-                SET duration_ms = i.duration_ms, status_code = i.status_code, request_headers = i.request_headers,
+                SET started_at = i.started_at, duration_ms = i.duration_ms, status_code = i.status_code, request_headers = i.request_headers,
                     response_excerpt = i.response_excerpt, error = i.error, retryable = i.retryable,
                     next_attempt_at = i.next_attempt_at, outcome = i.outcome
                 FROM input i
