@@ -41,7 +41,7 @@ struct DeliveryStore: Sendable {
             FOR NO KEY UPDATE SKIP LOCKED
         )
         SELECT d.id, d.idempotency_key, d.body, d.content_type, d.headers, d.attempts, d.max_attempts, d.breaker_key,
-               d.interrupted_sends, e.id AS endpoint_id, e.url, e.secret,
+               e.id AS endpoint_id, e.url, e.secret,
                CASE WHEN e.previous_secret_expires_at > now() THEN e.previous_secret END AS previous_secret,
                e.enabled, e.disabled_reason, e.max_attempts AS endpoint_max_attempts, e.backoff_base_ms, e.backoff_cap_ms,
                e.breaker_failure_threshold, e.breaker_cooldown_ms, e.breaker_cooldown_cap_ms,

@@ -11,7 +11,6 @@ struct LeasedDelivery: Sendable {
     var attempts: Int
     var maxAttempts: Int?
     var breakerKey: String
-    var interruptedSends: Int
     var endpointID: Int64
     var url: String
     var secret: String
@@ -43,7 +42,6 @@ struct LeasedDelivery: Sendable {
         attempts = try row.decode("attempts")
         maxAttempts = try row.decode("max_attempts")
         breakerKey = try row.decode("breaker_key")
-        interruptedSends = try row.decode("interrupted_sends")
         endpointID = try row.decode("endpoint_id")
         url = try row.decode("url")
         secret = try row.decode("secret")
