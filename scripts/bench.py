@@ -53,6 +53,8 @@ def fill(count, endpoints=10, path="/b", due=True):
              FROM herald.endpoints e, generate_series(1, {per} / {endpoints} + 1) g
              WHERE e.url LIKE 'http://127.0.0.1:{RECEIVER_PORT}{path}%' LIMIT {per}""")
     psql("VACUUM ANALYZE herald.deliveries")
+    # Every measurement starts from a clean checkpoint, not in the middle of flushing the fill.
+    psql("CHECKPOINT")
 
 
 def start_receiver(delay_ms=0, log=None):
@@ -72,7 +74,7 @@ def start_workers(procs, concurrency, batch, extra=()):
         port = 19100 + i
         args = [os.path.join(BIN, "herald"), "worker", "--database-url", URL, "--concurrency", str(concurrency),
                 "--batch-size", str(batch), "--allow-private-networks", "--log-level", "error",
-                "--metrics-port", str(port), "--metrics-host", "127.0.0.1", "--sample-interval", "250ms", *extra]
+                "--metrics-port", str(port), "--metrics-host", "127.0.0.1", *extra]
         workers.append((subprocess.Popen(args), port))
     return workers
 
@@ -89,13 +91,22 @@ def proc_stats(pid):
     return cpu, rss
 
 
-def round_trips(port):
+def metric(port, pattern):
+    """One counter from a worker's /metrics (polling it costs the database nothing)."""
     try:
         text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
     except Exception:
         return 0
-    m = re.search(r"^herald_db_round_trips_total (\d+)", text, re.M)
-    return int(m.group(1)) if m else 0
+    m = re.search(pattern, text, re.M)
+    return int(float(m.group(1))) if m else 0
+
+
+def round_trips(port):
+    return metric(port, r"^herald_db_round_trips_total (\S+)")
+
+
+def delivered_by(workers):
+    return sum(metric(port, r'^herald_deliveries_total\{outcome="delivered"\} (\S+)') for _, port in workers)
 
 
 def stop(workers):
@@ -108,6 +119,14 @@ def stop(workers):
             p.kill()
 
 
+def machine_busy():
+    """CPU seconds all processes spent (user + nice + system + irq + softirq), from /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:8]]
+    busy = fields[0] + fields[1] + fields[2] + fields[5] + fields[6]
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
 def delivered():
     return int(psql("SELECT count(*) FROM herald.deliveries WHERE state = 'delivered'"))
 
@@ -116,22 +135,24 @@ def wal_lsn():
     return psql("SELECT pg_current_wal_lsn()")
 
 
-def drain(count, procs, concurrency, batch, timeout=120, delay_ms=0):
+def drain(count, procs, concurrency, batch, timeout=60, delay_ms=0):
     """Fills `count` deliveries, starts workers, and measures until all are delivered (or `timeout`)."""
     reset_schema()
     receiver = start_receiver(delay_ms)
     fill(count)
     lsn0 = wal_lsn()
+    busy0, receiver0 = machine_busy(), proc_stats(receiver.pid)[0]
     workers = start_workers(procs, concurrency, batch)
     start = time.monotonic()
     done = 0
     while time.monotonic() - start < timeout:
-        done = delivered()
-        if done >= count:
+        if delivered_by(workers) >= count:
             break
-        time.sleep(0.1)
+        time.sleep(0.05)
     elapsed = time.monotonic() - start
-    time.sleep(0.6)  # one more metrics sample, so the round-trip counter includes the last batch
+    busy = machine_busy() - busy0
+    receiver_cpu = proc_stats(receiver.pid)[0] - receiver0
+    done = delivered()
     trips = sum(round_trips(port) for _, port in workers)
     stats = [proc_stats(p.pid) for p, _ in workers]
     wal = int(psql(f"SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '{lsn0}')"))
@@ -140,6 +161,9 @@ def drain(count, procs, concurrency, batch, timeout=120, delay_ms=0):
     return {
         "deliveries": done, "seconds": round(elapsed, 2), "rate": round(done / elapsed, 1),
         "cpu_ms_per_delivery": round(1000 * sum(s[0] for s in stats) / max(done, 1), 3),
+        "receiver_cpu_ms_per_delivery": round(1000 * receiver_cpu / max(done, 1), 3),
+        # Everything else the machine did meanwhile: PostgreSQL, mostly (and this script's polling).
+        "machine_cpu_ms_per_delivery": round(1000 * busy / max(done, 1), 3),
         "round_trips_per_delivery": round(trips / max(done, 1), 3),
         "wal_bytes_per_delivery": round(wal / max(done, 1), 1),
         "peak_rss_mib": round(max(s[1] for s in stats), 1),
@@ -150,6 +174,10 @@ def median_of(runs):
     keys = runs[0].keys()
     return {k: statistics.median(r[k] for r in runs) for k in keys}
 
+
+# processes × slots × batch. 1 × 8 × 1 is one delivery per transaction; 1 × 8 × 16 the defaults.
+DRAIN_LAYOUTS = [(1, 8, 1), (1, 8, 16), (1, 4, 64), (2, 2, 64), (2, 4, 32), (4, 2, 32)]
+SCALE_LAYOUT = (2, 2, 64)
 
 PGBENCH_SCRIPT = """\\set x 1
 BEGIN;
@@ -180,7 +208,7 @@ def latency(rate, seconds=8):
     log = os.path.join(PG_DIR, "receiver.jsonl")
     receiver = start_receiver(log=log)
     psql(f"SELECT herald.enqueue('http://127.0.0.1:{RECEIVER_PORT}/lat', '\\x7b7d'::bytea)")
-    workers = start_workers(1, 8, 8)
+    workers = start_workers(1, 8, 16)
     time.sleep(1.5)
     script = os.path.join(PG_DIR, "enqueue.sql")
     with open(script, "w") as f:
@@ -228,7 +256,7 @@ def scale(rows, behind_open_breaker=0, seconds=8):
     """Drain rate of a healthy endpoint with `rows` other pending rows (not due) or due rows behind an open breaker."""
     reset_schema()
     receiver = start_receiver()
-    fill(40000, endpoints=4, path="/h")
+    fill(80000, endpoints=4, path="/h")
     if rows:
         fill(rows, endpoints=1, path="/idle", due=False)
     if behind_open_breaker:
@@ -236,7 +264,8 @@ def scale(rows, behind_open_breaker=0, seconds=8):
         psql("SELECT * FROM herald.breaker_record((SELECT 'endpoint:' || id FROM herald.endpoints WHERE url LIKE '%/down0'), "
              "0, 5, 5, false, false, 5, 3600000, 3600000, NULL, 'bench')")
         psql("VACUUM ANALYZE herald.deliveries")
-    workers = start_workers(1, 8, 16)
+        psql("CHECKPOINT")
+    workers = start_workers(*SCALE_LAYOUT)
     time.sleep(1.5)
     d0, t0 = delivered(), time.monotonic()
     time.sleep(seconds)
@@ -253,7 +282,7 @@ def main():
                            "postgres": psql("SHOW server_version")},
                "drain": [], "ceiling": [], "latency": None, "slow": [], "scale": {}}
     # 1. Drain, with the pgbench ceiling at matching client counts (2).
-    configs = [(1, 8, 1), (1, 8, 16), (2, 8, 16), (4, 4, 16)]
+    configs = DRAIN_LAYOUTS
     for procs, conc, batch in configs:
         runs = [drain(50000, procs, conc, batch) for _ in range(RUNS)]
         row = dict(median_of(runs), processes=procs, concurrency=conc, batch=batch)

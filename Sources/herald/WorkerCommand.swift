@@ -31,7 +31,7 @@ struct WorkerCommand: AsyncParsableCommand {
     var concurrency: Int = 8
 
     @Option(help: "Deliveries one slot leases and sends together, 1-256.")
-    var batchSize: Int = 1
+    var batchSize: Int = 16
 
     @Option(help: "How often idle slots poll when no notification arrives.")
     var pollInterval: String = "1s"

@@ -1,5 +1,7 @@
 public import Metrics
+internal import PGDriver
 public import Prometheus
+internal import Synchronization
 
 /// The worker's metrics: swift-metrics instruments backed by a Prometheus registry.
 ///
@@ -66,6 +68,21 @@ public final class HeraldMetrics: Sendable {
     /// `herald_db_round_trips_total`: statements and pipelines this process sent to PostgreSQL.
     public let roundTrips: Metrics.Counter
 
-    /// The Prometheus text exposition.
-    public func render() -> [UInt8] { registry.emitToBuffer() }
+    /// What `roundTrips` has been told so far of the driver's process-wide count.
+    private let reportedTrips = Mutex(0)
+
+    /// Brings `roundTrips` up to the driver's count (the driver knows nothing of metrics).
+    func syncRoundTrips() {
+        reportedTrips.withLock { reported in
+            let trips = PGConnection.roundTrips
+            roundTrips.increment(by: Int64(trips - reported))
+            reported = trips
+        }
+    }
+
+    /// The Prometheus text exposition; the round-trip count is current at every scrape.
+    public func render() -> [UInt8] {
+        syncRoundTrips()
+        return registry.emitToBuffer()
+    }
 }

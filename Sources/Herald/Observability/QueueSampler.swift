@@ -15,12 +15,7 @@ struct QueueSampler: Sendable {
 
     func run() async {
         var connection: PGConnection?
-        var reportedTrips = 0
         while !Task.isCancelled {
-            // The sampler's own queries are counted too; they are a few per interval.
-            let trips = PGConnection.roundTrips
-            metrics.roundTrips.increment(by: Int64(trips - reportedTrips))
-            reportedTrips = trips
             do {
                 if connection == nil || connection!.isClosed {
                     connection = try await PGConnection.connect(connectionString, applicationName: "herald-sampler", logger: logger)

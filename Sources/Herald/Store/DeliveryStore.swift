@@ -96,6 +96,11 @@ struct DeliveryStore: Sendable {
                 FROM input i
                 WHERE i.log_attempt AND a.id = i.attempt_id
                 RETURNING 1
+            ), dropped AS (
+                -- Journaled, then held back unsent (its breaker tripped mid-batch): no attempt happened.
+                DELETE FROM \(unescaped: schema.qualified("attempts")) a
+                USING input i
+                WHERE NOT i.log_attempt AND i.attempt_id IS NOT NULL AND a.id = i.attempt_id
             )
             SELECT (SELECT count(*) FROM updated)::int AS updated, (SELECT count(*) FROM logged)::int AS logged
             """

@@ -19,7 +19,8 @@ struct Completion: Encodable, Sendable {
     var worker_id: String
     /// False for deliveries finished without a send (disabled endpoint, deferral, parking): no attempt row.
     var log_attempt: Bool
-    /// The attempt row written before the send.
+    /// The attempt row written before the send. With `log_attempt` false (a send held back after all),
+    /// the completion deletes it.
     var attempt_id: Int64?
     /// For a parked delivery, the interrupted sends that parked it.
     var interrupted: Int?

@@ -10,13 +10,7 @@ extension DeliverySlot {
         return byKey.compactMap { key, attempts -> BreakerRecord? in
             // Non-retryable answers (4xx) say nothing about the endpoint being down: they neither count
             // nor reset, except that a probe answered at all proves the endpoint is up.
-            let signals = attempts.compactMap { a -> Bool? in
-                switch a.classification {
-                case .success: return true
-                case .retryable: return false
-                case .permanent: return nil
-                }
-            }
+            let signals = attempts.compactMap(\.classification.breakerSignal)
             let outcomes = CircuitBreakerStateMachine.Outcomes(signals)
             let probe = attempts.contains { $0.probe }
             // The healthy common case writes nothing: only successes, and the lease saw the breaker closed

@@ -132,10 +132,10 @@ struct DeliverySlot: Sendable {
             guard ContinuousClock.now - leaseStart < configuration.requestTimeout else {
                 throw PGError(.connectionLost, message: "the lease may have expired before the sends (the worker was paused)")
             }
-            let sent = try await sendWhileLeaseHolds(toSend, attemptIDs: attemptIDs, lease: tx)
+            let (sent, heldBack) = try await sendWhileLeaseHolds(toSend, attemptIDs: attemptIDs, lease: tx)
             // A forced shutdown cancelled the sends: roll back, so the deliveries stay pending unspent.
             try Task.checkCancellation()
-            var statements = [try store.completeQuery(sent.map(\.completion) + deferred)]
+            var statements = [try store.completeQuery(sent.map(\.completion) + deferred + heldBack)]
             let records = breakerRecords(sent)
             if !records.isEmpty { statements.append(try store.recordBreakersQuery(records)) }
             let results = try await tx.commit(with: statements)
@@ -150,25 +150,52 @@ struct DeliverySlot: Sendable {
     /// Sends concurrently while watching the lease's connection: if the server ends the transaction
     /// (restart, idle-in-transaction timeout) the locks no longer cover the sends, another worker may lease
     /// the rows, so the sends still in flight are cancelled at once and the round fails.
+    ///
+    /// Sends are paced per breaker key by a ``BatchSendGate``; what it holds back (its key's breaker
+    /// tripped during the batch) is returned as deferrals: unsent, no attempt spent, its journal row dropped.
     private func sendWhileLeaseHolds(
         _ toSend: [(delivery: LeasedDelivery, probe: Bool)], attemptIDs: [Int64: Int64], lease: PGConnection
-    ) async throws -> [SentAttempt] {
-        guard !toSend.isEmpty else { return [] }
-        return try await withThrowingTaskGroup(of: [SentAttempt]?.self) { group in
+    ) async throws -> (sent: [SentAttempt], heldBack: [Completion]) {
+        guard !toSend.isEmpty else { return ([], []) }
+        let base = configuration.breakerPolicy
+        return try await withThrowingTaskGroup(of: (sent: [SentAttempt], heldBack: [LeasedDelivery])?.self) { group in
             group.addTask {
-                await withTaskGroup(of: SentAttempt.self) { sends in
-                    for item in toSend {
-                        sends.addTask { await self.attempt(item.delivery, probe: item.probe, attemptID: attemptIDs[item.delivery.id]) }
+                var gate = BatchSendGate(toSend.map { item in
+                    (key: item.delivery.breakerKey, threshold: item.delivery.breakerPolicy(base: base).failureThreshold,
+                     failures: item.delivery.breakerFailures, item: item)
+                })
+                return await withTaskGroup(of: SentAttempt.self) { sends in
+                    func start(_ items: [(delivery: LeasedDelivery, probe: Bool)]) {
+                        for item in items {
+                            sends.addTask { await self.attempt(item.delivery, probe: item.probe, attemptID: attemptIDs[item.delivery.id]) }
+                        }
                     }
-                    return await sends.reduce(into: [SentAttempt]()) { $0.append($1) }
+                    start(gate.admit())
+                    var sent: [SentAttempt] = []
+                    while let done = await sends.next() {
+                        sent.append(done)
+                        gate.finished(key: done.delivery.breakerKey, success: done.classification.breakerSignal)
+                        start(gate.admit())
+                    }
+                    return (sent, gate.heldBack.map(\.delivery))
                 }
             }
             group.addTask { try await lease.waitUntilLost() }
             defer { group.cancelAll() }
-            guard let first = try await group.next(), let sent = first else {
+            guard let first = try await group.next(), let results = first else {
                 throw PGError(.connectionLost, message: "the lease ended during the sends")
             }
-            return sent
+            // Due again at once: this batch's commit opens the breaker, and the next lease defers them to
+            // exactly its open_until (so `herald breakers reset` brings them back with the rest).
+            let heldBack = results.heldBack.map { delivery in
+                var completion = deferral(delivery, until: now())
+                completion.attempt_id = attemptIDs[delivery.id]  // its journal row goes: it was never sent
+                return completion
+            }
+            if !heldBack.isEmpty {
+                logger.info("breaker tripped mid-batch; held back unsent", metadata: ["deliveries": "\(heldBack.count)"])
+            }
+            return (results.sent, heldBack)
         }
     }
 
@@ -270,4 +297,15 @@ struct SentAttempt: Sendable {
     var probe: Bool
     var classification: AttemptResult.Classification
     var completion: Completion
+}
+
+extension AttemptResult.Classification {
+    /// What an answer says about the endpoint being down: nil for answers that say nothing (4xx).
+    var breakerSignal: Bool? {
+        switch self {
+        case .success: return true
+        case .retryable: return false
+        case .permanent: return nil
+        }
+    }
 }

@@ -10,8 +10,9 @@ public struct WorkerConfiguration: Sendable, CustomStringConvertible {
     public var workerID: String
     /// Slots, each with its own database connection and lease. Default 8, 1…1024.
     public var concurrency: Int = 8
-    /// Deliveries a slot leases in one transaction and sends concurrently. Default 1, 1…256.
-    public var batchSize: Int = 1
+    /// Deliveries a slot leases in one transaction and sends concurrently (paced per breaker key). Default 16, 1…256.
+    /// Larger batches cost fewer round trips per delivery; a batch commits when its slowest send ends.
+    public var batchSize: Int = 16
     /// How often idle slots look for due work when no notification arrives. Default 1 s.
     public var pollInterval: Duration = .seconds(1)
     /// TCP connect timeout per send. Default 5 s.
