@@ -10,9 +10,10 @@ extension PGConnection {
     public func query(_ query: PGQuery) async throws -> PGResult {
         PGConnection.countRoundTrip()
         return try await run { conn, cancel in
+            try self.prepareIfReused([query], on: conn)
             try self.send(query, on: conn)
             cancel.markSent { self.requestCancel() }
-            return try self.collect(on: conn, cancel: cancel)
+            return try self.forgettingStalePlans(of: [query]) { try self.collect(on: conn, cancel: cancel) }
         }
     }
 
@@ -25,6 +26,7 @@ extension PGConnection {
     public func pipeline(_ queries: [PGQuery]) async throws -> [PGResult] {
         PGConnection.countRoundTrip()
         return try await run { conn, cancel in
+            try self.prepareIfReused(queries, on: conn)
             guard PQenterPipelineMode(conn) == 1 else { throw self.clientError(conn) }
             defer { _ = PQexitPipelineMode(conn) }
             for query in queries { try self.send(query, on: conn) }
@@ -46,7 +48,7 @@ extension PGConnection {
                 if status == PGRES_PIPELINE_SYNC { break }
             }
             if PQstatus(conn) != CONNECTION_OK { throw self.lost(conn, after: firstError) }
-            if let firstError { throw firstError }
+            if let firstError { try self.forgettingStalePlans(of: queries) { () throws -> Void in throw firstError } }
             return results
         }
     }
@@ -104,7 +106,43 @@ extension PGConnection {
         }
     }
 
-    /// Sends one statement with its parameters (`PQsendQueryParams`); text results.
+    /// Prepares (`PQprepare`, one round trip, once per connection) the statements that ask to reuse their
+    /// plan and are not prepared yet. Must run before pipeline mode is entered.
+    func prepareIfReused(_ queries: [PGQuery], on conn: OpaquePointer) throws {
+        for query in queries where query.reusesPlan {
+            let key = Self.statementKey(query)
+            guard prepared[key] == nil, prepared.count < 64 else { continue }
+            let name = "pgdriver_\(prepared.count + 1)_\(UInt32.random(in: 0...UInt32.max))"
+            let types: [Oid] = query.binds.map { Oid($0.typeOID) }
+            PGConnection.countRoundTrip()
+            guard let res = PQprepare(conn, name, query.sql, Int32(types.count), types) else { throw lostOrClientError(conn) }
+            defer { PQclear(res) }
+            guard PQresultStatus(res) == PGRES_COMMAND_OK else {
+                if PQstatus(conn) != CONNECTION_OK { throw lost(conn) }
+                throw serverError(res)
+            }
+            prepared[key] = name
+        }
+    }
+
+    /// Runs `body`; if it fails because the server no longer accepts a prepared statement's plan (its
+    /// tables changed shape, or the statement is gone), forgets those statements so the next call
+    /// prepares them afresh.
+    func forgettingStalePlans<T>(of queries: [PGQuery], _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as PGError where error.sqlState == "0A000" || error.sqlState == "26000" {
+            for query in queries where query.reusesPlan { prepared[Self.statementKey(query)] = nil }
+            throw error
+        }
+    }
+
+    static func statementKey(_ query: PGQuery) -> String {
+        query.binds.map { String($0.typeOID) }.joined(separator: ",") + "|" + query.sql
+    }
+
+    /// Sends one statement with its parameters (`PQsendQueryPrepared` when prepared, else
+    /// `PQsendQueryParams`); text results.
     func send(_ query: PGQuery, on conn: OpaquePointer) throws {
         let binds = query.binds
         let copies: [UnsafeMutablePointer<CChar>?] = binds.map { bind in
@@ -123,7 +161,12 @@ extension PGConnection {
         let types: [Oid] = binds.map { Oid($0.typeOID) }
         let lengths: [Int32] = binds.map { Int32($0.bytes?.count ?? 0) }
         let formats: [Int32] = binds.map { $0.format }
-        let sent = PQsendQueryParams(conn, query.sql, Int32(binds.count), types, values, lengths, formats, 0)
+        let sent: Int32
+        if query.reusesPlan, let name = prepared[Self.statementKey(query)] {
+            sent = PQsendQueryPrepared(conn, name, Int32(binds.count), values, lengths, formats, 0)
+        } else {
+            sent = PQsendQueryParams(conn, query.sql, Int32(binds.count), types, values, lengths, formats, 0)
+        }
         guard sent == 1 else { throw lostOrClientError(conn) }
     }
 

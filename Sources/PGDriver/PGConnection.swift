@@ -29,6 +29,8 @@ public final class PGConnection: @unchecked Sendable {
     /// Wakes a ``waitForNotifications(timeout:)`` blocked in `poll` when its task is cancelled.
     let wakePipe: (read: Int32, write: Int32)
     let cancelHandle: Mutex<CancelHandle>
+    /// Named prepared statements of this session, by SQL text and parameter types; only used on `queue`.
+    var prepared: [String: String] = [:]
     let lostFlag = Atomic<Bool>(false)
     /// The server process serving this session (`pg_backend_pid()`).
     public let backendPID: Int32

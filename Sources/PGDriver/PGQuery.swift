@@ -10,6 +10,8 @@ public struct PGQuery: Sendable, ExpressibleByStringInterpolation, CustomStringC
     public private(set) var sql: String
     /// The bound values, in placeholder order.
     public private(set) var binds: [PGBind]
+    /// Prepare once per connection and reuse the plan (see ``reusingPlan()``).
+    public private(set) var reusesPlan = false
 
     /// A statement with explicit placeholders and values.
     public init(sql: String, binds: [PGBind] = []) {
@@ -23,6 +25,18 @@ public struct PGQuery: Sendable, ExpressibleByStringInterpolation, CustomStringC
 
     public init(stringInterpolation: StringInterpolation) {
         self.init(sql: stringInterpolation.sql, binds: stringInterpolation.binds)
+    }
+
+    /// This statement as a named prepared statement: parsed and planned once per connection, then only
+    /// executed. For the few statements a program runs thousands of times a second (a queue's lease and
+    /// completion), where planning would cost more than running them. The SQL text must be fixed: every
+    /// distinct text becomes one server-side statement for the connection's lifetime (at most 64 per
+    /// connection; beyond that, statements run unnamed as usual). Beware of generic plans: a statement
+    /// with parameters is eventually planned once for all values, with the table sizes of that moment.
+    public func reusingPlan() -> PGQuery {
+        var copy = self
+        copy.reusesPlan = true
+        return copy
     }
 
     /// The SQL text only: bound values are never printed, they may be secrets or payloads.

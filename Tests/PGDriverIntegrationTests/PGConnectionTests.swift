@@ -156,6 +156,30 @@ struct PGConnectionTests {
         await conn.close()
     }
 
+    @Test("a statement that reuses its plan is prepared once per connection, in plain and pipelined calls")
+    func preparedOnce() async throws {
+        let conn = try await TestPostgres.shared().connect()
+        let table = "prep_\(UInt32.random(in: 0...UInt32.max))"
+        try await conn.query("CREATE TABLE \(unescaped: table) (id int PRIMARY KEY, name text)")
+        try await conn.query("INSERT INTO \(unescaped: table) VALUES (1, 'a'), (2, 'b')")
+        func select(_ id: Int32) -> PGQuery { PGQuery("SELECT * FROM \(unescaped: table) WHERE id = \(id)").reusingPlan() }
+        #expect(try await conn.query(select(1)).first?.decode("name", as: String.self) == "a")
+        #expect(try await conn.query(select(2)).first?.decode("name", as: String.self) == "b")
+        let piped = try await conn.pipeline(["BEGIN", select(1), "COMMIT"])
+        #expect(try piped[1].first?.decode("name", as: String.self) == "a")
+        let statements = "SELECT count(*)::int AS n FROM pg_prepared_statements WHERE statement LIKE '%\(table)%'"
+        #expect(try await conn.query(PGQuery(stringLiteral: statements)).first?.decode("n", as: Int.self) == 1)
+        // The table changes shape under the cached plan: the server may refuse that plan once, after
+        // which the statement is prepared afresh and sees the new column.
+        try await conn.query("ALTER TABLE \(unescaped: table) ADD COLUMN extra int DEFAULT 7")
+        var after = try? await conn.query(select(1))
+        if after == nil { after = try await conn.query(select(1)) }
+        let row = try #require(after?.first)
+        #expect(try row.decode("extra", as: Int.self) == 7)
+        #expect(try await conn.query(select(2)).first?.decode("extra", as: Int.self) == 7)
+        await conn.close()
+    }
+
     @Test("a wrong password fails with a clear error that does not contain the password")
     func wrongPassword() async throws {
         let pg = try await TestPostgres.shared()
