@@ -33,6 +33,8 @@ struct DeliverySlot: Sendable {
                 }
                 let ticket = await doorbell.ticket
                 let leased = try await round(on: connection!, random: &random)
+                // A full batch: there is likely more due work than this slot takes; wake an idle one.
+                if leased >= configuration.batchSize { await doorbell.ring() }
                 if leased == 0 {
                     await withGracefulShutdownHandler {
                         await doorbell.wait(after: ticket, upTo: configuration.pollInterval)

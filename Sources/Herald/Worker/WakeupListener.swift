@@ -22,10 +22,10 @@ struct WakeupListener: Sendable {
                 try await conn.listen(channel)
                 if backoff.failures > 0 { logger.info("listening for enqueues again", metadata: ["channel": "\(channel)"]) }
                 backoff.reset()
-                await doorbell.ring()
+                await doorbell.ringAll()
                 while !Task.isCancelled {
                     let notes = try await conn.waitForNotifications(timeout: .seconds(5))
-                    if !notes.isEmpty { await doorbell.ring() }
+                    if !notes.isEmpty { await doorbell.ring(notes.count) }
                 }
             } catch is CancellationError {
                 return
