@@ -4,7 +4,8 @@
 Everything runs on 127.0.0.1: a throwaway PostgreSQL (./.bench-pg, default settings except
 max_connections=300 and the pg_stat_statements-free defaults), herald-receiver, and real release-built
 `herald worker` processes. Each scenario is bounded in time. Results go to docs/benchmarks.json and
-docs/benchmarks.md. Usage: scripts/bench.py [--quick] (quick: one run per configuration instead of 3).
+docs/benchmarks.md (between its bench markers). Usage: scripts/bench.py [--quick | --render]
+(quick: one run per configuration instead of 3; render: rewrite the Markdown from the JSON only).
 """
 import json
 import os
@@ -300,6 +301,86 @@ def scale(rows, behind_open_breaker=0, seconds=8):
     receiver.terminate()
     return round(rate, 1)
 
+def render(results):
+    """The figures as Markdown, for docs/benchmarks.md between its bench markers."""
+    m = results["machine"]
+    out = [f"Run {m['date']}: `scripts/bench.py`, median of {m['runs_per_figure']} runs per figure, nproc = {m['nproc']}, "
+           f"PostgreSQL {m['postgres']}, load average {' / '.join(m['load_before'])} before it started. PostgreSQL, the "
+           "receiver, pgbench and the workers all share the machine; nothing else ran.", ""]
+    out += ["### 1. Drain: 50,000 due deliveries, instant receiver", "",
+            "| processes × slots × batch | deliveries/s | worker CPU ms/delivery | receiver CPU ms/delivery | "
+            "whole machine CPU ms/delivery | DB round trips/delivery | WAL bytes/delivery | worker peak RSS MiB |",
+            "|---|---|---|---|---|---|---|---|"]
+    for r in results["drain"]:
+        late = "" if r["deliveries"] >= 50000 else f" ({int(r['deliveries']):,} in 60 s)"
+        out.append(f"| {r['processes']} × {r['concurrency']} × {r['batch']} | {r['rate']:,.0f}{late} | {r['cpu_ms_per_delivery']:.3f} | "
+                   f"{r['receiver_cpu_ms_per_delivery']:.3f} | {r['machine_cpu_ms_per_delivery']:.3f} | {r['round_trips_per_delivery']:.2f} | "
+                   f"{r['wal_bytes_per_delivery']:,.0f} | {r['peak_rss_mib']:.0f} |")
+    out += ["", "### 2. Ceiling: pgbench running Herald's SQL, one delivery per transaction", "",
+            "| clients | pgbench transactions/s | best Herald layout with as many slots | Herald deliveries/s | ratio |",
+            "|---|---|---|---|---|"]
+    for c in results["ceiling"]:
+        same = [r for r in results["drain"] if r["processes"] * r["concurrency"] == c["clients"]]
+        best = max(same, key=lambda r: r["rate"])
+        out.append(f"| {c['clients']} | {c['tps']:,.0f} | {best['processes']} × {best['concurrency']} × {best['batch']} | "
+                   f"{best['rate']:,.0f} | {best['rate'] / c['tps']:.2f} |")
+    e, l, h = results["end_to_end"], results["latency"], results["latency_at_half_drain_max"]
+    out += ["", "### 3. Latency: enqueue commit → first byte at the receiver", "",
+            f"Enqueueing and delivering at once (pgbench calling `herald.enqueue()` flat out with {ENQUEUE_CLIENTS} clients, "
+            f"default worker 1 × 8 × 16), the machine sustains **{e['rate']:,.0f}/s** ({e['enqueued_per_s']:,.0f} enqueued/s). "
+            "At half of that:", "",
+            "| enqueue rate asked / achieved | samples | p50 ms | p95 ms | p99 ms |", "|---|---|---|---|---|",
+            f"| {l['rate']:,.0f} / {l['achieved_rate']:,.0f} | {l['samples']:,.0f} | {l['p50_ms']} | {l['p95_ms']} | **{l['p99_ms']}** |",
+            f"| half the drain maximum: {h['rate']:,.0f} / {h['achieved_rate']:,.0f} (past saturation) | {h['samples']:,.0f} | "
+            f"{h['p50_ms']} | {h['p95_ms']} | {h['p99_ms']} |"]
+    out += ["", "### 4. Slow endpoints (receiver answers after 200 ms)", "",
+            "| sends in flight (processes × slots × batch) | deliveries/s | PostgreSQL connections in use | worker peak RSS MiB |",
+            "|---|---|---|---|"]
+    for r in results["slow"]:
+        out.append(f"| {r['in_flight']:,.0f} ({r['processes']} × {r['concurrency']} × {r['batch']}) | {r['rate']:,.0f} | "
+                   f"{r['connections']:.0f} | {r['peak_rss_mib']:.0f} |")
+    sc = results["scale"]
+    base = sc["rate_10k"]
+    out += ["", f"### 5. Scale ({sc['layout'].replace('x', ' × ')}, 8 s windows, 80,000 due deliveries to 4 endpoints)", "",
+            "| besides the due deliveries | deliveries/s | vs 10,000 |", "|---|---|---|",
+            f"| 10,000 pending, not yet due | {base:,.0f} | |",
+            f"| 1,000,000 pending, not yet due | {sc['rate_1m']:,.0f} | {100 * (sc['rate_1m'] / base - 1):+.1f}% |",
+            f"| 100,000 due behind an open breaker | {sc['rate_behind_open_breaker_100k']:,.0f} | "
+            f"{100 * (sc['rate_behind_open_breaker_100k'] / base - 1):+.1f}% |"]
+    best = max(results["drain"], key=lambda r: r["rate"])
+    default = next(r for r in results["drain"] if (r["processes"], r["concurrency"], r["batch"]) == (1, 8, 16))
+    single = next(r for r in results["drain"] if r["batch"] == 1)
+    flight = {r["in_flight"]: r for r in results["slow"]}
+    top_ceiling = max(c["tps"] for c in results["ceiling"])
+    verdict = lambda ok: "met" if ok else "**missed**"
+    out += ["", "### Targets", "", "| target | result |", "|---|---|",
+            f"| ≥ 5,000 deliveries/s, at or above the single-delivery ceiling | {verdict(best['rate'] >= 5000 and best['rate'] >= top_ceiling)}: "
+            f"{best['rate']:,.0f}/s at {best['processes']} × {best['concurrency']} × {best['batch']} "
+            f"({best['rate'] / top_ceiling:.2f}× the best pgbench ceiling); defaults {default['rate']:,.0f}/s |",
+            f"| ≤ 2 round trips per delivery | {verdict(default['round_trips_per_delivery'] <= 2)}: {default['round_trips_per_delivery']:.2f} "
+            f"at the default batch of 16, {best['round_trips_per_delivery']:.2f} at {best['batch']}; {single['round_trips_per_delivery']:.2f} at batch 1 |",
+            f"| enqueue → receiver p99 ≤ 25 ms at half load | {verdict(l['p99_ms'] <= 25)}: {l['p99_ms']} ms at {l['achieved_rate']:,.0f}/s |",
+            f"| 1,024 sends in flight to 200 ms endpoints on ≤ 64 connections | {verdict(flight[1024]['connections'] <= 64)}: "
+            f"{flight[1024]['connections']:.0f} connections, {flight[1024]['rate']:,.0f}/s |",
+            f"| 1,000,000-row drain within 10% of 10,000 | {verdict(sc['rate_1m'] >= 0.9 * base)}: {100 * (sc['rate_1m'] / base - 1):+.1f}% |",
+            f"| no slowdown behind an open breaker | {verdict(sc['rate_behind_open_breaker_100k'] >= 0.9 * base)} (within 10%): "
+            f"{100 * (sc['rate_behind_open_breaker_100k'] / base - 1):+.1f}% |",
+            f"| worker peak RSS ≤ 100 MiB with 256 in flight | {verdict(flight[256]['peak_rss_mib'] <= 100)}: {flight[256]['peak_rss_mib']:.0f} MiB |"]
+    return "\n".join(out) + "\n"
+
+
+def write_markdown(results):
+    path = os.path.join(ROOT, "docs", "benchmarks.md")
+    begin, end = "<!-- bench:begin (scripts/bench.py writes this part) -->", "<!-- bench:end -->"
+    with open(path) as f:
+        text = f.read()
+    if begin not in text or end not in text:
+        raise SystemExit(f"{path} lacks the {begin} / {end} markers; add them where the figures go")
+    head, rest = text.split(begin, 1)
+    tail = rest.split(end, 1)[1]
+    with open(path, "w") as f:
+        f.write(head + begin + "\n" + render(results) + end + tail)
+
 
 def main():
     sh(os.path.join(ROOT, "scripts", "dev-postgres.sh"), "start")
@@ -343,8 +424,14 @@ def main():
     sh(os.path.join(ROOT, "scripts", "dev-postgres.sh"), "stop")
     with open(os.path.join(ROOT, "docs", "benchmarks.json"), "w") as f:
         json.dump(results, f, indent=2)
+    write_markdown(results)
     print(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":
-    main()
+    if "--render" in sys.argv:
+        # Rewrites docs/benchmarks.md's figures from docs/benchmarks.json without measuring again.
+        with open(os.path.join(ROOT, "docs", "benchmarks.json")) as f:
+            write_markdown(json.load(f))
+    else:
+        main()
