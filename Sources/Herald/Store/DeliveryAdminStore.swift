@@ -152,6 +152,9 @@ public struct DeliveryAdminStore: Sendable {
                     SELECT id FROM \(unescaped: schema.qualified("deliveries"))
                     WHERE finished_at < now() - make_interval(secs => \(olderThan.seconds)) AND state <> 'pending'
                     ORDER BY finished_at LIMIT \(batchSize) FOR UPDATE SKIP LOCKED
+                ), attempts_gone AS (
+                    -- Attempt rows have no foreign key (migration 0007): they go with their delivery here.
+                    DELETE FROM \(unescaped: schema.qualified("attempts")) a USING doomed WHERE a.delivery_id = doomed.id
                 )
                 DELETE FROM \(unescaped: schema.qualified("deliveries")) d USING doomed WHERE d.id = doomed.id
                 """

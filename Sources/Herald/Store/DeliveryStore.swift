@@ -27,8 +27,9 @@ struct DeliveryStore: Sendable {
     /// Leases up to `limit` due pending deliveries; call inside a transaction that stays open across the
     /// send. `SKIP LOCKED` lets every worker lease different rows without waiting on each other; the locks
     /// die with the transaction, so a worker that dies leaves its rows to the others. The lock is
-    /// `FOR NO KEY UPDATE` (the row-lock form of `FOR UPDATE` that still lets foreign keys point at the row)
-    /// so the attempt journal, on another connection, can insert attempt rows referencing a leased delivery.
+    /// `FOR NO KEY UPDATE`, the lightest lock that excludes other leases (the completion changes no key).
+    /// The attempt journal, on another connection, writes attempt rows for leased deliveries; they carry
+    /// no foreign key (migration 0007), whose check would lock the leased row a second time.
     /// `interrupted` counts the delivery's latest attempts that never finished (poison detection).
     ///
     /// Prepared once per connection (``PGQuery/reusingPlan()``): with 8 slots leasing at once this took
