@@ -142,6 +142,24 @@ struct MalformedInputTests {
         await conn.close()
     }
 
+    @Test("a response body with NUL bytes is recorded (as U+FFFD) and the delivery retried, not stuck")
+    func nulInResponse() async throws {
+        let receiver = try await TestReceiver.start { _, _ in .status(500, body: "bin\u{0}ary\u{0}") }
+        let (schema, conn) = try await pg.migratedSchema("bad")
+        try await conn.query("SELECT \(unescaped: schema).enqueue(\(receiver.url("/nul")), '\\x7b7d'::bytea, p_max_attempts => 2)")
+        let worker = try HeraldProcess.worker(pg, schema: schema, ["--backoff-base", "1s", "--backoff-factor", "1"])
+        try await Wait.until("both attempts to be recorded and the delivery to fail", timeout: .seconds(30)) {
+            try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).deliveries WHERE state = 'dead'") == 1
+        }
+        worker.signal(SIGTERM)
+        #expect(try await worker.waitForExit() == 0)
+        let rows = try await conn.query("SELECT outcome, response_excerpt FROM \(unescaped: schema).attempts ORDER BY id").rows
+        #expect(try rows.map { try $0.decode("outcome", as: String.self) } == ["retry", "dead"])
+        #expect(try rows.first?.decode("response_excerpt", as: String.self) == "bin\u{FFFD}ary\u{FFFD}")
+        await receiver.stop()
+        await conn.close()
+    }
+
     @Test("a header flood in a response is survived and stored bounded")
     func headerFlood() async throws {
         var headers: [String: String] = [:]

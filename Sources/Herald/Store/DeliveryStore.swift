@@ -71,8 +71,8 @@ struct DeliveryStore: Sendable {
     }
 
     /// Records a batch of outcomes in one statement: each delivery's new state and its attempt row.
-    func completeQuery(_ completions: [Completion]) throws -> PGQuery {
-        let json = try PGJSON(encoding: completions)
+    func completeQuery(_ completions: [Completion]) -> PGQuery {
+        let json = PGJSON(text: JSONObjectWriter.array(completions.map(\.json)))
         let query: PGQuery = """
             WITH input AS (
                 SELECT * FROM jsonb_to_recordset(\(json)::jsonb) AS x(
@@ -117,8 +117,8 @@ struct DeliveryStore: Sendable {
 
     /// Records sends about to start (outcome 'unknown'), on the journal connection, committed before any
     /// request leaves: a send interrupted by a crash is on record.
-    func journalQuery(_ markers: [AttemptMarker]) throws -> PGQuery {
-        let json = try PGJSON(encoding: markers)
+    func journalQuery(_ markers: [AttemptMarker]) -> PGQuery {
+        let json = PGJSON(text: JSONObjectWriter.array(markers.map(\.json)))
         let query: PGQuery = """
             INSERT INTO \(unescaped: schema.qualified("attempts")) (delivery_id, attempt, worker_id, started_at, outcome)
             SELECT delivery_id, attempt, worker_id, started_at, 'unknown'

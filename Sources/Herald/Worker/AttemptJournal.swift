@@ -23,7 +23,7 @@ actor AttemptJournal {
     /// written, and then nothing may be sent.
     func begin(_ markers: [AttemptMarker]) async throws -> [Int64: Int64] {
         guard !markers.isEmpty else { return [:] }
-        let query = try store.journalQuery(markers)
+        let query = store.journalQuery(markers)
         let result: PGResult
         do {
             result = try await open().query(query)

@@ -2,7 +2,7 @@ internal import Foundation
 
 /// One delivery's outcome as the completion statement takes it (a JSON record, so a batch of any size is
 /// one parameter and one statement).
-struct Completion: Encodable, Sendable {
+struct Completion: Codable, Sendable, Equatable {
     var delivery_id: Int64
     var attempt: Int
     var state: String
@@ -24,14 +24,46 @@ struct Completion: Encodable, Sendable {
     var attempt_id: Int64?
     /// For a parked delivery, the interrupted sends that parked it.
     var interrupted: Int?
+
+    /// This record as a JSON object (see ``JSONObjectWriter`` for why not `JSONEncoder`).
+    var json: String {
+        var w = JSONObjectWriter()
+        w.field("delivery_id", delivery_id)
+        w.field("attempt", attempt)
+        w.field("state", state)
+        w.field("attempts", attempts)
+        w.field("next_attempt_at", next_attempt_at)
+        w.field("status_code", status_code)
+        w.field("error", error)
+        w.field("started_at", started_at)
+        w.field("duration_ms", duration_ms)
+        w.field("request_headers", request_headers)
+        w.field("response_excerpt", response_excerpt)
+        w.field("retryable", retryable)
+        w.field("outcome", outcome)
+        w.field("worker_id", worker_id)
+        w.field("log_attempt", log_attempt)
+        w.field("attempt_id", attempt_id)
+        w.field("interrupted", interrupted)
+        return w.object
+    }
 }
 
 /// A send about to start, as the attempt journal records it.
-struct AttemptMarker: Encodable, Sendable {
+struct AttemptMarker: Codable, Sendable, Equatable {
     var delivery_id: Int64
     var attempt: Int
     var worker_id: String
     var started_at: String
+
+    var json: String {
+        var w = JSONObjectWriter()
+        w.field("delivery_id", delivery_id)
+        w.field("attempt", attempt)
+        w.field("worker_id", worker_id)
+        w.field("started_at", started_at)
+        return w.object
+    }
 }
 
 /// One breaker key's outcomes from one batch, as `breaker_record` takes them.

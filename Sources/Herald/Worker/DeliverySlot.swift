@@ -137,7 +137,7 @@ struct DeliverySlot: Sendable {
             let (sent, heldBack) = try await sendWhileLeaseHolds(toSend, attemptIDs: attemptIDs, lease: tx)
             // A forced shutdown cancelled the sends: roll back, so the deliveries stay pending unspent.
             try Task.checkCancellation()
-            var statements = [try store.completeQuery(sent.map(\.completion) + deferred + heldBack)]
+            var statements = [store.completeQuery(sent.map(\.completion) + deferred + heldBack)]
             let records = breakerRecords(sent)
             if !records.isEmpty { statements.append(try store.recordBreakersQuery(records)) }
             let results = try await tx.commit(with: statements)
