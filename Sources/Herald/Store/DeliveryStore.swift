@@ -135,8 +135,8 @@ struct DeliveryStore: Sendable {
 
     /// Applies one batch of outcomes per breaker key, in key order (a fixed lock order avoids deadlocks
     /// between slots completing batches that touch the same keys).
-    func recordBreakersQuery(_ records: [BreakerRecord]) throws -> PGQuery {
-        let json = try PGJSON(encoding: records.sorted { $0.key < $1.key })
+    func recordBreakersQuery(_ records: [BreakerRecord]) -> PGQuery {
+        let json = PGJSON(text: JSONObjectWriter.array(records.sorted { $0.key < $1.key }.map(\.json)))
         let query: PGQuery = """
             SELECT r.* FROM jsonb_to_recordset(\(json)::jsonb) AS x(
                 key text, successes integer, failures integer, trailing_failures integer, probe boolean, probe_ok boolean,

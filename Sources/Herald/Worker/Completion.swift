@@ -67,7 +67,7 @@ struct AttemptMarker: Codable, Sendable, Equatable {
 }
 
 /// One breaker key's outcomes from one batch, as `breaker_record` takes them.
-struct BreakerRecord: Encodable, Sendable {
+struct BreakerRecord: Codable, Sendable, Equatable {
     var key: String
     var successes: Int
     var failures: Int
@@ -79,4 +79,20 @@ struct BreakerRecord: Encodable, Sendable {
     var cooldown_cap_ms: Int
     var delivery_id: Int64
     var reason: String?
+
+    var json: String {
+        var w = JSONObjectWriter()
+        w.field("key", key)
+        w.field("successes", successes)
+        w.field("failures", failures)
+        w.field("trailing_failures", trailing_failures)
+        w.field("probe", probe)
+        w.field("probe_ok", probe_ok)
+        w.field("threshold", threshold)
+        w.field("cooldown_ms", cooldown_ms)
+        w.field("cooldown_cap_ms", cooldown_cap_ms)
+        w.field("delivery_id", delivery_id)
+        w.field("reason", reason)
+        return w.object
+    }
 }

@@ -139,7 +139,7 @@ struct DeliverySlot: Sendable {
             try Task.checkCancellation()
             var statements = [store.completeQuery(sent.map(\.completion) + deferred + heldBack)]
             let records = breakerRecords(sent)
-            if !records.isEmpty { statements.append(try store.recordBreakersQuery(records)) }
+            if !records.isEmpty { statements.append(store.recordBreakersQuery(records)) }
             let results = try await tx.commit(with: statements)
             for attempt in sent where attempt.completion.log_attempt {
                 metrics.deliveries[attempt.completion.outcome]?.increment()
