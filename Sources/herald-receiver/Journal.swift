@@ -7,7 +7,7 @@ final class Journal: Sendable {
     private let handle: Mutex<FileHandle>
 
     init(path: String) throws {
-        FileManager.default.createFile(atPath: path, contents: nil)
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
         handle = Mutex(try FileHandle(forWritingTo: URL(fileURLWithPath: path)))
     }
 

@@ -136,7 +136,7 @@ struct ChaosTests {
             let rows = try await check.query(
                 "SELECT a.attempt, a.worker_id, a.outcome, a.started_at::text AS s, a.duration_ms, a.error FROM \(unescaped: schema).attempts a JOIN \(unescaped: schema).deliveries d ON d.id = a.delivery_id WHERE d.idempotency_key = \(key) ORDER BY a.id")
             overlapDetail += "\n\(key) replies \(replyLog[key] ?? []): " + rows.rows.map { r in
-                "[\((try? r.decode("attempt", as: Int.self)) ?? 0) \((try? r.decode("worker_id", as: String.self)) ?? "") \((try? r.decode("outcome", as: String.self)) ?? "") \((try? r.decode("s", as: String.self)) ?? "") \((try? r.decode("duration_ms", as: Int?.self)) ?? nil as Int?) \((try? r.decode("error", as: String?.self)) ?? nil as String?)]"
+                "[\((try? r.decode("attempt", as: Int.self)) ?? 0) \((try? r.decode("worker_id", as: String.self)) ?? "") \((try? r.decode("outcome", as: String.self)) ?? "") \((try? r.decode("s", as: String.self)) ?? "") \(String(describing: (try? r.decode("duration_ms", as: Int?.self)) ?? nil)) \(String(describing: (try? r.decode("error", as: String?.self)) ?? nil))]"
             }.joined(separator: " ")
         }
         #expect(receiver.maxOpenPerKey == 1, "two requests for one delivery were open at the same time:\(overlapDetail)")

@@ -1,4 +1,4 @@
-public import Foundation
+internal import Foundation
 
 /// What happened on the wire when Herald sent a delivery: the input of ``DeliveryStateMachine``.
 public enum AttemptResult: Sendable, Hashable {

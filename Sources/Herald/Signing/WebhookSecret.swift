@@ -1,4 +1,4 @@
-public import Foundation
+internal import Foundation
 
 /// An endpoint's signing secret in the Standard Webhooks format: `whsec_` + base64 of 24 to 64 bytes.
 ///

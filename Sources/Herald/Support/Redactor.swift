@@ -22,7 +22,7 @@ public enum Redactor {
         return out
     }
 
-    nonisolated(unsafe) private static let patterns: [(NSRegularExpression, String)] = [
+    private static let patterns: [(NSRegularExpression, String)] = [
         (#"whsec_[A-Za-z0-9+/=]+"#, "whsec_***"),
         (#"(://[^:/@\s]*:)[^@\s/]*@"#, "$1***@"),
         (#"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"#, "$1 ***"),

@@ -230,67 +230,6 @@ struct DeliverySlot: Sendable {
             duration_ms: 0, request_headers: [:], response_excerpt: nil, retryable: true, outcome: "retry",
             worker_id: configuration.workerID, log_attempt: false, attempt_id: nil, interrupted: nil)
     }
-
-
-    /// Sends one delivery (unless its endpoint is disabled) and decides what it becomes.
-    func attempt(_ delivery: LeasedDelivery, probe: Bool, attemptID: Int64?) async -> SentAttempt {
-        var random = SystemRandomNumberGenerator()
-        let machine = DeliveryStateMachine(policy: delivery.policy(base: configuration.retryPolicy))
-        let startedAt = now()
-        let attemptNumber = delivery.attempts + 1
-        let timestamp = Int(startedAt.timeIntervalSince1970)
-        var headers: [(String, String)] = [
-            ("Content-Type", delivery.contentType),
-            ("User-Agent", "Herald/\(HeraldVersion.current)"),
-            ("webhook-id", delivery.idempotencyKey),
-            ("webhook-timestamp", String(timestamp)),
-            ("Idempotency-Key", delivery.idempotencyKey),
-        ]
-        let outcome: HTTPSender.Outcome
-        let clock = ContinuousClock()
-        let began = clock.now
-        do {
-            var secrets = [try WebhookSecret(delivery.secret)]
-            if let previous = delivery.previousSecret { secrets.append(try WebhookSecret(previous)) }
-            headers.append(("webhook-signature", WebhookSigner.header(id: delivery.idempotencyKey, timestamp: timestamp, body: delivery.body, secrets: secrets)))
-            headers.append(contentsOf: delivery.headers.sorted { $0.key < $1.key })
-            metrics.inFlight.increment()
-            outcome = await http.send(url: delivery.url, headers: headers, body: delivery.body)
-            metrics.inFlight.decrement()
-        } catch {
-            outcome = HTTPSender.Outcome(result: .refused("the endpoint's signing secret is invalid; rotate it"), excerpt: nil)
-        }
-        let duration = clock.now - began
-        metrics.attemptDuration.recordNanoseconds(Int64(duration.seconds * 1e9))
-        let decision = machine.decide(attemptsBefore: delivery.attempts, result: outcome.result, now: now(), random: &random)
-        var metadata: Logger.Metadata = [
-            "delivery_id": "\(delivery.id)", "attempt": "\(attemptNumber)", "outcome": "\(decision.outcome.rawValue)",
-            "duration_ms": "\(Int(duration.seconds * 1000))",
-        ]
-        if let status = outcome.result.status { metadata["status"] = "\(status)" }
-        if let reason = decision.reason { metadata["error"] = "\(Redactor.redact(reason, secrets: [delivery.secret], limit: 256))" }
-        logger.log(level: decision.state == .delivered ? .debug : .info, "attempt finished", metadata: metadata)
-        return SentAttempt(
-            delivery: delivery, probe: probe, classification: outcome.result.classification,
-            completion: completion(
-                delivery, decision, startedAt: startedAt, duration: duration,
-                headers: Dictionary(headers, uniquingKeysWith: { a, _ in a }), outcome: outcome, log: true, attemptID: attemptID))
-    }
-
-    private func completion(
-        _ delivery: LeasedDelivery, _ decision: DeliveryStateMachine.Decision, startedAt: Date, duration: Duration,
-        headers: [String: String], outcome: HTTPSender.Outcome?, log: Bool, attemptID: Int64?
-    ) -> Completion {
-        let secrets = [delivery.secret] + (delivery.previousSecret.map { [$0] } ?? [])
-        return Completion(
-            delivery_id: delivery.id, attempt: delivery.attempts + 1, state: decision.state.rawValue, attempts: decision.attempts,
-            next_attempt_at: decision.nextAttemptAt.map(PGTimestamp.format), status_code: outcome?.result.status,
-            error: decision.reason.map { Redactor.redact($0, secrets: secrets, limit: configuration.excerptLimit) },
-            started_at: PGTimestamp.format(startedAt), duration_ms: Int(duration.seconds * 1000), request_headers: headers,
-            response_excerpt: outcome?.excerpt.map { Redactor.redact($0, secrets: secrets, limit: configuration.excerptLimit) },
-            retryable: decision.retryable, outcome: decision.outcome.rawValue, worker_id: configuration.workerID, log_attempt: log,
-            attempt_id: attemptID, interrupted: nil)
-    }
 }
 
 /// One send's result inside a round: what to write, and what it says about the endpoint's breaker.

@@ -90,12 +90,12 @@ public struct Worker: Service, CustomStringConvertible {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 // The listener has nothing to finish: it stops as soon as shutdown begins.
-                try? await cancelWhenGracefulShutdown { await listener.run() }
+                await cancelWhenGracefulShutdown { await listener.run() }
             }
             let sampler = QueueSampler(
                 connectionString: configuration.connectionString, schema: configuration.schema, metrics: metrics,
                 interval: configuration.sampleInterval, logger: logger)
-            group.addTask { try? await cancelWhenGracefulShutdown { await sampler.run() } }
+            group.addTask { await cancelWhenGracefulShutdown { await sampler.run() } }
             for index in 0..<configuration.concurrency {
                 let slot = DeliverySlot(
                     index: index, configuration: configuration, http: http, doorbell: doorbell, logger: logger, metrics: metrics, journal: journal, now: now)
