@@ -13,7 +13,12 @@ extension PGConnection {
             try self.prepareIfReused([query], on: conn)
             try self.send(query, on: conn)
             cancel.markSent { self.requestCancel() }
-            return try self.forgettingStalePlans(of: [query]) { try self.collect(on: conn, cancel: cancel) }
+            do {
+                return try self.collect(on: conn, cancel: cancel)
+            } catch {
+                self.forgetStalePlans(of: [query], after: error)
+                throw error
+            }
         }
     }
 
@@ -48,7 +53,10 @@ extension PGConnection {
                 if status == PGRES_PIPELINE_SYNC { break }
             }
             if PQstatus(conn) != CONNECTION_OK { throw self.lost(conn, after: firstError) }
-            if let firstError { try self.forgettingStalePlans(of: queries) { () throws -> Void in throw firstError } }
+            if let firstError {
+                self.forgetStalePlans(of: queries, after: firstError)
+                throw firstError
+            }
             return results
         }
     }
@@ -125,16 +133,11 @@ extension PGConnection {
         }
     }
 
-    /// Runs `body`; if it fails because the server no longer accepts a prepared statement's plan (its
-    /// tables changed shape, or the statement is gone), forgets those statements so the next call
-    /// prepares them afresh.
-    func forgettingStalePlans<T>(of queries: [PGQuery], _ body: () throws -> T) throws -> T {
-        do {
-            return try body()
-        } catch let error as PGError where error.sqlState == "0A000" || error.sqlState == "26000" {
-            for query in queries where query.reusesPlan { prepared[Self.statementKey(query)] = nil }
-            throw error
-        }
+    /// After `error`: if the server no longer accepts a prepared statement's plan (its tables changed
+    /// shape, or the statement is gone), forgets those statements so the next call prepares them afresh.
+    func forgetStalePlans(of queries: [PGQuery], after error: any Error) {
+        guard let error = error as? PGError, error.sqlState == "0A000" || error.sqlState == "26000" else { return }
+        for query in queries where query.reusesPlan { prepared[Self.statementKey(query)] = nil }
     }
 
     static func statementKey(_ query: PGQuery) -> String {

@@ -1,8 +1,8 @@
 internal import Foundation
 
 /// One delivery's outcome as the completion statement takes it (a JSON record, so a batch of any size is
-/// one parameter and one statement).
-struct Completion: Codable, Sendable, Equatable {
+/// one parameter and one statement). Written by ``json``; `Decodable` so tests can read that JSON back.
+struct Completion: Decodable, Sendable, Equatable {
     var delivery_id: Int64
     var attempt: Int
     var state: String
@@ -50,7 +50,7 @@ struct Completion: Codable, Sendable, Equatable {
 }
 
 /// A send about to start, as the attempt journal records it.
-struct AttemptMarker: Codable, Sendable, Equatable {
+struct AttemptMarker: Decodable, Sendable, Equatable {
     var delivery_id: Int64
     var attempt: Int
     var worker_id: String
@@ -67,7 +67,7 @@ struct AttemptMarker: Codable, Sendable, Equatable {
 }
 
 /// One breaker key's outcomes from one batch, as `breaker_record` takes them.
-struct BreakerRecord: Codable, Sendable, Equatable {
+struct BreakerRecord: Decodable, Sendable, Equatable {
     var key: String
     var successes: Int
     var failures: Int

@@ -159,29 +159,8 @@ struct DeliverySlot: Sendable {
         _ toSend: [(delivery: LeasedDelivery, probe: Bool)], attemptIDs: [Int64: Int64], lease: PGConnection
     ) async throws -> (sent: [SentAttempt], heldBack: [Completion]) {
         guard !toSend.isEmpty else { return ([], []) }
-        let base = configuration.breakerPolicy
         return try await withThrowingTaskGroup(of: (sent: [SentAttempt], heldBack: [LeasedDelivery])?.self) { group in
-            group.addTask {
-                var gate = BatchSendGate(toSend.map { item in
-                    (key: item.delivery.breakerKey, threshold: item.delivery.breakerPolicy(base: base).failureThreshold,
-                     failures: item.delivery.breakerFailures, item: item)
-                })
-                return await withTaskGroup(of: SentAttempt.self) { sends in
-                    func start(_ items: [(delivery: LeasedDelivery, probe: Bool)]) {
-                        for item in items {
-                            sends.addTask { await self.attempt(item.delivery, probe: item.probe, attemptID: attemptIDs[item.delivery.id]) }
-                        }
-                    }
-                    start(gate.admit())
-                    var sent: [SentAttempt] = []
-                    while let done = await sends.next() {
-                        sent.append(done)
-                        gate.finished(key: done.delivery.breakerKey, success: done.classification.breakerSignal)
-                        start(gate.admit())
-                    }
-                    return (sent, gate.heldBack.map(\.delivery))
-                }
-            }
+            group.addTask { await self.sendPaced(toSend, attemptIDs: attemptIDs) }
             group.addTask { try await lease.waitUntilLost() }
             defer { group.cancelAll() }
             guard let first = try await group.next(), let results = first else {
@@ -198,6 +177,31 @@ struct DeliverySlot: Sendable {
                 logger.info("breaker tripped mid-batch; held back unsent", metadata: ["deliveries": "\(heldBack.count)"])
             }
             return (results.sent, heldBack)
+        }
+    }
+
+    /// Sends as the batch's ``BatchSendGate`` admits them, feeding it each result; returns what was sent
+    /// and what it held back.
+    private func sendPaced(
+        _ toSend: [(delivery: LeasedDelivery, probe: Bool)], attemptIDs: [Int64: Int64]
+    ) async -> (sent: [SentAttempt], heldBack: [LeasedDelivery]) {
+        var gate = BatchSendGate(toSend.map { item in
+            (key: item.delivery.breakerKey, threshold: item.delivery.breakerPolicy(base: configuration.breakerPolicy).failureThreshold,
+             failures: item.delivery.breakerFailures, item: item)
+        })
+        return await withTaskGroup(of: SentAttempt.self) { sends in
+            var sent: [SentAttempt] = []
+            var admitted = gate.admit()
+            while true {
+                for item in admitted {
+                    sends.addTask { await self.attempt(item.delivery, probe: item.probe, attemptID: attemptIDs[item.delivery.id]) }
+                }
+                guard let done = await sends.next() else { break }
+                sent.append(done)
+                gate.finished(key: done.delivery.breakerKey, success: done.classification.breakerSignal)
+                admitted = gate.admit()
+            }
+            return (sent, gate.heldBack.map(\.delivery))
         }
     }
 
