@@ -11,7 +11,9 @@ struct WorkerCommand: AsyncParsableCommand {
         abstract: "Deliver due webhooks until stopped (SIGTERM/SIGINT stop gracefully).",
         discussion: """
             Each of --concurrency slots holds one database connection. A slot leases up to --batch-size due
-            deliveries with SELECT … FOR NO KEY UPDATE SKIP LOCKED, sends them while the lease is held, and records
+            deliveries with SELECT … FOR NO KEY UPDATE SKIP LOCKED, each with a permit of its endpoint (so the
+            fleet never has more requests in flight to an endpoint than its adaptive window; see
+            docs/flow_control.md), sends them all at once while the lease is held, and records
             the outcomes and attempt rows in the same transaction. Run as many worker processes as you like
             against one database. On SIGTERM the worker stops leasing, finishes its sends in flight (up to
             --shutdown-grace) and exits 0.
@@ -32,6 +34,9 @@ struct WorkerCommand: AsyncParsableCommand {
 
     @Option(help: "Deliveries one slot leases and sends together, 1-256.")
     var batchSize: Int = 16
+
+    @Option(help: "Requests in flight to one endpoint across all workers, at most, unless the endpoint sets its own (endpoints set --max-in-flight), 1-10000.")
+    var maxInFlightPerEndpoint: Int = 128
 
     @Option(help: "How often idle slots poll when no notification arrives.")
     var pollInterval: String = "1s"
@@ -88,6 +93,7 @@ struct WorkerCommand: AsyncParsableCommand {
         var c = WorkerConfiguration(connectionString: connection.connectionString, schema: try connection.resolvedSchema(), workerID: workerID)
         c.concurrency = concurrency
         c.batchSize = batchSize
+        c.maxInFlightPerEndpoint = maxInFlightPerEndpoint
         c.pollInterval = try DurationText.parse(pollInterval, name: "--poll-interval")
         c.connectTimeout = try DurationText.parse(connectTimeout, name: "--connect-timeout")
         c.requestTimeout = try DurationText.parse(requestTimeout, name: "--request-timeout")

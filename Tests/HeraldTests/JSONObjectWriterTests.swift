@@ -40,12 +40,13 @@ struct JSONObjectWriterTests {
 
     @Test("journal markers and breaker records written by hand decode to the same values")
     func markerAndBreakerRoundTrip() throws {
-        let marker = AttemptMarker(delivery_id: 42, attempt: 1, worker_id: awkward, started_at: "2026-11-23 12:00:00+00")
+        let marker = AttemptMarker(delivery_id: 42, attempt: 1, worker_id: awkward, started_at: "2026-11-23 12:00:00+00", breaker_key: awkward, rate_per_minute: 3000)
         #expect(try JSONDecoder().decode(AttemptMarker.self, from: Data(marker.json.utf8)) == marker)
         for reason in [awkward, nil] {
             let record = BreakerRecord(
                 key: awkward, successes: 1, failures: 2, trailing_failures: 2, probe: true, probe_ok: false, threshold: 5,
-                cooldown_ms: 30_000, cooldown_cap_ms: 600_000, delivery_id: 7, reason: reason)
+                cooldown_ms: 30_000, cooldown_cap_ms: 600_000, delivery_id: 7, reason: reason, congested: true,
+                retry_after_ms: 2_000, cap: 128)
             #expect(try JSONDecoder().decode(BreakerRecord.self, from: Data(record.json.utf8)) == record)
         }
     }

@@ -24,48 +24,72 @@ struct DeliveryStore: Sendable {
         }
     }
 
-    /// Leases up to `limit` due pending deliveries; call inside a transaction that stays open across the
-    /// send. `SKIP LOCKED` lets every worker lease different rows without waiting on each other; the locks
-    /// die with the transaction, so a worker that dies leaves its rows to the others. The lock is
-    /// `FOR NO KEY UPDATE`, the lightest lock that excludes other leases (the completion changes no key).
-    /// The attempt journal, on another connection, writes attempt rows for leased deliveries; they carry
-    /// no foreign key (migration 0007), whose check would lock the leased row a second time.
-    /// `interrupted` counts the delivery's latest attempts that never finished (poison detection).
+    /// What a lease needs to know besides the batch size; all worker constants, so they are spliced into the
+    /// statement as integer literals and the prepared statement keeps one plan.
+    struct LeaseSettings: Sendable, Hashable {
+        /// Deliveries one lease takes at most.
+        var limit: Int
+        /// Window cap of keys whose endpoint sets no `max_in_flight`.
+        var defaultCap: Int
+        /// The breaker threshold of endpoints that set none: a new key's first window.
+        var threshold: Int
+        /// How long a half-open key's backlog waits while another worker has the probe out.
+        var probeWaitMilliseconds: Int
+        /// How long after an interrupted send the delivery may be sent again (2 × the request timeout).
+        var resendWaitMilliseconds: Int
+    }
+
+    /// Leases due pending deliveries, each holding a permit of its breaker key (`delivery_lease`,
+    /// migrations/0008); call inside a transaction that stays open across the send. Row locks
+    /// (`FOR NO KEY UPDATE SKIP LOCKED`, the lightest lock that excludes other leases) and permits (advisory
+    /// transaction locks) both die with the transaction, so a worker that dies leaves its rows and permits
+    /// to the others. The attempt journal, on another connection, writes attempt rows for leased deliveries;
+    /// they carry no foreign key (migration 0007), whose check would lock the leased row a second time.
+    ///
+    /// Besides the rows, the database judges with its own clock what the worker must not judge with its
+    /// own: `interrupted` counts the latest sends whose worker died or froze (poison), and
+    /// `resend_not_before` is when such a send's request can no longer be open at the receiver.
     ///
     /// Prepared once per connection (``PGQuery/reusingPlan()``): with 8 slots leasing at once this took
-    /// the lease from 6.2 to 3.4 ms and the drain from 3,049 to 3,789 deliveries/s (docs/benchmarks.md).
-    /// The limit is spliced as a literal (an `Int`), so the statement has no parameters and its one plan is
-    /// the index walk even when prepared on an empty table. The other statements of a round stay unprepared:
-    /// a generic plan for the completion, made while `attempts` was still empty, ran 8× slower once it grew.
-    func leaseQuery(limit: Int) -> PGQuery {
+    /// the lease from 6.2 to 3.4 ms (docs/benchmarks.md).
+    func leaseQuery(_ settings: LeaseSettings) -> PGQuery {
+        let walk = settings.limit * 4 + 64
+        let resendWait = "interval '\(settings.resendWaitMilliseconds) milliseconds'"
         let query: PGQuery = """
         WITH due AS MATERIALIZED (
-            -- Only this part walks the queue: the partial due index, in order, skipping locked rows.
-            SELECT id FROM \(unescaped: schema.qualified("deliveries"))
-            WHERE state = 'pending' AND next_attempt_at <= now()
-            ORDER BY next_attempt_at
-            LIMIT \(unescaped: String(limit))
-            FOR NO KEY UPDATE SKIP LOCKED
+            SELECT lease_id, lease_probe, backlog_key, backlog_until FROM \(unescaped: schema.qualified("delivery_lease"))(\(unescaped: String(settings.limit)), \
+        \(unescaped: String(walk)), \(unescaped: String(settings.defaultCap)), \(unescaped: String(settings.threshold)), \
+        \(unescaped: String(settings.probeWaitMilliseconds)))
         )
-        SELECT d.id, d.idempotency_key, d.body, d.content_type, d.headers, d.attempts, d.max_attempts, d.breaker_key,
+        SELECT due.backlog_key, due.backlog_until, d.id, d.idempotency_key, d.body, d.content_type, d.headers, d.attempts, d.max_attempts, d.breaker_key,
+               due.lease_probe AS probe,
                e.id AS endpoint_id, e.url, e.secret,
                CASE WHEN e.previous_secret_expires_at > now() THEN e.previous_secret END AS previous_secret,
                e.enabled, e.disabled_reason, e.max_attempts AS endpoint_max_attempts, e.backoff_base_ms, e.backoff_cap_ms,
-               e.breaker_failure_threshold, e.breaker_cooldown_ms, e.breaker_cooldown_cap_ms,
-               coalesce(b.state, 'closed') AS breaker_state, b.open_until AS breaker_open_until,
-               coalesce(b.open_until <= now(), false) AS breaker_probe_due,
+               e.breaker_failure_threshold, e.breaker_cooldown_ms, e.breaker_cooldown_cap_ms, e.rate_limit_per_minute,
+               coalesce(e.max_in_flight, \(unescaped: String(settings.defaultCap))) AS window_cap,
+               coalesce(b.state, 'closed') AS breaker_state,
                coalesce(b.consecutive_failures, 0) AS breaker_failures,
+               b.send_window,
+               h.finished + 1 AS attempt_number,
                (SELECT count(*) FROM \(unescaped: schema.qualified("attempts")) a
                 WHERE a.delivery_id = d.id AND a.outcome = 'unknown' AND a.started_at > coalesce(d.replayed_at, '-infinity')
-                  AND a.id > coalesce((SELECT max(f.id) FROM \(unescaped: schema.qualified("attempts")) f
-                                       WHERE f.delivery_id = d.id AND f.outcome <> 'unknown'), 0))::int AS interrupted,
-               (SELECT max(u.started_at) FROM \(unescaped: schema.qualified("attempts")) u
-                WHERE u.delivery_id = d.id AND u.outcome = 'unknown') AS last_unknown_at
+                  AND a.id > coalesce(h.last_finished_id, 0))::int AS interrupted,
+               CASE WHEN h.last_unknown_at + \(unescaped: resendWait) > now() THEN h.last_unknown_at + \(unescaped: resendWait) END
+                   AS resend_not_before
         FROM due
         -- A lateral primary-key lookup per leased id: the few leased rows, never a scan of the table.
-        CROSS JOIN LATERAL (SELECT * FROM \(unescaped: schema.qualified("deliveries")) x WHERE x.id = due.id) d
-        JOIN \(unescaped: schema.qualified("endpoints")) e ON e.id = d.endpoint_id
+        LEFT JOIN LATERAL (SELECT * FROM \(unescaped: schema.qualified("deliveries")) x WHERE x.id = due.lease_id) d ON true
+        LEFT JOIN \(unescaped: schema.qualified("endpoints")) e ON e.id = d.endpoint_id
         LEFT JOIN \(unescaped: schema.qualified("circuit_breakers")) b ON b.key = d.breaker_key
+        LEFT JOIN LATERAL (
+            -- The delivery's attempt history in one index walk: finished attempts (numbering), the last of
+            -- them (interrupted sends after it count toward parking), the last send that never finished.
+            SELECT count(*) FILTER (WHERE f.outcome NOT IN ('unknown', 'interrupted'))::int AS finished,
+                   max(f.id) FILTER (WHERE f.outcome NOT IN ('unknown', 'interrupted')) AS last_finished_id,
+                   max(f.started_at) FILTER (WHERE f.outcome = 'unknown') AS last_unknown_at
+            FROM \(unescaped: schema.qualified("attempts")) f WHERE f.delivery_id = d.id
+        ) h ON true
         """
         return query.reusingPlan()
     }
@@ -83,7 +107,7 @@ struct DeliveryStore: Sendable {
             ), updated AS (
                 UPDATE \(unescaped: schema.qualified("deliveries")) d
                 SET state = i.state,
-                    attempts = i.attempts,
+                    attempts = coalesce(i.attempts, d.attempts),
                     next_attempt_at = coalesce(i.next_attempt_at, d.next_attempt_at),
                     last_status = coalesce(i.status_code, d.last_status),
                     -- A deferral (no send) keeps the last error; an attempt replaces it.
@@ -115,22 +139,46 @@ struct DeliveryStore: Sendable {
         return query
     }
 
-    /// Records sends about to start (outcome 'unknown'), on the journal connection, committed before any
-    /// request leaves: a send interrupted by a crash is on record.
+    /// Records sends about to start (outcome 'unknown') and reserves rate limits (`attempt_journal`,
+    /// migrations/0008), on the journal connection, committed before any request leaves: a send interrupted
+    /// by a crash is on record. Rows: `journal_delivery_id`, `journal_attempt_id` (nil when the key's rate
+    /// limit refused the send) and `journal_not_before` (when it may be sent instead).
     func journalQuery(_ markers: [AttemptMarker]) -> PGQuery {
         let json = PGJSON(text: JSONObjectWriter.array(markers.map(\.json)))
-        let query: PGQuery = """
-            INSERT INTO \(unescaped: schema.qualified("attempts")) (delivery_id, attempt, worker_id, started_at, outcome)
-            SELECT delivery_id, attempt, worker_id, started_at, 'unknown'
-            FROM jsonb_to_recordset(\(json)::jsonb) AS x(delivery_id bigint, attempt integer, worker_id text, started_at timestamptz)
-            RETURNING id, delivery_id
-            """
-        return query
+        return "SELECT * FROM \(unescaped: schema.qualified("attempt_journal"))(\(json)::jsonb)"
     }
 
-    /// Claims the half-open probe for `key`; the row lock lasts as long as the caller's transaction.
-    func claimProbeQuery(key: String) -> PGQuery {
-        "SELECT \(unescaped: schema.qualified("breaker_claim_probe"))(\(key)) AS claimed"
+    /// Moves up to `limit` of `key`'s due pending rows to `until` (when the key may send again), skipping
+    /// rows others hold; returns how many moved. Run in a loop in short transactions of its own after a trip
+    /// or a lease that found a large held-back backlog: never the whole backlog in one worker's commit.
+    func breakerDeferBacklogQuery(key: String, until: Date, limit: Int = 5000) -> PGQuery {
+        """
+        WITH moved AS (
+            UPDATE \(unescaped: schema.qualified("deliveries")) SET next_attempt_at = \(until), updated_at = now()
+            WHERE id IN (SELECT id FROM \(unescaped: schema.qualified("deliveries"))
+                         WHERE breaker_key = \(key) AND state = 'pending' AND next_attempt_at < \(until)
+                         ORDER BY next_attempt_at
+                         LIMIT \(limit)
+                         FOR UPDATE SKIP LOCKED)
+            RETURNING 1
+        )
+        SELECT count(*)::int AS moved FROM moved
+        """
+    }
+
+    /// Settles journal rows of a round that failed while this worker lived (its lease ended, or it
+    /// stopped): sends that began become 'interrupted', which never counts toward parking; rows of sends
+    /// that never began are deleted, since nothing happened.
+    func journalAbandonQuery(began: [Int64], neverBegan: [Int64], reason: String) -> PGQuery {
+        let began = "{" + began.map(String.init).joined(separator: ",") + "}"
+        let neverBegan = "{" + neverBegan.map(String.init).joined(separator: ",") + "}"
+        return """
+            WITH marked AS (
+                UPDATE \(unescaped: schema.qualified("attempts")) SET outcome = 'interrupted', error = \(reason)
+                WHERE id = ANY(\(began)::bigint[]) AND outcome = 'unknown'
+            )
+            DELETE FROM \(unescaped: schema.qualified("attempts")) WHERE id = ANY(\(neverBegan)::bigint[]) AND outcome = 'unknown'
+            """
     }
 
     /// Applies one batch of outcomes per breaker key, in key order (a fixed lock order avoids deadlocks
@@ -138,12 +186,13 @@ struct DeliveryStore: Sendable {
     func recordBreakersQuery(_ records: [BreakerRecord]) -> PGQuery {
         let json = PGJSON(text: JSONObjectWriter.array(records.sorted { $0.key < $1.key }.map(\.json)))
         let query: PGQuery = """
-            SELECT r.* FROM jsonb_to_recordset(\(json)::jsonb) AS x(
+            SELECT x.key AS breaker_key, r.* FROM jsonb_to_recordset(\(json)::jsonb) AS x(
                 key text, successes integer, failures integer, trailing_failures integer, probe boolean, probe_ok boolean,
-                threshold integer, cooldown_ms integer, cooldown_cap_ms integer, delivery_id bigint, reason text)
+                threshold integer, cooldown_ms integer, cooldown_cap_ms integer, delivery_id bigint, reason text,
+                congested boolean, retry_after_ms integer, cap integer)
             CROSS JOIN LATERAL \(unescaped: schema.qualified("breaker_record"))(
                 x.key, x.successes, x.failures, x.trailing_failures, x.probe, x.probe_ok, x.threshold, x.cooldown_ms,
-                x.cooldown_cap_ms, x.delivery_id, x.reason) r
+                x.cooldown_cap_ms, x.delivery_id, x.reason, x.congested, x.retry_after_ms, x.cap) r
             """
         return query
     }

@@ -6,7 +6,8 @@ struct Completion: Decodable, Sendable, Equatable {
     var delivery_id: Int64
     var attempt: Int
     var state: String
-    var attempts: Int
+    /// The retry budget spent; nil keeps the stored count (a row that could not be read).
+    var attempts: Int?
     var next_attempt_at: String?
     var status_code: Int?
     var error: String?
@@ -55,6 +56,9 @@ struct AttemptMarker: Decodable, Sendable, Equatable {
     var attempt: Int
     var worker_id: String
     var started_at: String
+    /// The key whose rate limit the journal reserves, and that limit (nil: none).
+    var breaker_key: String
+    var rate_per_minute: Int?
 
     var json: String {
         var w = JSONObjectWriter()
@@ -62,6 +66,8 @@ struct AttemptMarker: Decodable, Sendable, Equatable {
         w.field("attempt", attempt)
         w.field("worker_id", worker_id)
         w.field("started_at", started_at)
+        w.field("breaker_key", breaker_key)
+        w.field("rate_per_minute", rate_per_minute)
         return w.object
     }
 }
@@ -79,6 +85,12 @@ struct BreakerRecord: Decodable, Sendable, Equatable {
     var cooldown_cap_ms: Int
     var delivery_id: Int64
     var reason: String?
+    /// The batch saw a failure, a timeout or a 429: the key's window halves.
+    var congested: Bool
+    /// The longest wait a 429 (or a 503 with Retry-After) asked for: the whole key is deferred that long.
+    var retry_after_ms: Int?
+    /// The key's window cap (the endpoint's max in flight, else the worker's default).
+    var cap: Int
 
     var json: String {
         var w = JSONObjectWriter()
@@ -93,6 +105,9 @@ struct BreakerRecord: Decodable, Sendable, Equatable {
         w.field("cooldown_cap_ms", cooldown_cap_ms)
         w.field("delivery_id", delivery_id)
         w.field("reason", reason)
+        w.field("congested", congested)
+        w.field("retry_after_ms", retry_after_ms)
+        w.field("cap", cap)
         return w.object
     }
 }

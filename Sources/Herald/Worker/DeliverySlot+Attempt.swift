@@ -4,12 +4,11 @@ internal import PGDriver
 
 /// One send of a round: sign, send, decide what the delivery becomes.
 extension DeliverySlot {
-    /// Sends one delivery (unless its endpoint is disabled) and decides what it becomes.
-    func attempt(_ delivery: LeasedDelivery, probe: Bool, attemptID: Int64?) async -> SentAttempt {
+    /// Sends one delivery and decides what it becomes.
+    func attempt(_ delivery: LeasedDelivery, attemptID: Int64?) async -> SentAttempt {
         var random = SystemRandomNumberGenerator()
         let machine = DeliveryStateMachine(policy: delivery.policy(base: configuration.retryPolicy))
         let startedAt = now()
-        let attemptNumber = delivery.attempts + 1
         let timestamp = Int(startedAt.timeIntervalSince1970)
         var headers: [(String, String)] = [
             ("Content-Type", delivery.contentType),
@@ -36,31 +35,37 @@ extension DeliverySlot {
         metrics.attemptDuration.recordNanoseconds(Int64(duration.seconds * 1e9))
         let decision = machine.decide(attemptsBefore: delivery.attempts, result: outcome.result, now: now(), random: &random)
         var metadata: Logger.Metadata = [
-            "delivery_id": "\(delivery.id)", "attempt": "\(attemptNumber)", "outcome": "\(decision.outcome.rawValue)",
+            "delivery_id": "\(delivery.id)", "attempt": "\(delivery.attemptNumber)", "outcome": "\(decision.outcome.rawValue)",
             "duration_ms": "\(Int(duration.seconds * 1000))",
         ]
         if let status = outcome.result.status { metadata["status"] = "\(status)" }
         if let reason = decision.reason { metadata["error"] = "\(Redactor.redact(reason, secrets: [delivery.secret], limit: 256))" }
         logger.log(level: decision.state == .delivered ? .debug : .info, "attempt finished", metadata: metadata)
+        let completion = completion(
+            delivery, decision, startedAt: startedAt, duration: duration,
+            headers: Dictionary(headers, uniquingKeysWith: { a, _ in a }), outcome: outcome, attemptID: attemptID)
+        let policy = delivery.breakerPolicy(base: configuration.breakerPolicy)
+        let steady = delivery.breakerState == "closed" && delivery.breakerFailures == 0
+            && (delivery.sendWindow ?? policy.failureThreshold) >= delivery.windowCap
         return SentAttempt(
-            delivery: delivery, probe: probe, classification: outcome.result.classification,
-            completion: completion(
-                delivery, decision, startedAt: startedAt, duration: duration,
-                headers: Dictionary(headers, uniquingKeysWith: { a, _ in a }), outcome: outcome, log: true, attemptID: attemptID))
+            completion: completion,
+            breakerSend: BreakerBatch.Send(
+                key: delivery.breakerKey, deliveryID: delivery.id, probe: delivery.probe, result: outcome.result,
+                reason: completion.error, policy: policy, cap: delivery.windowCap, leaseSawSteadyState: steady))
     }
 
     func completion(
         _ delivery: LeasedDelivery, _ decision: DeliveryStateMachine.Decision, startedAt: Date, duration: Duration,
-        headers: [String: String], outcome: HTTPSender.Outcome?, log: Bool, attemptID: Int64?
+        headers: [String: String], outcome: HTTPSender.Outcome, attemptID: Int64?
     ) -> Completion {
         let secrets = [delivery.secret] + (delivery.previousSecret.map { [$0] } ?? [])
         return Completion(
-            delivery_id: delivery.id, attempt: delivery.attempts + 1, state: decision.state.rawValue, attempts: decision.attempts,
-            next_attempt_at: decision.nextAttemptAt.map(PGTimestamp.format), status_code: outcome?.result.status,
+            delivery_id: delivery.id, attempt: delivery.attemptNumber, state: decision.state.rawValue, attempts: decision.attempts,
+            next_attempt_at: decision.nextAttemptAt.map(PGTimestamp.format), status_code: outcome.result.status,
             error: decision.reason.map { Redactor.redact($0, secrets: secrets, limit: configuration.excerptLimit) },
             started_at: PGTimestamp.format(startedAt), duration_ms: Int(duration.seconds * 1000), request_headers: headers,
-            response_excerpt: outcome?.excerpt.map { Redactor.redact($0, secrets: secrets, limit: configuration.excerptLimit) },
-            retryable: decision.retryable, outcome: decision.outcome.rawValue, worker_id: configuration.workerID, log_attempt: log,
+            response_excerpt: outcome.excerpt.map { Redactor.redact($0, secrets: secrets, limit: configuration.excerptLimit) },
+            retryable: decision.retryable, outcome: decision.outcome.rawValue, worker_id: configuration.workerID, log_attempt: true,
             attempt_id: attemptID, interrupted: nil)
     }
 }

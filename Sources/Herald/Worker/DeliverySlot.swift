@@ -5,9 +5,16 @@ internal import ServiceLifecycle
 
 /// One lane of a worker: its own connection, leasing and sending in a loop.
 ///
-/// Per round: `BEGIN` + lease (one round trip), send every leased delivery concurrently while the lease
-/// is held, then the completion statement + `COMMIT` (one round trip). A worker killed at any point
-/// leaves the transaction to roll back: the rows are pending and unlocked again for other workers.
+/// A round reads top to bottom in four stages:
+/// 1. **lease** (`BEGIN` + `delivery_lease`, one round trip): due rows, each with a permit of its breaker
+///    key, so the fleet never has more requests in flight to a key than its window (docs/flow_control.md);
+/// 2. **triage** (``LeaseTriage``, pure): send, park, fail or wait, per row;
+/// 3. **send** (``sendAll(_:attemptIDs:lease:deadline:)``): the journal records every send, then every send of
+///    the batch starts at once while the lease is held and watched;
+/// 4. **complete** (one round trip): each delivery's new state, its attempt row and the breaker records,
+///    with `COMMIT`.
+///
+/// A worker killed at any point leaves the transaction to roll back: rows and permits are free again.
 struct DeliverySlot: Sendable {
     let index: Int
     let configuration: WorkerConfiguration
@@ -18,12 +25,13 @@ struct DeliverySlot: Sendable {
     let journal: AttemptJournal
     let now: @Sendable () -> Date
 
-    private var store: DeliveryStore { DeliveryStore(schema: configuration.schema) }
+    var store: DeliveryStore { DeliveryStore(schema: configuration.schema) }
 
     func run() async {
         var connection: PGConnection?
         var backoff = ReconnectBackoff()
         var random = SystemRandomNumberGenerator()
+        let lease = store.leaseQuery(configuration.leaseSettings)
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             do {
                 if connection == nil || connection!.isClosed {
@@ -32,10 +40,12 @@ struct DeliverySlot: Sendable {
                     backoff.reset()
                 }
                 let ticket = await doorbell.ticket
-                let leased = try await round(on: connection!, random: &random)
+                let round = try await self.round(lease, on: connection!)
+                for backlog in round.backlogs { try await moveBacklog(backlog, on: connection!) }
                 // A full batch: there is likely more due work than this slot takes; wake an idle one.
-                if leased >= configuration.batchSize { await doorbell.ring() }
-                if leased == 0 {
+                if round.leased >= configuration.batchSize { await doorbell.ring() }
+                // Nothing sent: what is due waits for permits, a retry time or new work; don't spin on it.
+                if round.sent == 0 {
                     await withGracefulShutdownHandler {
                         await doorbell.wait(after: ticket, upTo: configuration.pollInterval)
                     } onGracefulShutdown: {
@@ -71,186 +81,106 @@ struct DeliverySlot: Sendable {
         return conn
     }
 
-    /// One lease-send-complete round; returns how many deliveries it handled.
-    ///
-    /// Before sending, each leased delivery passes its circuit breaker: closed sends; open defers it to
-    /// when the breaker may half-open (no attempt spent); half-open sends it only as the probe, after
-    /// claiming the breaker row's lock (one claim per key per batch; the others wait ``WorkerConfiguration/probeWait``).
-    func round(on connection: PGConnection, random: inout SystemRandomNumberGenerator) async throws -> Int {
-        let store = self.store
-        return try await connection.withTransaction(startingWith: store.leaseQuery(limit: configuration.batchSize)) { tx, leased in
-            guard leased.count > 0 else { return 0 }
-            let deliveries = try leased.rows.map(LeasedDelivery.init(row:))
-            var deferred: [Completion] = []
-            var toSend: [(delivery: LeasedDelivery, probe: Bool)] = []
-            var probeClaims: [String: Bool] = [:]
-            for delivery in deliveries {
-                if delivery.interrupted >= configuration.poisonThreshold {
-                    deferred.append(parked(delivery))
-                    continue
-                }
-                if !delivery.enabled {
-                    deferred.append(disabled(delivery))
-                    continue
-                }
-                // The last send was interrupted (its worker died, froze, or lost its lease to a database
-                // restart). If that worker lives on, frozen, its request may still be open at the receiver:
-                // wait two request timeouts from that send before sending again, so one delivery never has
-                // two requests open at once (unless the receiver itself holds a request longer than that).
-                if delivery.interrupted > 0, let last = delivery.lastUnknownAt {
-                    let safe = last.addingTimeInterval(2 * configuration.requestTimeout.seconds)
-                    if safe > now() {
-                        deferred.append(deferral(delivery, until: safe))
-                        continue
-                    }
-                }
-                switch delivery.gate {
-                case .send:
-                    toSend.append((delivery, false))
-                case .wait(let until):
-                    deferred.append(deferral(delivery, until: until))
-                case .probe:
-                    if probeClaims[delivery.breakerKey] == nil {
-                        let claimed = try await tx.query(store.claimProbeQuery(key: delivery.breakerKey)).first?.decode("claimed", as: Bool.self) ?? false
-                        probeClaims[delivery.breakerKey] = claimed
-                        if claimed {
-                            toSend.append((delivery, true))
-                            logger.info("sending half-open probe", metadata: ["breaker": "\(delivery.breakerKey)", "delivery_id": "\(delivery.id)"])
-                            continue
-                        }
-                    }
-                    deferred.append(deferral(delivery, until: now().addingTimeInterval(configuration.probeWait.seconds)))
-                }
-            }
-            // Every send is on record before it starts; if that fails, nothing is sent (the lease rolls back).
-            let leaseStart = ContinuousClock.now
-            let attemptIDs = try await journal.begin(toSend.map { item in
-                AttemptMarker(
-                    delivery_id: item.delivery.id, attempt: item.delivery.attempts + 1, worker_id: configuration.workerID,
-                    started_at: PGTimestamp.format(now()))
-            })
-            // A worker frozen (SIGSTOP, a stalled VM) between lease and send may have lost its lease to the
-            // server's idle-in-transaction timeout; sending then could overlap another worker's send.
-            guard ContinuousClock.now - leaseStart < configuration.requestTimeout else {
-                throw PGError(.connectionLost, message: "the lease may have expired before the sends (the worker was paused)")
-            }
-            let (sent, heldBack) = try await sendWhileLeaseHolds(toSend, attemptIDs: attemptIDs, lease: tx)
-            // A forced shutdown cancelled the sends: roll back, so the deliveries stay pending unspent.
-            try Task.checkCancellation()
-            var statements = [store.completeQuery(sent.map(\.completion) + deferred + heldBack)]
-            let records = breakerRecords(sent)
-            if !records.isEmpty { statements.append(store.recordBreakersQuery(records)) }
-            let results = try await tx.commit(with: statements)
-            for attempt in sent where attempt.completion.log_attempt {
-                metrics.deliveries[attempt.completion.outcome]?.increment()
-            }
-            if results.count > 1 { logTransitions(results[1]) }
-            return deliveries.count
-        }
+    /// What a round did: rows leased, sends made, and held-back backlogs to move out of the due index's head.
+    struct RoundResult: Sendable {
+        var leased = 0
+        var sent = 0
+        var backlogs: [Backlog] = []
     }
 
-    /// Sends concurrently while watching the lease's connection: if the server ends the transaction
-    /// (restart, idle-in-transaction timeout) the locks no longer cover the sends, another worker may lease
-    /// the rows, so the sends still in flight are cancelled at once and the round fails.
-    ///
-    /// Sends are paced per breaker key by a ``BatchSendGate``; what it holds back (its key's breaker
-    /// tripped during the batch) is returned as deferrals: unsent, no attempt spent, its journal row dropped.
-    private func sendWhileLeaseHolds(
-        _ toSend: [(delivery: LeasedDelivery, probe: Bool)], attemptIDs: [Int64: Int64], lease: PGConnection
-    ) async throws -> (sent: [SentAttempt], heldBack: [Completion]) {
-        guard !toSend.isEmpty else { return ([], []) }
-        return try await withThrowingTaskGroup(of: (sent: [SentAttempt], heldBack: [LeasedDelivery])?.self) { group in
-            group.addTask { await self.sendPaced(toSend, attemptIDs: attemptIDs) }
-            group.addTask { try await lease.waitUntilLost() }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let results = first else {
-                throw PGError(.connectionLost, message: "the lease ended during the sends")
+    /// A breaker key's due rows that must wait until `until` (open breaker, deferral, probe out).
+    struct Backlog: Sendable, Hashable {
+        var key: String
+        var until: Date
+    }
+
+    /// Moves a held-back backlog in bounded batches, each its own short transaction, outside any lease.
+    func moveBacklog(_ backlog: Backlog, on connection: PGConnection) async throws {
+        var total = 0
+        for _ in 0..<200 {
+            let moved = try await connection.query(store.breakerDeferBacklogQuery(key: backlog.key, until: backlog.until, limit: 5000))
+                .first?.decode("moved", as: Int.self) ?? 0
+            total += moved
+            if moved < 5000 { break }
+        }
+        logger.debug("moved a held-back backlog", metadata: ["breaker": "\(backlog.key)", "deliveries": "\(total)"])
+    }
+
+    /// One lease-triage-send-complete round.
+    func round(_ leaseQuery: PGQuery, on connection: PGConnection) async throws -> RoundResult {
+        // Measured before the lease's round trip: the server's idle-in-transaction clock starts no earlier.
+        let leaseStart = ContinuousClock.now
+        return try await connection.withTransaction(startingWith: leaseQuery) { tx, lease in
+            var result = RoundResult()
+            var rows: [PGRow] = []
+            for row in lease.rows {
+                if let key = try row.decode("backlog_key", as: String?.self) {
+                    result.backlogs.append(Backlog(key: key, until: try row.decode("backlog_until", as: Date.self)))
+                } else {
+                    rows.append(row)
+                }
             }
-            // Due again at once: this batch's commit opens the breaker, and the next lease defers them to
-            // exactly its open_until (so `herald breakers reset` brings them back with the rest).
-            let heldBack = results.heldBack.map { delivery in
+            guard !rows.isEmpty else { return result }
+
+            // Triage.
+            let triage = LeaseTriage(poisonThreshold: configuration.poisonThreshold)
+            var finished: [Completion] = []
+            var toSend: [LeasedDelivery] = []
+            for row in rows {
+                let decoded = LeasedDelivery.decode(row)
+                switch (triage.decide(decoded), try? decoded.get()) {
+                case (.send, let delivery?): toSend.append(delivery)
+                case (.park, let delivery?): finished.append(parked(delivery))
+                case (.failDisabled, let delivery?): finished.append(disabled(delivery))
+                case (.wait(_, let until), let delivery?): finished.append(deferral(delivery, until: until))
+                case (.failUnreadable(let error), _): finished.append(unreadable(error))
+                default: break
+                }
+            }
+
+            // Send: every send on record first (and rate limits reserved); if that fails nothing is sent.
+            let entries = try await journal.begin(toSend.map { d in
+                AttemptMarker(
+                    delivery_id: d.id, attempt: d.attemptNumber, worker_id: configuration.workerID, started_at: PGTimestamp.format(now()),
+                    breaker_key: d.breakerKey, rate_per_minute: d.rateLimitPerMinute)
+            })
+            var attemptIDs: [Int64: Int64] = [:]
+            var sendable: [LeasedDelivery] = []
+            for delivery in toSend {
+                switch entries[delivery.id] {
+                case .recorded(let attemptID)?:
+                    attemptIDs[delivery.id] = attemptID
+                    sendable.append(delivery)
+                case .rateLimited(let until)?:
+                    finished.append(deferral(delivery, until: until))
+                case nil:
+                    throw PGError(.server, message: "the attempt journal returned no row for delivery \(delivery.id)")
+                }
+            }
+            let deadline = leaseStart + configuration.sendDeadline
+            let (sent, heldBack) = try await sendAll(sendable, attemptIDs: attemptIDs, lease: tx, deadline: deadline)
+            finished += heldBack.map { delivery in
                 var completion = deferral(delivery, until: now())
                 completion.attempt_id = attemptIDs[delivery.id]  // its journal row goes: it was never sent
                 return completion
             }
-            if !heldBack.isEmpty {
-                logger.info("breaker tripped mid-batch; held back unsent", metadata: ["deliveries": "\(heldBack.count)"])
-            }
-            return (results.sent, heldBack)
+
+            // Complete.
+            var statements = [store.completeQuery(sent.map(\.completion) + finished)]
+            let records = BreakerBatch.records(sent.map(\.breakerSend), now: now())
+            if !records.isEmpty { statements.append(store.recordBreakersQuery(records)) }
+            let results = try await tx.commit(with: statements)
+            for attempt in sent { metrics.deliveries[attempt.completion.outcome]?.increment() }
+            if results.count > 1 { result.backlogs += logTransitions(results[1]) }
+            result.leased = rows.count
+            result.sent = sent.count
+            return result
         }
-    }
-
-    /// Sends as the batch's ``BatchSendGate`` admits them, feeding it each result; returns what was sent
-    /// and what it held back.
-    private func sendPaced(
-        _ toSend: [(delivery: LeasedDelivery, probe: Bool)], attemptIDs: [Int64: Int64]
-    ) async -> (sent: [SentAttempt], heldBack: [LeasedDelivery]) {
-        var gate = BatchSendGate(toSend.map { item in
-            (key: item.delivery.breakerKey, threshold: item.delivery.breakerPolicy(base: configuration.breakerPolicy).failureThreshold,
-             failures: item.delivery.breakerFailures, item: item)
-        })
-        return await withTaskGroup(of: SentAttempt.self) { sends in
-            var sent: [SentAttempt] = []
-            var admitted = gate.admit()
-            while true {
-                for item in admitted {
-                    sends.addTask { await self.attempt(item.delivery, probe: item.probe, attemptID: attemptIDs[item.delivery.id]) }
-                }
-                guard let done = await sends.next() else { break }
-                sent.append(done)
-                gate.finished(key: done.delivery.breakerKey, success: done.classification.breakerSignal)
-                admitted = gate.admit()
-            }
-            return (sent, gate.heldBack.map(\.delivery))
-        }
-    }
-
-    /// A delivery of a disabled endpoint: failed with the endpoint's reason, never sent.
-    private func disabled(_ delivery: LeasedDelivery) -> Completion {
-        let machine = DeliveryStateMachine(policy: delivery.policy(base: configuration.retryPolicy))
-        let decision = machine.decideDisabled(attempts: delivery.attempts, reason: delivery.disabledReason)
-        logger.info("delivery failed: endpoint disabled", metadata: ["delivery_id": "\(delivery.id)"])
-        return completion(delivery, decision, startedAt: now(), duration: .zero, headers: [:], outcome: nil, log: false, attemptID: nil)
-    }
-
-    /// A delivery whose last sends all died with their workers: parked as dead, not sent again.
-    private func parked(_ delivery: LeasedDelivery) -> Completion {
-        logger.warning("parking a delivery whose sends keep interrupting workers", metadata: ["delivery_id": "\(delivery.id)", "interrupted": "\(delivery.interrupted)"])
-        var completion = deferral(delivery, until: now())
-        completion.state = DeliveryState.dead.rawValue
-        completion.outcome = "dead"
-        completion.retryable = false
-        completion.interrupted = delivery.interrupted
-        completion.error = "parked: its last \(delivery.interrupted) sends never finished (the worker was killed or wedged mid-send); "
-            + "replay it once the cause is fixed"
-        return completion
-    }
-
-    /// A delivery put back for later without a send: no attempt spent, no attempt row.
-    private func deferral(_ delivery: LeasedDelivery, until: Date) -> Completion {
-        Completion(
-            delivery_id: delivery.id, attempt: delivery.attempts, state: DeliveryState.pending.rawValue, attempts: delivery.attempts,
-            next_attempt_at: PGTimestamp.format(until), status_code: nil, error: nil, started_at: PGTimestamp.format(now()),
-            duration_ms: 0, request_headers: [:], response_excerpt: nil, retryable: true, outcome: "retry",
-            worker_id: configuration.workerID, log_attempt: false, attempt_id: nil, interrupted: nil)
     }
 }
 
-/// One send's result inside a round: what to write, and what it says about the endpoint's breaker.
+/// One send's result inside a round: what to write, and what the breaker learns from it.
 struct SentAttempt: Sendable {
-    var delivery: LeasedDelivery
-    var probe: Bool
-    var classification: AttemptResult.Classification
     var completion: Completion
-}
-
-extension AttemptResult.Classification {
-    /// What an answer says about the endpoint being down: nil for answers that say nothing (4xx).
-    var breakerSignal: Bool? {
-        switch self {
-        case .success: return true
-        case .retryable: return false
-        case .permanent: return nil
-        }
-    }
+    var breakerSend: BreakerBatch.Send
 }

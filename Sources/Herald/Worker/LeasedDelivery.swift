@@ -2,13 +2,20 @@ internal import Foundation
 internal import PGDriver
 
 /// A delivery leased by a worker slot, with what it needs to send it.
+///
+/// Every leased delivery holds one permit of its breaker key (migrations/0008): the lease only returns
+/// rows it could take a permit for, so sending it needs no further check against the fleet.
 struct LeasedDelivery: Sendable {
     var id: Int64
     var idempotencyKey: String
     var body: [UInt8]
     var contentType: String
     var headers: [String: String]
+    /// Attempts spent against the retry budget (a replay resets it).
     var attempts: Int
+    /// The number the next attempt row gets: finished attempts on record + 1, across replays too, so a
+    /// timeline never shows two "attempt 1" rows.
+    var attemptNumber: Int
     var maxAttempts: Int?
     var breakerKey: String
     var endpointID: Int64
@@ -23,23 +30,34 @@ struct LeasedDelivery: Sendable {
     var breakerThreshold: Int?
     var breakerCooldownMilliseconds: Int?
     var breakerCooldownCapMilliseconds: Int?
+    /// Requests per minute across the fleet, if the endpoint has a rate limit.
+    var rateLimitPerMinute: Int?
     /// The breaker as the lease saw it, judged by the database's clock.
     var breakerState: String
-    var breakerOpenUntil: Date?
-    var breakerProbeDue: Bool
     var breakerFailures: Int
-    /// Latest consecutive attempts that never finished (their worker died or wedged mid-send).
+    /// The key's window as stored (nil: not grown yet) and its cap, for skipping the breaker write.
+    var sendWindow: Int?
+    var windowCap: Int
+    /// This send is the half-open probe (the lease found the breaker's cool-down over).
+    var probe: Bool
+    /// Latest consecutive attempts whose worker died or froze mid-send (never finished, never abandoned).
     var interrupted: Int
-    /// When the latest interrupted send started (its request may still be open at the receiver).
-    var lastUnknownAt: Date?
+    /// When such a send's request may no longer be open at the receiver, by the database's clock: the
+    /// delivery is not sent before then.
+    var resendNotBefore: Date?
 
     init(row: PGRow) throws {
         id = try row.decode("id")
         idempotencyKey = try row.decode("idempotency_key")
         body = try row.decode("body")
         contentType = try row.decode("content_type")
-        headers = try row.decode("headers", as: PGJSON.self).decode([String: String].self)
+        do {
+            headers = try row.decode("headers", as: PGJSON.self).decode([String: String].self)
+        } catch {
+            throw LeaseRowError(id: id, reason: "its headers are not a JSON object of string values (\(Self.brief(error)))")
+        }
         attempts = try row.decode("attempts")
+        attemptNumber = try row.decode("attempt_number")
         maxAttempts = try row.decode("max_attempts")
         breakerKey = try row.decode("breaker_key")
         endpointID = try row.decode("endpoint_id")
@@ -54,18 +72,30 @@ struct LeasedDelivery: Sendable {
         breakerThreshold = try row.decode("breaker_failure_threshold")
         breakerCooldownMilliseconds = try row.decode("breaker_cooldown_ms")
         breakerCooldownCapMilliseconds = try row.decode("breaker_cooldown_cap_ms")
+        rateLimitPerMinute = try row.decode("rate_limit_per_minute")
         breakerState = try row.decode("breaker_state")
-        breakerOpenUntil = try row.decode("breaker_open_until")
-        breakerProbeDue = try row.decode("breaker_probe_due")
         breakerFailures = try row.decode("breaker_failures")
+        sendWindow = try row.decode("send_window")
+        windowCap = try row.decode("window_cap")
+        probe = try row.decode("probe")
         interrupted = try row.decode("interrupted")
-        lastUnknownAt = try row.decode("last_unknown_at")
+        resendNotBefore = try row.decode("resend_not_before")
     }
 
-    /// What the breaker allows: send, probe (after claiming it), or wait.
-    var gate: CircuitBreakerStateMachine.Gate {
-        guard breakerState != "closed", let until = breakerOpenUntil else { return .send }
-        return breakerProbeDue ? .probe : .wait(until: until)
+    /// Decodes one leased row; a row that cannot be read is reported by id, so it fails alone.
+    static func decode(_ row: PGRow) -> Result<LeasedDelivery, LeaseRowError> {
+        do {
+            return .success(try LeasedDelivery(row: row))
+        } catch let error as LeaseRowError {
+            return .failure(error)
+        } catch {
+            let id = (try? row.decode("id", as: Int64.self)) ?? -1
+            return .failure(LeaseRowError(id: id, reason: "the row could not be read (\(brief(error)))"))
+        }
+    }
+
+    static func brief(_ error: any Error) -> String {
+        String(String(describing: error).prefix(200))
     }
 
     /// The worker's breaker policy with this endpoint's overrides.
@@ -79,4 +109,11 @@ struct LeasedDelivery: Sendable {
             maxAttempts: maxAttempts ?? endpointMaxAttempts, baseMilliseconds: backoffBaseMilliseconds,
             capMilliseconds: backoffCapMilliseconds)
     }
+}
+
+/// A leased row that could not be turned into a ``LeasedDelivery`` (hand-written headers that are not
+/// strings, say): that delivery is failed with `reason`, and the rest of its batch goes on.
+struct LeaseRowError: Error, Sendable, Equatable {
+    var id: Int64
+    var reason: String
 }

@@ -10,9 +10,13 @@ public struct WorkerConfiguration: Sendable, CustomStringConvertible {
     public var workerID: String
     /// Slots, each with its own database connection and lease. Default 8, 1…1024.
     public var concurrency: Int = 8
-    /// Deliveries a slot leases in one transaction and sends concurrently (paced per breaker key). Default 16, 1…256.
+    /// Deliveries a slot leases in one transaction and sends at once. Default 16, 1…256.
     /// Larger batches cost fewer round trips per delivery; a batch commits when its slowest send ends.
     public var batchSize: Int = 16
+    /// Requests in flight to one breaker key across the whole fleet, at most, for endpoints that set no
+    /// `max_in_flight` of their own: the cap of the adaptive window (docs/flow_control.md). Default 128
+    /// (a default worker's 8 × 16 sends can all go to one healthy endpoint), 1…10000.
+    public var maxInFlightPerEndpoint: Int = 128
     /// How often idle slots look for due work when no notification arrives. Default 1 s.
     public var pollInterval: Duration = .seconds(1)
     /// TCP connect timeout per send. Default 5 s.
@@ -34,12 +38,23 @@ public struct WorkerConfiguration: Sendable, CustomStringConvertible {
     public var allowPrivateNetworks = false
     /// How often queue depth, lag and open breakers are sampled into the metrics. Default 10 s.
     public var sampleInterval: Duration = .seconds(10)
-    /// How long a delivery waits when its breaker is half-open and another worker holds the probe.
-    public var probeWait: Duration = .seconds(1)
+    /// How long a key's backlog waits when its breaker is half-open and another worker has the probe out.
+    public var probeWait: Duration = .seconds(2)
 
     /// The server ends a transaction idle this long: a frozen worker's lease is released by PostgreSQL
     /// itself. A margin above the request timeout, since the lease is idle while the request is in flight.
     public var idleInTransactionTimeout: Duration { requestTimeout + .seconds(10) }
+
+    /// No send of a batch starts later than this after the lease: a send started then, running for the
+    /// whole request timeout, still ends 2 s before the server's idle timeout would end the lease.
+    public var sendDeadline: Duration { idleInTransactionTimeout - requestTimeout - .seconds(2) }
+
+    /// The lease's worker constants.
+    var leaseSettings: DeliveryStore.LeaseSettings {
+        DeliveryStore.LeaseSettings(
+            limit: batchSize, defaultCap: maxInFlightPerEndpoint, threshold: breakerPolicy.failureThreshold,
+            probeWaitMilliseconds: Int(probeWait.seconds * 1000), resendWaitMilliseconds: Int(2 * requestTimeout.seconds * 1000))
+    }
 
     public init(connectionString: String, schema: SchemaName, workerID: String? = nil) {
         self.connectionString = connectionString
@@ -51,6 +66,9 @@ public struct WorkerConfiguration: Sendable, CustomStringConvertible {
     public func validate() throws {
         guard (1...1024).contains(concurrency) else { throw HeraldError.invalid("concurrency must be between 1 and 1024, got \(concurrency)") }
         guard (1...256).contains(batchSize) else { throw HeraldError.invalid("batch size must be between 1 and 256, got \(batchSize)") }
+        guard (1...10000).contains(maxInFlightPerEndpoint) else {
+            throw HeraldError.invalid("max in flight per endpoint must be between 1 and 10000, got \(maxInFlightPerEndpoint)")
+        }
         guard pollInterval >= .milliseconds(10), pollInterval <= .seconds(60) else {
             throw HeraldError.invalid("poll interval must be between 10ms and 60s, got \(pollInterval)")
         }

@@ -1,0 +1,74 @@
+internal import Foundation
+
+/// Folds one batch's sends into one ``BreakerRecord`` per breaker key: what `breaker_record`
+/// (migrations/0008) applies atomically at the batch's commit. A pure function, unit-tested.
+///
+/// What each answer says about the endpoint:
+/// - 2xx: a success (grows the window; resets consecutive failures);
+/// - 5xx, 408, timeouts, connection errors: a failure (counts toward the trip; halves the window);
+/// - 429, and 503 with a `Retry-After`: the endpoint is up but asks us to slow down. Not a failure (never
+///   trips the breaker), but the window halves and the whole key waits as long as it asked;
+/// - other 4xx and 3xx: say nothing about the endpoint being down;
+/// - a send refused before it left (SSRF guard): says nothing, and is never a successful probe.
+enum BreakerBatch {
+    /// One send, as the breaker sees it.
+    struct Send: Sendable {
+        var key: String
+        var deliveryID: Int64
+        var probe: Bool
+        var result: AttemptResult
+        /// The redacted reason recorded for the attempt, for the breaker event.
+        var reason: String?
+        var policy: BreakerPolicy
+        /// The key's window cap.
+        var cap: Int
+        /// The lease saw the key closed, without failures, its window already at the cap: a batch of only
+        /// successes then has nothing to change, and writes nothing (a hot row per batch would serialise
+        /// every slot).
+        var leaseSawSteadyState: Bool
+    }
+
+    /// The breaker's reading of one result: success, failure, or neither; and a requested slow-down.
+    static func signal(_ result: AttemptResult, now: Date) -> (success: Bool?, congested: Bool, retryAfter: Duration?) {
+        if case .response(let status, let header) = result, status == 429 || (status == 503 && header != nil) {
+            let wait = RetryAfter.parse(header, now: now)
+            if status == 429 || wait != nil { return (nil, true, wait) }
+        }
+        switch result.classification {
+        case .success: return (true, false, nil)
+        case .retryable: return (false, true, nil)
+        case .permanent: return (nil, false, nil)
+        }
+    }
+
+    static func records(_ sends: [Send], now: Date) -> [BreakerRecord] {
+        var byKey: [String: [Send]] = [:]
+        var order: [String] = []
+        for send in sends {
+            if byKey[send.key] == nil { order.append(send.key) }
+            byKey[send.key, default: []].append(send)
+        }
+        return order.sorted().compactMap { key -> BreakerRecord? in
+            let batch = byKey[key]!
+            let readings = batch.map { signal($0.result, now: now) }
+            let outcomes = CircuitBreakerStateMachine.Outcomes(readings.compactMap(\.success))
+            let congested = readings.contains { $0.congested }
+            let retryAfter = readings.compactMap(\.retryAfter).max()
+            let probe = batch.contains { $0.probe }
+            if !probe, outcomes.failures == 0, !congested, batch.allSatisfy(\.leaseSawSteadyState) { return nil }
+            // A probe succeeds when the endpoint answered at all with something other than "down".
+            let probeOK = probe && batch.contains { send in
+                guard let status = send.result.status else { return false }
+                return send.result.classification != .retryable || status == 429
+            }
+            let policy = batch[0].policy
+            let lastFailure = Array(zip(batch, readings)).last { $0.1.success == false }?.0
+            return BreakerRecord(
+                key: key, successes: outcomes.successes, failures: outcomes.failures, trailing_failures: outcomes.trailingFailures,
+                probe: probe, probe_ok: probeOK, threshold: policy.failureThreshold, cooldown_ms: Int(policy.cooldown.seconds * 1000),
+                cooldown_cap_ms: Int(policy.cooldownCap.seconds * 1000),
+                delivery_id: (lastFailure ?? batch[batch.count - 1]).deliveryID, reason: lastFailure?.reason,
+                congested: congested, retry_after_ms: retryAfter.map { Int($0.seconds * 1000) }, cap: batch[0].cap)
+        }
+    }
+}

@@ -1,0 +1,69 @@
+internal import Foundation
+internal import Logging
+internal import PGDriver
+
+/// Deliveries a round finishes or puts back without sending them, and the breaker's news.
+extension DeliverySlot {
+    /// A delivery of a disabled endpoint: failed with the endpoint's reason, never sent.
+    func disabled(_ delivery: LeasedDelivery) -> Completion {
+        let machine = DeliveryStateMachine(policy: delivery.policy(base: configuration.retryPolicy))
+        let decision = machine.decideDisabled(attempts: delivery.attempts, reason: delivery.disabledReason)
+        logger.info("delivery failed: endpoint disabled", metadata: ["delivery_id": "\(delivery.id)"])
+        var completion = deferral(delivery, until: now())
+        completion.state = decision.state.rawValue
+        completion.outcome = decision.outcome.rawValue
+        completion.retryable = false
+        completion.error = decision.reason
+        return completion
+    }
+
+    /// A delivery whose last sends all died with their workers: parked as dead, not sent again.
+    func parked(_ delivery: LeasedDelivery) -> Completion {
+        logger.warning("parking a delivery whose sends keep interrupting workers", metadata: ["delivery_id": "\(delivery.id)", "interrupted": "\(delivery.interrupted)"])
+        var completion = deferral(delivery, until: now())
+        completion.state = DeliveryState.dead.rawValue
+        completion.outcome = "dead"
+        completion.retryable = false
+        completion.interrupted = delivery.interrupted
+        completion.error = "parked: its last \(delivery.interrupted) sends never finished (the worker was killed or wedged mid-send); "
+            + "replay it once the cause is fixed"
+        return completion
+    }
+
+    /// A leased row that could not be read: failed alone, with the reason, so it never stalls its batch.
+    func unreadable(_ error: LeaseRowError) -> Completion {
+        logger.error("delivery failed: its row could not be read", metadata: ["delivery_id": "\(error.id)", "error": "\(error.reason)"])
+        return Completion(
+            delivery_id: error.id, attempt: 0, state: DeliveryState.failed.rawValue, attempts: nil, next_attempt_at: nil, status_code: nil,
+            error: "not sent: \(error.reason); fix the row and replay it", started_at: PGTimestamp.format(now()), duration_ms: 0,
+            request_headers: [:], response_excerpt: nil, retryable: false, outcome: "failed", worker_id: configuration.workerID,
+            log_attempt: false, attempt_id: nil, interrupted: nil)
+    }
+
+    /// A delivery put back for later without a send: no attempt spent, no attempt row.
+    func deferral(_ delivery: LeasedDelivery, until: Date) -> Completion {
+        Completion(
+            delivery_id: delivery.id, attempt: delivery.attemptNumber, state: DeliveryState.pending.rawValue, attempts: delivery.attempts,
+            next_attempt_at: PGTimestamp.format(until), status_code: nil, error: nil, started_at: PGTimestamp.format(now()),
+            duration_ms: 0, request_headers: [:], response_excerpt: nil, retryable: true, outcome: "retry",
+            worker_id: configuration.workerID, log_attempt: false, attempt_id: nil, interrupted: nil)
+    }
+
+    /// Counts and logs each breaker transition the completion reported, naming the breaker; returns the
+    /// backlogs of breakers that just opened (the trip moved only a bounded part of them).
+    func logTransitions(_ result: PGResult) -> [Backlog] {
+        var backlogs: [Backlog] = []
+        for row in result.rows {
+            guard let state = try? row.decode("breaker_state", as: String.self),
+                let previous = try? row.decode("breaker_previous_state", as: String.self), state != previous
+            else { continue }
+            let key = (try? row.decode("breaker_key", as: String.self)) ?? "?"
+            metrics.breakerTransitions[state]?.increment()
+            logger.notice("circuit breaker \(key) \(state)", metadata: ["breaker": "\(key)", "from": "\(previous)", "to": "\(state)"])
+            if state == "open", let until = try? row.decode("breaker_open_until", as: Date.self) {
+                backlogs.append(Backlog(key: key, until: until))
+            }
+        }
+        return backlogs
+    }
+}
