@@ -68,7 +68,8 @@ $fn$;
 -- batches, to when they may send again, so they do not crowd the head of the due index; keys whose
 -- window is merely full are skipped. Returns the leased ids and whether each is its key's probe, plus a
 -- row (lease_id NULL) for each key whose backlog was larger than one bounded move: the worker moves the
--- rest in bounded batches of their own after its commit, outside the lease.
+-- rest in bounded batches of their own after its commit, outside the lease; and, when nothing was leased,
+-- a row (lease_id and backlog_key NULL) saying when the next pending delivery falls due.
 CREATE FUNCTION delivery_lease(p_limit integer, p_walk integer, p_default_cap integer, p_threshold integer,
                                p_probe_wait_ms integer)
 RETURNS TABLE (lease_id bigint, lease_probe boolean, backlog_key text, backlog_until timestamptz)
@@ -200,6 +201,15 @@ BEGIN
             EXIT WHEN v_count >= p_limit;
         END IF;
     END LOOP;
+    IF v_count = 0 THEN
+        -- Nothing to send now: say when the next delivery falls due (a rate limit or a retry put it a few
+        -- milliseconds ahead, say), so an idle slot wakes then instead of at its next poll.
+        lease_id := NULL; lease_probe := NULL; backlog_key := NULL;
+        backlog_until := (SELECT min(d.next_attempt_at) FROM deliveries d WHERE d.state = 'pending' AND d.next_attempt_at > now());
+        IF backlog_until IS NOT NULL THEN
+            RETURN NEXT;
+        END IF;
+    END IF;
 END
 $fn$;
 
@@ -324,7 +334,8 @@ $fn$;
 -- Records sends about to start (outcome 'unknown'), committed before any request leaves, and reserves
 -- the rate limit of keys that have one (GCRA, reserved per batch: one write per key per batch, never
 -- one per delivery). A key of rate R requests/s admits a burst of B = max(1, ceil(R / 10)) at once and
--- then one request every 1/R s: in any one-second window at most ceil(R) + B requests start.
+-- then one request every 1/R s (1% slower, so that jitter between reservation and arrival cannot push a
+-- second over the bound): in any one-second window at most ceil(R) + B requests start.
 -- Sends the rate refuses get no journal row; they come back with the time the key may send again.
 -- p_markers: [{delivery_id, attempt, worker_id, started_at, breaker_key, rate_per_minute}].
 CREATE FUNCTION attempt_journal(p_markers jsonb)
@@ -350,7 +361,9 @@ BEGIN
         GROUP BY x.breaker_key
         ORDER BY x.breaker_key    -- a fixed lock order across journals of different workers
     LOOP
-        v_period := make_interval(secs => 60.0 / k.rate);
+        -- 1% slower than asked: sends start a few milliseconds after their reservation, and that jitter must
+        -- not push a one-second window at the receiver past the documented bound.
+        v_period := make_interval(secs => 60.6 / k.rate);
         v_tau := v_period * (greatest(1, ceil(k.rate / 600.0)) - 1);
         INSERT INTO circuit_breakers (key) VALUES (k.breaker_key) ON CONFLICT (key) DO NOTHING;
         SELECT greatest(coalesce(b.rate_tat, now()), now()) INTO v_tat FROM circuit_breakers b WHERE b.key = k.breaker_key FOR UPDATE;

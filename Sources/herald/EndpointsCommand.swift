@@ -20,7 +20,7 @@ struct EndpointsCommand: AsyncParsableCommand {
 
             Exit codes: 0 success; 1 refused input, unknown endpoint or database error; 64 invalid arguments.
             """,
-        subcommands: [Add.self, List.self, Show.self, Disable.self, Enable.self, RotateSecret.self]
+        subcommands: [Add.self, List.self, Show.self, Set.self, Disable.self, Enable.self, RotateSecret.self]
     )
 
     static func secret(_ given: String?) throws -> WebhookSecret {
@@ -81,6 +81,7 @@ struct EndpointsCommand: AsyncParsableCommand {
                 print("pending      \(e.pending)")
                 print("breaker key  \(e.breakerKey)")
                 print("max attempts \(e.maxAttempts.map(String.init) ?? "worker default")")
+                for line in EndpointsCommand.flowControlLines(e) { print(line) }
                 if let until = e.previousSecretExpiresAt, until > Date() { print("rotation     old secret also signs until \(TextTable.time(until))") }
                 if let secret = e.secret { print("secret       \(secret)") }
             }

@@ -19,6 +19,10 @@ public struct EndpointStore: Sendable {
         public var previousSecretExpiresAt: Date?
         public var createdAt: Date
         public var secret: String?
+        /// Flow control (docs/flow_control.md): nil means the worker's default.
+        public var maxInFlight: Int?
+        public var rateLimitPerMinute: Int?
+        public var ordered: Bool
     }
 
     /// Registers an endpoint with a secret; refuses a URL that already has one.
@@ -46,7 +50,7 @@ public struct EndpointStore: Sendable {
         """
         SELECT e.id, e.url, e.enabled, e.disabled_reason, e.max_attempts, coalesce(e.breaker_key, 'endpoint:' || e.id) AS breaker_key,
                (SELECT count(*) FROM \(schema.qualified("deliveries")) d WHERE d.endpoint_id = e.id AND d.state = 'pending')::int AS pending,
-               e.previous_secret_expires_at, e.created_at, e.secret
+               e.previous_secret_expires_at, e.created_at, e.secret, e.max_in_flight, e.rate_limit_per_minute, e.ordered
         FROM \(schema.qualified("endpoints")) e
         """
     }
@@ -57,7 +61,8 @@ public struct EndpointStore: Sendable {
             disabledReason: try row.decode("disabled_reason"), maxAttempts: try row.decode("max_attempts"),
             breakerKey: try row.decode("breaker_key"), pending: try row.decode("pending"),
             previousSecretExpiresAt: try row.decode("previous_secret_expires_at"), createdAt: try row.decode("created_at"),
-            secret: withSecret ? try row.decode("secret") : nil)
+            secret: withSecret ? try row.decode("secret") : nil, maxInFlight: try row.decode("max_in_flight"),
+            rateLimitPerMinute: try row.decode("rate_limit_per_minute"), ordered: try row.decode("ordered"))
     }
 
     public func list(on connection: PGConnection) async throws -> [Endpoint] {

@@ -44,10 +44,15 @@ struct DeliverySlot: Sendable {
                 for backlog in round.backlogs { try await moveBacklog(backlog, on: connection!) }
                 // A full batch: there is likely more due work than this slot takes; wake an idle one.
                 if round.leased >= configuration.batchSize { await doorbell.ring() }
-                // Nothing sent: what is due waits for permits, a retry time or new work; don't spin on it.
+                // Nothing sent: what is due waits for permits, a retry time or new work; don't spin on it, but
+                // come back when something this round put back (a rate limit, say) is due again.
                 if round.sent == 0 {
+                    var wait = configuration.pollInterval
+                    if let soonest = round.soonest {
+                        wait = min(wait, .milliseconds(max(5, Int(soonest.timeIntervalSince(now()) * 1000))))
+                    }
                     await withGracefulShutdownHandler {
-                        await doorbell.wait(after: ticket, upTo: configuration.pollInterval)
+                        await doorbell.wait(after: ticket, upTo: wait)
                     } onGracefulShutdown: {
                         Task { await doorbell.close() }
                     }
@@ -86,6 +91,9 @@ struct DeliverySlot: Sendable {
         var leased = 0
         var sent = 0
         var backlogs: [Backlog] = []
+        /// When a delivery this round put back unsent (rate limit) is due again, or, when the lease found
+        /// nothing, when the next pending delivery falls due.
+        var soonest: Date?
     }
 
     /// A breaker key's due rows that must wait until `until` (open breaker, deferral, probe out).
@@ -116,6 +124,8 @@ struct DeliverySlot: Sendable {
             for row in lease.rows {
                 if let key = try row.decode("backlog_key", as: String?.self) {
                     result.backlogs.append(Backlog(key: key, until: try row.decode("backlog_until", as: Date.self)))
+                } else if try row.decode("id", as: Int64?.self) == nil {
+                    result.soonest = try row.decode("backlog_until", as: Date?.self)
                 } else {
                     rows.append(row)
                 }
@@ -153,6 +163,7 @@ struct DeliverySlot: Sendable {
                     sendable.append(delivery)
                 case .rateLimited(let until)?:
                     finished.append(deferral(delivery, until: until))
+                    result.soonest = min(result.soonest ?? until, until)
                 case nil:
                     throw PGError(.server, message: "the attempt journal returned no row for delivery \(delivery.id)")
                 }

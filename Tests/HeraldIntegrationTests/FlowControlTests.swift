@@ -1,0 +1,241 @@
+import Foundation
+import Herald
+import HeraldTestSupport
+import PGDriver
+import Synchronization
+import Testing
+
+/// Fleet-wide flow control (docs/flow_control.md) where its promises are made: several real worker
+/// processes at the default slots and batch size, slow endpoints as well as fast ones.
+@Suite("Flow control across the fleet")
+struct FlowControlTests {
+    let pg: TestPostgres
+    init() async throws { pg = try await TestPostgres.shared() }
+
+    func enqueueMany(_ conn: PGConnection, schema: String, url: String, count: Int) async throws {
+        try await conn.query(
+            "SELECT \(unescaped: schema).enqueue(\(url), convert_to('{\"n\":' || g || '}', 'UTF8')) FROM generate_series(1, \(count)) g")
+    }
+
+    func stopAll(_ workers: [HeraldProcess]) async throws {
+        for w in workers { w.signal(SIGTERM) }
+        for w in workers { #expect(try await w.waitForExit() == 0, "worker output: \(w.output.suffix(2000))") }
+    }
+
+    @Test("4 workers x 8 slots at the default batch: a dead endpoint gets at most 2 x threshold requests; 400 healthy delivered")
+    func breakerBoundAcrossTheFleet() async throws {
+        let receiver = try await TestReceiver.start { request, _ in request.path == "/down" ? .status(500) : .status(200) }
+        let (schema, conn) = try await pg.migratedSchema("fc")
+        try await enqueueMany(conn, schema: schema, url: receiver.url("/down"), count: 400)
+        try await enqueueMany(conn, schema: schema, url: receiver.url("/ok"), count: 400)
+        let workers = try (0..<4).map { _ in
+            try HeraldProcess.worker(pg, schema: schema, ["--breaker-cooldown", "1h", "--breaker-cooldown-cap", "2h"])
+        }
+        try await Wait.until("the 400 healthy deliveries", timeout: .seconds(60)) {
+            try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).deliveries d JOIN \(unescaped: schema).endpoints e ON e.id = d.endpoint_id WHERE e.url LIKE '%/ok' AND d.state = 'delivered'") == 400
+        }
+        try await Wait.until("the dead endpoint's breaker to open") {
+            try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).circuit_breakers WHERE state = 'open'") == 1
+        }
+        try await stopAll(workers)
+        let dead = receiver.requests(path: "/down").count
+        #expect(dead >= 5, "the breaker opens only after the threshold")
+        #expect(dead <= 10, "threshold 5: the dead endpoint got \(dead) requests")
+        #expect(receiver.requests(path: "/ok").count == 400)
+        #expect(try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).attempts WHERE outcome = 'unknown'") == 0)
+        await receiver.stop()
+        await conn.close()
+    }
+
+    @Test("a full default batch to an endpoint answering 200 after 9 s (timeout 15 s): each delivered once, none parked, no unknown attempt")
+    func slowHealthyEndpoint() async throws {
+        let receiver = try await TestReceiver.start { _, _ in .status(200, delay: .seconds(9)) }
+        let (schema, conn) = try await pg.migratedSchema("fc")
+        try await enqueueMany(conn, schema: schema, url: receiver.url("/slow"), count: 16)
+        let worker = try HeraldProcess.worker(pg, schema: schema)
+        try await Wait.until("16 delivered", timeout: .seconds(90)) {
+            try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).deliveries WHERE state = 'delivered'") == 16
+        }
+        try await stopAll([worker])
+        let requests = receiver.requests(path: "/slow")
+        #expect(requests.count == 16, "each delivered exactly once")
+        #expect(Set(requests.map(\.key)).count == 16)
+        #expect(try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).deliveries WHERE state = 'dead'") == 0)
+        #expect(try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).attempts WHERE outcome <> 'delivered'") == 0)
+        #expect(!worker.output.contains("lease ended"), "no lease expired: \(worker.output.suffix(2000))")
+        await receiver.stop()
+        await conn.close()
+    }
+
+    @Test("endpoints set --max-in-flight 3 with 3 worker processes: never more than 3 requests open at the endpoint")
+    func maxInFlight() async throws {
+        let receiver = try await TestReceiver.start { _, _ in .status(200, delay: .milliseconds(200)) }
+        let (schema, conn) = try await pg.migratedSchema("fc")
+        try await enqueueMany(conn, schema: schema, url: receiver.url("/capped"), count: 60)
+        let env = ["DATABASE_URL": pg.url]
+        let set = try await HeraldBinary.run(["endpoints", "set", receiver.url("/capped"), "--max-in-flight", "3", "--schema", schema], environment: env)
+        #expect(set.status == 0, "\(set.stderr)")
+        #expect(set.stdout.contains("max in flight 3"))
+        let show = try await HeraldBinary.run(["endpoints", "show", receiver.url("/capped"), "--schema", schema], environment: env)
+        #expect(show.stdout.contains("max in flight 3"))
+        let workers = try (0..<3).map { _ in try HeraldProcess.worker(pg, schema: schema) }
+        try await Wait.until("60 delivered", timeout: .seconds(60)) {
+            try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).deliveries WHERE state = 'delivered'") == 60
+        }
+        try await stopAll(workers)
+        #expect(receiver.maxOpen(path: "/capped") <= 3)
+        #expect(receiver.maxOpen(path: "/capped") >= 2, "the cap is used, not just respected")
+        #expect(receiver.requests(path: "/capped").count == 60)
+        // Bad values are refused with exit 64 and touch nothing.
+        for bad in [["--max-in-flight", "0"], ["--max-in-flight", "x"], ["--rate-limit", "5/h"], ["--ordered", "maybe"], []] {
+            let r = try await HeraldBinary.run(["endpoints", "set", receiver.url("/capped"), "--schema", schema] + bad, environment: env)
+            #expect(r.status == 64, "\(bad): \(r.stderr)")
+        }
+        #expect(try await conn.count("SELECT max_in_flight AS n FROM \(unescaped: schema).endpoints") == 3)
+        await receiver.stop()
+        await conn.close()
+    }
+
+    @Test("--rate-limit 50/s with 3 processes: no one-second window above rate + burst, and the rate is used")
+    func rateLimit() async throws {
+        let receiver = try await TestReceiver.start()
+        let (schema, conn) = try await pg.migratedSchema("fc")
+        try await enqueueMany(conn, schema: schema, url: receiver.url("/rated"), count: 400)
+        let set = try await HeraldBinary.run(
+            ["endpoints", "set", receiver.url("/rated"), "--rate-limit", "50/s", "--schema", schema], environment: ["DATABASE_URL": pg.url])
+        #expect(set.status == 0, "\(set.stderr)")
+        #expect(set.stdout.contains("50/s (burst 5)"))
+        let workers = try (0..<3).map { _ in try HeraldProcess.worker(pg, schema: schema) }
+        try await Wait.until("400 delivered", timeout: .seconds(60)) {
+            try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).deliveries WHERE state = 'delivered'") == 400
+        }
+        try await stopAll(workers)
+        let times = receiver.requests(path: "/rated").map(\.receivedAt).sorted()
+        #expect(times.count == 400)
+        // The most requests that arrived within any one second (a sliding window over arrival times).
+        var busiest = 0
+        var start = 0
+        for end in times.indices {
+            while times[end].timeIntervalSince(times[start]) >= 1 { start += 1 }
+            busiest = max(busiest, end - start + 1)
+        }
+        let bound = try RateLimit(parsing: "50/s").perSecondBound
+        #expect(busiest <= bound, "busiest second: \(busiest) requests, documented bound \(bound)")
+        let span = times.last!.timeIntervalSince(times.first!)
+        #expect(span >= 7.5, "400 requests at 50/s take about 8 s, took \(span)")
+        #expect(span <= 12, "the rate is used: 400 requests took \(span) s")
+        await receiver.stop()
+        await conn.close()
+    }
+
+    @Test("--ordered on: bodies arrive in enqueue order, one at a time, also across a 500 on the head")
+    func ordered() async throws {
+        let receiver = try await TestReceiver.start { request, attempt in
+            String(decoding: request.body, as: UTF8.self) == "{\"n\":1}" && attempt == 1 ? .status(500) : .status(200)
+        }
+        let (schema, conn) = try await pg.migratedSchema("fc")
+        try await conn.query("SELECT \(unescaped: schema).enqueue(\(receiver.url("/fifo")), convert_to('{\"n\":1}', 'UTF8'))")
+        let set = try await HeraldBinary.run(
+            ["endpoints", "set", receiver.url("/fifo"), "--ordered", "on", "--schema", schema], environment: ["DATABASE_URL": pg.url])
+        #expect(set.status == 0, "\(set.stderr)")
+        // Enqueued one per transaction, so enqueue order is id order.
+        for n in 2...20 {
+            try await conn.query("SELECT \(unescaped: schema).enqueue(\(receiver.url("/fifo")), convert_to(\("{\"n\":\(n)}"), 'UTF8'))")
+        }
+        let workers = try (0..<2).map { _ in try HeraldProcess.worker(pg, schema: schema, ["--backoff-base", "1s", "--backoff-factor", "1"]) }
+        try await Wait.until("20 delivered", timeout: .seconds(60)) {
+            try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).deliveries WHERE state = 'delivered'") == 20
+        }
+        try await stopAll(workers)
+        let bodies = receiver.requests(path: "/fifo").sorted { $0.receivedAt < $1.receivedAt }.map { String(decoding: $0.body, as: UTF8.self) }
+        #expect(bodies == ["{\"n\":1}"] + (1...20).map { "{\"n\":\($0)}" }, "arrival order: \(bodies)")
+        #expect(receiver.maxOpen(path: "/fifo") == 1)
+        await receiver.stop()
+        await conn.close()
+    }
+
+    @Test("429 with Retry-After: 2 defers the whole endpoint for 2 s and leaves the breaker closed")
+    func tooManyRequests() async throws {
+        let first = Mutex<Date?>(nil)
+        let receiver = try await TestReceiver.start { request, _ in
+            let t0 = first.withLock { value in
+                if value == nil { value = request.receivedAt }
+                return value!
+            }
+            return request.receivedAt.timeIntervalSince(t0) < 0.3 ? .status(429, headers: ["Retry-After": "2"]) : .status(200)
+        }
+        let (schema, conn) = try await pg.migratedSchema("fc")
+        try await enqueueMany(conn, schema: schema, url: receiver.url("/busy"), count: 10)
+        let worker = try HeraldProcess.worker(pg, schema: schema)
+        try await Wait.until("10 delivered", timeout: .seconds(30)) {
+            try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).deliveries WHERE state = 'delivered'") == 10
+        }
+        try await stopAll([worker])
+        let requests = receiver.requests(path: "/busy").sorted { $0.receivedAt < $1.receivedAt }
+        let t0 = try #require(requests.first).receivedAt
+        let refused = requests.filter { $0.receivedAt.timeIntervalSince(t0) < 0.3 }
+        let later = requests.filter { $0.receivedAt.timeIntervalSince(t0) >= 0.3 }
+        #expect(!refused.isEmpty)
+        let lastRefused = refused.map(\.receivedAt).max()!
+        #expect(later.count == 10, "every delivery got through after the deferral")
+        for r in later {
+            #expect(r.receivedAt.timeIntervalSince(lastRefused) >= 2.0, "a request \(r.receivedAt.timeIntervalSince(lastRefused)) s after the 429")
+        }
+        let breaker = try #require(try await conn.query("SELECT state, consecutive_failures FROM \(unescaped: schema).circuit_breakers").first)
+        #expect(try breaker.decode("state", as: String.self) == "closed")
+        #expect(try breaker.decode("consecutive_failures", as: Int.self) == 0)
+        #expect(try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).circuit_breaker_events") == 0)
+        await receiver.stop()
+        await conn.close()
+    }
+
+    @Test("a row whose headers cannot be decoded fails alone with the reason; 100 others behind it are delivered")
+    func oneBadRowFailsAlone() async throws {
+        let receiver = try await TestReceiver.start()
+        let (schema, conn) = try await pg.migratedSchema("fc")
+        let bad = try #require(
+            try await conn.query("SELECT \(unescaped: schema).enqueue(\(receiver.url("/rows")), convert_to('{}', 'UTF8')) AS id").first?
+                .decode("id", as: Int64.self))
+        // Written by hand, past enqueue's validation: a header value that is a number, not a string.
+        try await conn.query("UPDATE \(unescaped: schema).deliveries SET headers = '{\"X-Count\": 1}' WHERE id = \(bad)")
+        try await enqueueMany(conn, schema: schema, url: receiver.url("/rows"), count: 100)
+        let worker = try HeraldProcess.worker(pg, schema: schema)
+        try await Wait.until("100 delivered", timeout: .seconds(30)) {
+            try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).deliveries WHERE state = 'delivered'") == 100
+        }
+        try await Wait.until("the bad row failed") {
+            try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).deliveries WHERE id = \(bad) AND state = 'failed'") == 1
+        }
+        try await stopAll([worker])
+        let reason = try await conn.query("SELECT last_error FROM \(unescaped: schema).deliveries WHERE id = \(bad)").first?.decode("last_error", as: String.self)
+        #expect(reason?.contains("headers") == true, "\(reason ?? "nil")")
+        #expect(receiver.requests(path: "/rows").count == 100)
+        await receiver.stop()
+        await conn.close()
+    }
+
+    @Test("after a send interrupted by SIGKILL the next send of that delivery arrives 2 request timeouts after the first")
+    func resendWaitIsMeasured() async throws {
+        let receiver = try await TestReceiver.start { _, attempt in attempt == 1 ? .hold : .status(200) }
+        let (schema, conn) = try await pg.migratedSchema("fc")
+        try await enqueueMany(conn, schema: schema, url: receiver.url("/held"), count: 1)
+        let first = try HeraldProcess.worker(pg, schema: schema, ["--request-timeout", "2s"])
+        try await Wait.until("the first send to arrive") { receiver.requests(path: "/held").count == 1 }
+        first.signal(SIGKILL)
+        _ = try await first.waitForExit()
+        let second = try HeraldProcess.worker(pg, schema: schema, ["--request-timeout", "2s", "--poll-interval", "100ms"])
+        try await Wait.until("delivered", timeout: .seconds(30)) {
+            try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).deliveries WHERE state = 'delivered'") == 1
+        }
+        try await stopAll([second])
+        let arrivals = receiver.requests(path: "/held").map(\.receivedAt).sorted()
+        #expect(arrivals.count == 2)
+        let gap = arrivals[1].timeIntervalSince(arrivals[0])
+        #expect(gap >= 3.9, "2 x 2 s after the interrupted send, measured: \(gap) s")
+        #expect(gap <= 8, "and not much later: \(gap) s")
+        #expect(try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).attempts WHERE outcome = 'unknown'") == 1)
+        receiver.releaseHeld()
+        await receiver.stop()
+        await conn.close()
+    }
+}
