@@ -3,9 +3,9 @@ internal import Foundation
 /// A fleet-wide request rate for one endpoint, as an operator writes it: `50/s`, `300/min`.
 ///
 /// Stored as requests per minute (`endpoints.rate_limit_per_minute`) so that both spellings are exact
-/// integers. The journal enforces it per breaker key with GCRA, reserved per batch (migrations/0008): a
-/// burst of `max(1, ceil(rate per second / 10))` requests at once, then one every `1 / rate` seconds, so
-/// any one-second window sees at most `ceil(rate per second) + burst` requests start.
+/// integers. The journal enforces it per breaker key (a GCRA reserved per batch, migrations/0008): requests
+/// spaced `1 / rate` apart, so any one-second window sees at most `ceil(rate per second) + burst` requests
+/// arrive, `burst` being room for the jitter between a send's reserved moment and its arrival.
 public struct RateLimit: Sendable, Hashable, CustomStringConvertible {
     public var perMinute: Int
 
@@ -29,7 +29,7 @@ public struct RateLimit: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    /// Requests that may start at once before the rate applies.
+    /// Room for jitter in the documented bound: `max(1, ceil(rate per second / 10))`.
     public var burst: Int { max(1, (perMinute + 599) / 600) }
 
     /// The most requests any one-second window can see start.

@@ -1060,14 +1060,19 @@ END
 $fn$;
 
 -- Records sends about to start (outcome 'unknown'), committed before any request leaves, and reserves
--- the rate limit of keys that have one (GCRA, reserved per batch: one write per key per batch, never
--- one per delivery). A key of rate R requests/s admits a burst of B = max(1, ceil(R / 10)) at once and
--- then one request every 1/R s (1% slower, so that jitter between reservation and arrival cannot push a
--- second over the bound): in any one-second window at most ceil(R) + B requests start.
--- Sends the rate refuses get no journal row; they come back with the time the key may send again.
+-- the rate limit of keys that have one: one write per key per batch, never one per delivery, and no
+-- breaker row held across a send (this runs autocommitted on the journal connection).
+--
+-- The rate limit is a GCRA without burst, reserved per batch: the key's requests are spaced 1/R apart
+-- (3% slower than asked), each with the moment it may start. A batch takes the slots that fall within the
+-- next 250 ms and each send waits for its moment (journal_send_after_ms); sends beyond that get no journal
+-- row and come back with the moment they may be sent (journal_not_before). The documented bound, at most
+-- ceil(R) + B requests in any one-second window with B = max(1, ceil(R / 10)), leaves B requests of room
+-- for the jitter between a send's moment and its arrival (100 ms at any rate of 10/s and more).
 -- p_markers: [{delivery_id, attempt, worker_id, started_at, breaker_key, rate_per_minute}].
 CREATE FUNCTION attempt_journal(p_markers jsonb)
-RETURNS TABLE (journal_delivery_id bigint, journal_attempt_id bigint, journal_not_before timestamptz)
+RETURNS TABLE (journal_delivery_id bigint, journal_attempt_id bigint, journal_send_after_ms integer,
+               journal_not_before timestamptz)
 LANGUAGE plpgsql
 VOLATILE
 SET search_path FROM CURRENT
@@ -1075,12 +1080,14 @@ AS $fn$
 DECLARE
     k record;
     v_period interval;
-    v_tau interval;
     v_tat timestamptz;
     v_granted integer;
+    v_now timestamptz := clock_timestamp();
+    v_ids bigint[];
     v_refused bigint[] := '{}';
     v_retry timestamptz[] := '{}';
-    v_ids bigint[];
+    v_paced bigint[] := '{}';
+    v_after integer[] := '{}';
 BEGIN
     FOR k IN
         SELECT x.breaker_key, max(x.rate_per_minute) AS rate, array_agg(x.delivery_id ORDER BY x.delivery_id) AS ids
@@ -1089,21 +1096,20 @@ BEGIN
         GROUP BY x.breaker_key
         ORDER BY x.breaker_key    -- a fixed lock order across journals of different workers
     LOOP
-        -- 1% slower than asked: sends start a few milliseconds after their reservation, and that jitter must
-        -- not push a one-second window at the receiver past the documented bound.
-        v_period := make_interval(secs => 60.6 / k.rate);
-        v_tau := v_period * (greatest(1, ceil(k.rate / 600.0)) - 1);
+        v_period := make_interval(secs => 61.8 / k.rate);
         INSERT INTO circuit_breakers (key) VALUES (k.breaker_key) ON CONFLICT (key) DO NOTHING;
-        SELECT greatest(coalesce(b.rate_tat, now()), now()) INTO v_tat FROM circuit_breakers b WHERE b.key = k.breaker_key FOR UPDATE;
-        -- Requests that conform now: each needs tat - now <= tau, and each one moves tat on by a period.
+        SELECT greatest(coalesce(b.rate_tat, v_now), v_now) INTO v_tat FROM circuit_breakers b WHERE b.key = k.breaker_key FOR UPDATE;
+        -- Slots tat, tat + period, … that start within the next 250 ms.
         v_granted := least(cardinality(k.ids),
-                           greatest(0, floor(extract(epoch FROM (now() + v_tau - v_tat)) / extract(epoch FROM v_period))::integer + 1));
+                           greatest(0, floor(extract(epoch FROM (v_now + interval '250 milliseconds' - v_tat))
+                                             / extract(epoch FROM v_period))::integer + 1));
         UPDATE circuit_breakers SET rate_tat = v_tat + v_period * v_granted WHERE key = k.breaker_key;
+        v_paced := v_paced || k.ids[1:v_granted];
+        v_after := v_after || ARRAY(SELECT greatest(0, ceil(extract(epoch FROM (v_tat + v_period * g - v_now)) * 1000))::integer
+                                    FROM generate_series(0, v_granted - 1) g);
         v_ids := k.ids[v_granted + 1:];
         v_refused := v_refused || v_ids;
-        -- The i-th refused request conforms once tat has drained to within tau of the clock.
-        v_retry := v_retry || ARRAY(SELECT v_tat + v_period * (v_granted + g) - v_tau
-                                    FROM generate_series(0, cardinality(v_ids) - 1) g);
+        v_retry := v_retry || ARRAY(SELECT v_tat + v_period * (v_granted + g) FROM generate_series(0, cardinality(v_ids) - 1) g);
     END LOOP;
     RETURN QUERY
     WITH inserted AS (
@@ -1113,9 +1119,10 @@ BEGIN
         WHERE x.delivery_id <> ALL (v_refused)
         RETURNING delivery_id, id
     )
-    SELECT i.delivery_id, i.id, NULL::timestamptz FROM inserted i
+    SELECT i.delivery_id, i.id, coalesce(p.after, 0), NULL::timestamptz
+    FROM inserted i LEFT JOIN unnest(v_paced, v_after) AS p(id, after) ON p.id = i.delivery_id
     UNION ALL
-    SELECT u.id, NULL::bigint, u.at FROM unnest(v_refused, v_retry) AS u(id, at);
+    SELECT u.id, NULL::bigint, NULL::integer, u.at FROM unnest(v_refused, v_retry) AS u(id, at);
 END
 $fn$;
 

@@ -15,6 +15,9 @@ actor AttemptJournal {
     let store: DeliveryStore
     let logger: Logger
     private var connection: PGConnection?
+    /// Abandoned rows not yet settled (the database was away when the round failed): retried before the
+    /// next batch is recorded.
+    private var unsettled: [(began: [Int64], neverBegan: [Int64], reason: String)] = []
 
     init(connectionString: String, store: DeliveryStore, logger: Logger) {
         self.connectionString = connectionString
@@ -24,8 +27,8 @@ actor AttemptJournal {
 
     /// What the journal said of one send.
     enum Entry: Sendable, Equatable {
-        /// On record: its attempt row.
-        case recorded(attemptID: Int64)
+        /// On record: its attempt row, and how long the send waits for its rate-limit slot (zero without one).
+        case recorded(attemptID: Int64, sendAfter: Duration)
         /// Refused by its key's rate limit: not before this time (database clock); no row written.
         case rateLimited(until: Date)
     }
@@ -34,12 +37,14 @@ actor AttemptJournal {
     /// and then nothing may be sent.
     func begin(_ markers: [AttemptMarker]) async throws -> [Int64: Entry] {
         guard !markers.isEmpty else { return [:] }
+        await settle()
         let result = try await runRetryingOnce(store.journalQuery(markers))
         var entries: [Int64: Entry] = [:]
         for row in result.rows {
             let id: Int64 = try row.decode("journal_delivery_id")
             if let attemptID = try row.decode("journal_attempt_id", as: Int64?.self) {
-                entries[id] = .recorded(attemptID: attemptID)
+                let after = try row.decode("journal_send_after_ms", as: Int.self)
+                entries[id] = .recorded(attemptID: attemptID, sendAfter: .milliseconds(after))
             } else {
                 entries[id] = .rateLimited(until: try row.decode("journal_not_before", as: Date.self))
             }
@@ -48,16 +53,25 @@ actor AttemptJournal {
     }
 
     /// Settles the rows of a round that failed while this worker lived: sends that began become
-    /// `interrupted` (never counted toward parking), rows of sends that never began are deleted. Best
-    /// effort: if the database is unreachable the rows stay `unknown`, the conservative reading.
+    /// `interrupted` (never counted toward parking), rows of sends that never began are deleted. If the
+    /// database is away (a restart ended the lease), they are settled before the next batch is recorded;
+    /// until then they read `unknown`, the conservative reading.
     func abandon(began: [Int64], neverBegan: [Int64], reason: String) async {
         guard !began.isEmpty || !neverBegan.isEmpty else { return }
-        do {
-            _ = try await runRetryingOnce(store.journalAbandonQuery(began: began, neverBegan: neverBegan, reason: reason))
-        } catch {
-            logger.warning(
-                "could not mark interrupted sends; they stay 'unknown'",
-                metadata: ["attempts": "\(began.count + neverBegan.count)", "error": "\(error)"])
+        unsettled.append((began, neverBegan, reason))
+        await settle()
+    }
+
+    private func settle() async {
+        while let next = unsettled.first {
+            do {
+                _ = try await runRetryingOnce(store.journalAbandonQuery(began: next.began, neverBegan: next.neverBegan, reason: next.reason))
+                unsettled.removeFirst()
+            } catch {
+                if unsettled.count > 1000 { unsettled.removeFirst() }  // bounded: a long outage leaves the oldest `unknown`
+                logger.debug("could not settle abandoned sends yet", metadata: ["rounds": "\(unsettled.count)", "error": "\(error)"])
+                return
+            }
         }
     }
 

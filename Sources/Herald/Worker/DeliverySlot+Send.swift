@@ -5,7 +5,8 @@ internal import Synchronization
 
 /// The send stage of a round.
 extension DeliverySlot {
-    /// Starts every send of the batch at once and waits for them while watching the lease's connection.
+    /// Starts every send of the batch at once (a rate-limited endpoint's sends each at its reserved moment,
+    /// at most 250 ms on) and waits for them while watching the lease's connection.
     ///
     /// If the server ends the transaction (restart, idle-in-transaction timeout) the row locks and permits
     /// no longer cover the sends and another worker may lease the rows: the sends still in flight are
@@ -15,9 +16,10 @@ extension DeliverySlot {
     /// (``AttemptJournal/abandon(began:neverBegan:reason:)``), so only a worker's death or freeze leaves
     /// `unknown` attempts, the ones that count toward parking.
     func sendAll(
-        _ deliveries: [LeasedDelivery], attemptIDs: [Int64: Int64], lease: PGConnection, deadline: ContinuousClock.Instant
+        _ paced: [(LeasedDelivery, Duration)], attemptIDs: [Int64: Int64], lease: PGConnection, deadline: ContinuousClock.Instant
     ) async throws -> (sent: [SentAttempt], heldBack: [LeasedDelivery]) {
-        guard !deliveries.isEmpty else { return ([], []) }
+        guard !paced.isEmpty else { return ([], []) }
+        let deliveries = paced.map(\.0)
         let began = StartedSends()
         let outcome: Result<[(LeasedDelivery, SentAttempt?)], any Error>
         do {
@@ -25,8 +27,9 @@ extension DeliverySlot {
                 try await withThrowingTaskGroup(of: [(LeasedDelivery, SentAttempt?)]?.self) { group in
                     group.addTask {
                         await withTaskGroup(of: (LeasedDelivery, SentAttempt?).self) { sends in
-                            for delivery in deliveries {
+                            for (delivery, after) in paced {
                                 sends.addTask {
+                                    if after > .zero { try? await Task.sleep(for: after) }
                                     // A worker paused between lease and send (SIGSTOP, a stalled VM) may
                                     // have lost its lease already: past the deadline nothing starts.
                                     guard ContinuousClock.now < deadline, !Task.isCancelled else { return (delivery, nil) }

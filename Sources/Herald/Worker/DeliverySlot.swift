@@ -155,12 +155,12 @@ struct DeliverySlot: Sendable {
                     breaker_key: d.breakerKey, rate_per_minute: d.rateLimitPerMinute)
             })
             var attemptIDs: [Int64: Int64] = [:]
-            var sendable: [LeasedDelivery] = []
+            var sendable: [(LeasedDelivery, Duration)] = []
             for delivery in toSend {
                 switch entries[delivery.id] {
-                case .recorded(let attemptID)?:
+                case .recorded(let attemptID, let after)?:
                     attemptIDs[delivery.id] = attemptID
-                    sendable.append(delivery)
+                    sendable.append((delivery, after))
                 case .rateLimited(let until)?:
                     finished.append(deferral(delivery, until: until))
                     result.soonest = min(result.soonest ?? until, until)
