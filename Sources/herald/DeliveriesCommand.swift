@@ -22,7 +22,7 @@ struct DeliveriesCommand: AsyncParsableCommand {
 
     /// --state/--endpoint/--since, shared by list, replay and cancel.
     struct FilterOptions: ParsableArguments {
-        @Option(help: "pending, delivered, failed, dead or cancelled (repeatable).")
+        @Option(help: "list: pending, delivered, failed, dead or cancelled; replay: failed, dead or cancelled; cancel: pending (repeatable).")
         var state: [String] = []
 
         @Option(help: "Endpoint id or URL.")
@@ -46,6 +46,14 @@ struct DeliveriesCommand: AsyncParsableCommand {
         }
 
         func validate() throws { _ = try filter() }
+
+        /// Refuses a --state the command would do nothing with (replay of pending, cancel of delivered).
+        func requireStates(in allowed: [DeliveryState], for command: String) throws {
+            let names = allowed.map(\.rawValue)
+            for name in state where !names.contains(name) {
+                throw ValidationError("--state \(name.debugDescription) does nothing for \(command): use \(names.joined(separator: ", "))")
+            }
+        }
     }
 
     struct List: AsyncParsableCommand {
@@ -103,41 +111,81 @@ struct DeliveriesCommand: AsyncParsableCommand {
 
     struct Replay: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "replay", abstract: "Back to pending with a fresh attempt budget; same body and idempotency key.")
+            commandName: "replay", abstract: "Back to pending with a fresh attempt budget; same body and idempotency key.",
+            discussion: """
+                Only failed, dead and cancelled deliveries are replayed; other ids are listed as skipped, with why.
+                The replay is recorded in the audit timeline, which keeps how the delivery had ended.
+
+                Examples:
+                  herald deliveries replay 42 43
+                  herald deliveries replay --state dead --endpoint https://example.com/hooks --since 2h
+
+                Exit codes: 0 done (even if some ids were skipped); 1 an id is unknown, or database error;
+                64 invalid arguments.
+                """)
         @OptionGroup var connection: ConnectionOptions
         @OptionGroup var filter: FilterOptions
         @Argument(help: "Delivery ids (or use --state).") var ids: [Int64] = []
+        @Flag(help: "Print JSON: changed, not_found, skipped (id, state, reason).") var json = false
 
         func validate() throws {
             if ids.isEmpty && filter.state.isEmpty { throw ValidationError("give delivery ids, or --state dead|failed|cancelled") }
+            try filter.requireStates(in: DeliveryAdminStore.replayableStates, for: "replay")
         }
 
         func run() async throws {
             try await CommandRunner.withDatabase(connection) { conn, schema, _ in
-                let n = try await DeliveryAdminStore(schema: schema).replay(ids: ids.isEmpty ? nil : ids, filter: try filter.filter(), on: conn)
-                print("replayed \(n) deliveries")
+                let report = try await DeliveryAdminStore(schema: schema).replay(ids: ids.isEmpty ? nil : ids, filter: try filter.filter(), on: conn)
+                try DeliveriesCommand.printReport(report, verb: "replayed", json: json)
             }
         }
     }
 
     struct Cancel: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "cancel", abstract: "Cancel pending deliveries (ones being sent right now are left alone).")
+            commandName: "cancel", abstract: "Cancel pending deliveries (ones being sent right now are left alone).",
+            discussion: """
+                Only pending deliveries are cancelled; other ids are listed as skipped, with why. The cancel is
+                recorded in the audit timeline. `replay` undoes it.
+
+                Examples:
+                  herald deliveries cancel 44 45
+                  herald deliveries cancel --endpoint https://example.com/hooks --since 1h
+
+                Exit codes: 0 done (even if some ids were skipped); 1 an id is unknown, or database error;
+                64 invalid arguments.
+                """)
         @OptionGroup var connection: ConnectionOptions
         @OptionGroup var filter: FilterOptions
         @Argument(help: "Delivery ids (or use --endpoint/--since).") var ids: [Int64] = []
+        @Flag(help: "Print JSON: changed, not_found, skipped (id, state, reason).") var json = false
 
         func validate() throws {
             if ids.isEmpty && filter.endpoint == nil && filter.since == nil {
                 throw ValidationError("give delivery ids, or --endpoint/--since to cancel matching pending deliveries")
             }
+            try filter.requireStates(in: DeliveryAdminStore.cancellableStates, for: "cancel")
         }
 
         func run() async throws {
             try await CommandRunner.withDatabase(connection) { conn, schema, _ in
-                let n = try await DeliveryAdminStore(schema: schema).cancel(ids: ids.isEmpty ? nil : ids, filter: try filter.filter(), on: conn)
-                print("cancelled \(n) deliveries")
+                let report = try await DeliveryAdminStore(schema: schema).cancel(ids: ids.isEmpty ? nil : ids, filter: try filter.filter(), on: conn)
+                try DeliveriesCommand.printReport(report, verb: "cancelled", json: json)
             }
+        }
+    }
+
+    /// Prints what a replay or cancel did; unknown ids make the command fail (exit 1) after printing.
+    static func printReport(_ report: DeliveryAdminStore.ChangeReport, verb: String, json: Bool) throws {
+        if json {
+            print(try JSONOutput.encode(report))
+        } else {
+            print("\(verb) \(TextTable.count(report.changed.count, "delivery", "deliveries"))")
+            for skipped in report.skipped { Swift.print("skipped \(skipped.id): \(skipped.reason)") }
+        }
+        if !report.notFound.isEmpty {
+            let ids = report.notFound.map(String.init).joined(separator: ", ")
+            throw HeraldError(.notFound, "no delivery \(ids); `herald deliveries list` shows them")
         }
     }
 }

@@ -37,6 +37,15 @@ struct EndpointsCommand: AsyncParsableCommand {
         @Option(help: "Attempts per delivery for this endpoint, 1-50.") var maxAttempts: Int?
         @Option(help: "Share a circuit breaker with other endpoints naming the same key.") var breakerKey: String?
 
+        func validate() throws {
+            if let problem = WebhookURL.problem(url) {
+                throw ValidationError("invalid --url \(String(url.prefix(100)).debugDescription): \(problem)")
+            }
+            if let maxAttempts, !(1...50).contains(maxAttempts) {
+                throw ValidationError("--max-attempts must be between 1 and 50, got \(maxAttempts)")
+            }
+        }
+
         func run() async throws {
             try await CommandRunner.withDatabase(connection) { conn, schema, _ in
                 let key = try EndpointsCommand.secret(secret)
@@ -128,10 +137,12 @@ struct EndpointsCommand: AsyncParsableCommand {
         @OptionGroup var connection: ConnectionOptions
         @Argument(help: "Endpoint id or URL.") var endpoint: String
         @Option(help: "whsec_… secret (default: a new random one).") var secret: String?
-        @Option(help: "How long the old secret keeps signing, e.g. 24h.") var grace: String = "24h"
+        @Option(help: "How long the old secret keeps signing, 1m to 30d, e.g. 24h.") var grace: String = "24h"
 
         func validate() throws {
-            do { _ = try DurationText.parse(grace, name: "--grace") } catch let e as HeraldError { throw ValidationError(e.message) }
+            do { _ = try EndpointStore.checkedGrace(try DurationText.parse(grace, name: "--grace")) } catch let e as HeraldError {
+                throw ValidationError(e.message)
+            }
         }
 
         func run() async throws {

@@ -12,6 +12,11 @@ enum TextTable {
         }.joined(separator: "\n")
     }
 
+    /// "1 delivery", "2 deliveries", "0 deliveries".
+    static func count(_ n: Int, _ singular: String, _ plural: String) -> String {
+        "\(n) \(n == 1 ? singular : plural)"
+    }
+
     static func time(_ date: Date) -> String {
         let f = ISO8601DateFormatter()
         f.formatOptions = [.withInternetDateTime]

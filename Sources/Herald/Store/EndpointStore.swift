@@ -31,10 +31,11 @@ public struct EndpointStore: Sendable {
             let row = try await connection.query(
                 """
                 INSERT INTO \(unescaped: schema.qualified("endpoints")) (url, secret, max_attempts, breaker_key)
-                VALUES (\(url), \(secret.encoded), \(maxAttempts), \(breakerKey)) ON CONFLICT (url) DO NOTHING RETURNING id
+                VALUES (\(unescaped: schema.qualified("webhook_url_normalized"))(\(url)), \(secret.encoded), \(maxAttempts), \(breakerKey))
+                ON CONFLICT (url) DO NOTHING RETURNING id
                 """)
             guard let id = try row.first?.decode("id", as: Int64.self) else {
-                throw HeraldError.invalid("an endpoint for \(url) already exists; `herald endpoints rotate-secret` changes its secret")
+                throw HeraldError(.conflict, "an endpoint for \(url) already exists; `herald endpoints rotate-secret` changes its secret")
             }
             return id
         } catch let error as PGError {
@@ -88,8 +89,25 @@ public struct EndpointStore: Sendable {
             """)
     }
 
+    /// The shortest and longest grace period of a secret rotation.
+    ///
+    /// Why bounded: with no grace every receiver still checking the old secret rejects the next webhook
+    /// (a rotation is a switch-over, not a revocation: to revoke, disable the endpoint); a grace of years
+    /// keeps a secret you meant to retire signing long after anyone remembers it.
+    public static let graceRange: ClosedRange<Duration> = .seconds(60) ... .seconds(30 * 86_400)
+
+    /// `grace` if within ``graceRange``; else ``HeraldError/Code/invalidInput`` saying the range.
+    public static func checkedGrace(_ grace: Duration) throws -> Duration {
+        guard graceRange.contains(grace) else {
+            throw HeraldError.invalid("invalid --grace: the old secret must keep signing for 1m to 30d (e.g. 24h)")
+        }
+        return grace
+    }
+
     /// Replaces the secret; the old one keeps signing alongside the new one until `grace` has passed.
+    /// - Throws: ``HeraldError/Code/invalidInput`` when `grace` is outside ``graceRange``.
     public func rotateSecret(_ idOrURL: String, to secret: WebhookSecret, grace: Duration, on connection: PGConnection) async throws {
+        _ = try Self.checkedGrace(grace)
         let endpoint = try await find(idOrURL, on: connection)
         let graceSeconds = grace.seconds
         try await connection.query(
