@@ -121,6 +121,14 @@ public struct DeliveryAdminStore: Sendable {
         /// Why half: a routine prune removes the oldest slice of a table that keeps weeks of history; one
         /// that removes most of it is likely a cut-off typed wrong (`--older-than 90s` for `90d`).
         public var needsConfirmation: Bool { deliveries > 0 && deliveries * 2 > totalDeliveries }
+
+        public init(deliveries: Int, totalDeliveries: Int, oldestFinishedAt: Date?, newestFinishedAt: Date?, breakerEvents: Int) {
+            self.deliveries = deliveries
+            self.totalDeliveries = totalDeliveries
+            self.oldestFinishedAt = oldestFinishedAt
+            self.newestFinishedAt = newestFinishedAt
+            self.breakerEvents = breakerEvents
+        }
     }
 
     /// Counts what a prune with `olderThan` would delete, deleting nothing.
