@@ -57,7 +57,16 @@ struct DeliveriesCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "list", abstract: "List deliveries, newest first.")
+        static let configuration = CommandConfiguration(
+            commandName: "list", abstract: "List deliveries, newest first.",
+            discussion: """
+                Examples:
+                  herald deliveries list --state dead --since 1h
+                  herald deliveries list --endpoint https://example.com/hooks --limit 200
+                  herald deliveries list --json
+
+                Exit codes: 0 success; 1 database error; 64 invalid arguments.
+                """)
         @OptionGroup var connection: ConnectionOptions
         @OptionGroup var filter: FilterOptions
         @Option(help: "At most this many, 1-10000.") var limit: Int = 50
@@ -82,7 +91,15 @@ struct DeliveriesCommand: AsyncParsableCommand {
     }
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "show", abstract: "A delivery and its attempts as a timeline.")
+        static let configuration = CommandConfiguration(
+            commandName: "show", abstract: "A delivery and its attempts as a timeline.",
+            discussion: """
+                Examples:
+                  herald deliveries show 42
+                  herald deliveries show 42 --json
+
+                Exit codes: 0 success; 1 unknown delivery or database error; 64 invalid arguments.
+                """)
         @OptionGroup var connection: ConnectionOptions
         @Argument(help: "Delivery id.") var id: Int64
         @Flag(help: "Print JSON.") var json = false

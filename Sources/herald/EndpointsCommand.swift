@@ -30,12 +30,21 @@ struct EndpointsCommand: AsyncParsableCommand {
     }
 
     struct Add: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "add", abstract: "Register an endpoint; prints its id and secret.")
+        static let configuration = CommandConfiguration(
+            commandName: "add", abstract: "Register an endpoint; prints its id and secret.",
+            discussion: """
+                Examples:
+                  herald endpoints add --url https://example.com/hooks
+                  herald endpoints add --url https://example.com/hooks --max-attempts 5 --json
+
+                Exit codes: 0 added; 1 already exists or database error; 64 invalid arguments.
+                """)
         @OptionGroup var connection: ConnectionOptions
         @Option(help: "Endpoint URL (http or https).") var url: String
         @Option(help: "whsec_… secret (default: a new random one).") var secret: String?
         @Option(help: "Attempts per delivery for this endpoint, 1-50.") var maxAttempts: Int?
         @Option(help: "Share a circuit breaker with other endpoints naming the same key.") var breakerKey: String?
+        @Flag(help: "Print JSON: id, url, secret.") var json = false
 
         func validate() throws {
             if let problem = WebhookURL.problem(url) {
@@ -50,6 +59,10 @@ struct EndpointsCommand: AsyncParsableCommand {
             try await CommandRunner.withDatabase(connection) { conn, schema, _ in
                 let key = try EndpointsCommand.secret(secret)
                 let id = try await EndpointStore(schema: schema).add(url: url, secret: key, maxAttempts: maxAttempts, breakerKey: breakerKey, on: conn)
+                if json {
+                    struct Added: Encodable { var id: Int64; var url: String; var secret: String }
+                    return print(try JSONOutput.encode(Added(id: id, url: url, secret: key.encoded)))
+                }
                 print("endpoint \(id)  \(url)")
                 print("secret   \(key.encoded)")
             }
@@ -57,7 +70,15 @@ struct EndpointsCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "list", abstract: "List endpoints.")
+        static let configuration = CommandConfiguration(
+            commandName: "list", abstract: "List endpoints.",
+            discussion: """
+                Examples:
+                  herald endpoints list
+                  herald endpoints list --json
+
+                Exit codes: 0 success; 1 database error; 64 invalid arguments.
+                """)
         @OptionGroup var connection: ConnectionOptions
         @Flag(help: "Print JSON.") var json = false
 
@@ -75,7 +96,15 @@ struct EndpointsCommand: AsyncParsableCommand {
     }
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "show", abstract: "One endpoint by id or URL.")
+        static let configuration = CommandConfiguration(
+            commandName: "show", abstract: "One endpoint by id or URL.",
+            discussion: """
+                Examples:
+                  herald endpoints show 3
+                  herald endpoints show https://example.com/hooks --show-secret
+
+                Exit codes: 0 success; 1 unknown endpoint or database error; 64 invalid arguments.
+                """)
         @OptionGroup var connection: ConnectionOptions
         @Argument(help: "Endpoint id or URL.") var endpoint: String
         @Flag(help: "Also print the signing secret.") var showSecret = false
@@ -98,7 +127,13 @@ struct EndpointsCommand: AsyncParsableCommand {
 
     struct Disable: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "disable", abstract: "Stop sending to an endpoint; its due deliveries fail with the reason.")
+            commandName: "disable", abstract: "Stop sending to an endpoint; its due deliveries fail with the reason.",
+            discussion: """
+                Examples:
+                  herald endpoints disable 3 --reason "customer asked us to stop"
+
+                Exit codes: 0 disabled; 1 unknown endpoint or database error; 64 invalid arguments.
+                """)
         @OptionGroup var connection: ConnectionOptions
         @Argument(help: "Endpoint id or URL.") var endpoint: String
         @Option(help: "Why (stored and shown on its failed deliveries).") var reason: String
@@ -119,7 +154,14 @@ struct EndpointsCommand: AsyncParsableCommand {
 
     struct Enable: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "enable", abstract: "Send to an endpoint again (replay its failed deliveries with `deliveries replay`).")
+            commandName: "enable", abstract: "Send to an endpoint again (replay its failed deliveries with `deliveries replay`).",
+            discussion: """
+                Examples:
+                  herald endpoints enable 3
+                  herald deliveries replay --state failed --endpoint 3
+
+                Exit codes: 0 enabled; 1 unknown endpoint or database error; 64 invalid arguments.
+                """)
         @OptionGroup var connection: ConnectionOptions
         @Argument(help: "Endpoint id or URL.") var endpoint: String
 
@@ -133,7 +175,14 @@ struct EndpointsCommand: AsyncParsableCommand {
 
     struct RotateSecret: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "rotate-secret", abstract: "New signing secret; the old one also signs during the grace period.")
+            commandName: "rotate-secret", abstract: "New signing secret; the old one also signs during the grace period.",
+            discussion: """
+                Examples:
+                  herald endpoints rotate-secret 3 --grace 24h
+                  herald endpoints rotate-secret https://example.com/hooks --grace 1h30m
+
+                Exit codes: 0 rotated; 1 unknown endpoint or database error; 64 invalid arguments (a --grace outside 1m to 30d included).
+                """)
         @OptionGroup var connection: ConnectionOptions
         @Argument(help: "Endpoint id or URL.") var endpoint: String
         @Option(help: "whsec_… secret (default: a new random one).") var secret: String?
