@@ -106,22 +106,18 @@ struct DeliveriesCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await CommandRunner.withDatabase(connection) { conn, schema, _ in
-                let (d, attempts) = try await DeliveryAdminStore(schema: schema).show(id: id, on: conn)
+                let store = DeliveryAdminStore(schema: schema)
+                let (d, attempts) = try await store.show(id: id, on: conn)
+                let events = try await store.events(id: id, on: conn)
                 if json {
-                    struct Shown: Encodable { var delivery: DeliveryAdminStore.Delivery; var attempts: [DeliveryAdminStore.Attempt] }
-                    return print(try JSONOutput.encode(Shown(delivery: d, attempts: attempts)))
+                    struct Shown: Encodable {
+                        var delivery: DeliveryAdminStore.Delivery
+                        var attempts: [DeliveryAdminStore.Attempt]
+                        var events: [DeliveryAdminStore.Event]
+                    }
+                    return print(try JSONOutput.encode(Shown(delivery: d, attempts: attempts, events: events)))
                 }
-                print("delivery \(d.id)  \(d.state)  \(d.url)")
-                print("event    \(d.eventType.isEmpty ? "-" : d.eventType)  id \(d.eventID ?? "-")  key \(d.idempotencyKey)")
-                print("\(TextTable.time(d.createdAt))  enqueued")
-                for a in attempts {
-                    let status = a.statusCode.map { "HTTP \($0)" } ?? "no answer"
-                    let next = a.nextAttemptAt.map { ", next at \(TextTable.time($0))" } ?? ""
-                    print("\(TextTable.time(a.startedAt))  attempt \(a.attempt): \(a.outcome), \(status), \(a.durationMs ?? 0) ms by \(a.workerID)\(next)")
-                    if let error = a.error { print("    error: \(error)") }
-                }
-                if let end = d.finishedAt { print("\(TextTable.time(end))  ended \(d.state)\(d.lastError.map { ": \($0)" } ?? "")") }
-                else { print("pending: next attempt at \(TextTable.time(d.nextAttemptAt))") }
+                print(DeliveryTimeline(delivery: d, attempts: attempts, events: events).lines().joined(separator: "\n"))
             }
         }
     }

@@ -118,7 +118,10 @@ struct CommandContractTests {
         }
         let shown = try await herald(["deliveries", "show", String(id), "--json"], schema: schema)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any])
+        #expect(Set(object.keys) == ["delivery", "attempts", "events"])
         #expect(Set((object["delivery"] as? [String: Any] ?? [:]).keys) == Set(delivery))
+        let event = try #require((object["events"] as? [[String: Any]])?.first, "the replay and cancel above are events")
+        #expect(Set(event.keys) == ["at", "what", "from_state", "ended_at", "actor"])
         let attempt = try #require((object["attempts"] as? [[String: Any]])?.first)
         #expect(Set(attempt.keys) == ["attempt", "started_at", "duration_ms", "status_code", "outcome", "error", "response_excerpt",
                                       "worker_id", "next_attempt_at"])

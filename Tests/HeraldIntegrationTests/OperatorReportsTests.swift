@@ -108,4 +108,19 @@ struct OperatorReportsTests {
         #expect(try await herald(schema, ["endpoints", "rotate-secret", "https://example.com/g", "--grace", "1h30m"]).status == 0)
         await conn.close()
     }
+
+    @Test("show: an interrupted attempt reads 'outcome unknown', and the next attempt shows the interrupted-send wait")
+    func showInterrupted() async throws {
+        let (schema, conn) = try await pg.migratedSchema("rep")
+        let id = try #require(try await enqueue(1, schema: schema, on: conn).first)
+        try await conn.query(
+            "INSERT INTO \(unescaped: schema).attempts (delivery_id, attempt, worker_id, started_at, outcome) VALUES (\(id), 1, 'w1', '2030-01-01T00:00:00Z', 'unknown')")
+        try await conn.query("UPDATE \(unescaped: schema).deliveries SET next_attempt_at = '2030-01-01T00:00:05Z' WHERE id = \(id)")
+        let shown = try await herald(schema, ["deliveries", "show", String(id)])
+        #expect(shown.status == 0, "\(shown.stderr)")
+        #expect(shown.stdout.contains("attempt 1: outcome unknown (interrupted"), "\(shown.stdout)")
+        #expect(!shown.stdout.contains("0 ms"), "\(shown.stdout)")
+        #expect(shown.stdout.contains("next attempt at 2030-01-01T00:00:30Z"), "two request timeouts after the send: \(shown.stdout)")
+        await conn.close()
+    }
 }

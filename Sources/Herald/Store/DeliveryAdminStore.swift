@@ -36,6 +36,19 @@ public struct DeliveryAdminStore: Sendable {
         public var nextAttemptAt: Date?
     }
 
+    /// An operator action on a delivery (migrations/0009's `delivery_events`).
+    public struct Event: Sendable, Hashable, Codable {
+        public var at: Date
+        /// `replayed` or `cancelled`.
+        public var what: String
+        /// The state before the action.
+        public var fromState: String
+        /// For a replay: when the delivery had ended.
+        public var endedAt: Date?
+        /// The database role that ran the command.
+        public var actor: String
+    }
+
     /// Filters for ``list(state:endpoint:since:limit:on:)`` and bulk replay.
     public struct Filter: Sendable {
         public var states: [DeliveryState]
@@ -101,6 +114,19 @@ public struct DeliveryAdminStore: Sendable {
                 responseExcerpt: try r.decode("response_excerpt"), workerID: try r.decode("worker_id"), nextAttemptAt: try r.decode("next_attempt_at"))
         }
         return (try decode(row), attempts)
+    }
+
+    /// A delivery's operator events, oldest first.
+    public func events(id: Int64, on connection: PGConnection) async throws -> [Event] {
+        try await connection.query(
+            """
+            SELECT at, what, from_state, ended_at, actor FROM \(unescaped: schema.qualified("delivery_events"))
+            WHERE delivery_id = \(id) ORDER BY at, id
+            """
+        ).rows.map { r in
+            Event(at: try r.decode("at"), what: try r.decode("what"), fromState: try r.decode("from_state"),
+                  endedAt: try r.decode("ended_at"), actor: try r.decode("actor"))
+        }
     }
 
     /// What ``prune(olderThan:batchSize:on:)`` would delete now, for `herald prune --dry-run` and the
