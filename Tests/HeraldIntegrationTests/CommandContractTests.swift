@@ -70,6 +70,17 @@ struct CommandContractTests {
         await conn.close()
     }
 
+    @Test("a mysql:// URL is refused as not a PostgreSQL URL, naming the setting and never the password")
+    func notPostgres() async throws {
+        let flag = try await HeraldBinary.run(["status", "--database-url", "mysql://root:hunter2@db/app"])
+        #expect(flag.status == 64)
+        #expect(flag.stderr.contains("--database-url is not a PostgreSQL URL"), "\(flag.stderr)")
+        #expect(!flag.stderr.contains("hunter2"))
+        let env = try await HeraldBinary.run(["status"], environment: ["DATABASE_URL": "mysql://root:hunter2@db/app"])
+        #expect(env.status == 64)
+        #expect(env.stderr.contains("DATABASE_URL is not a PostgreSQL URL"), "\(env.stderr)")
+    }
+
     @Test("global options may come before the command")
     func globalOptionsFirst() async throws {
         let (schema, conn) = try await pg.migratedSchema("ctr")
