@@ -78,14 +78,21 @@ struct DeliveriesCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await CommandRunner.withDatabase(connection) { conn, schema, _ in
-                let rows = try await DeliveryAdminStore(schema: schema).list(try filter.filter(), limit: limit, on: conn)
+                let store = DeliveryAdminStore(schema: schema)
+                let rows = try await store.list(try filter.filter(), limit: limit, on: conn)
                 if json { return print(try JSONOutput.encode(rows)) }
+                if rows.isEmpty { return print("no deliveries") }
                 print(TextTable.render(
                     header: ["ID", "STATE", "ATTEMPTS", "LAST", "URL", "EVENT", "CREATED"],
                     rows: rows.map { d in
-                        [String(d.id), d.state, String(d.attempts), d.lastStatus.map(String.init) ?? "-", d.url,
-                         [d.eventType, d.eventID ?? ""].filter { !$0.isEmpty }.joined(separator: " "), TextTable.time(d.createdAt)]
+                        [String(d.id), d.state, String(d.attempts), d.lastStatus.map(String.init) ?? "-", TextTable.truncate(d.url),
+                         TextTable.truncate([d.eventType, d.eventID ?? ""].filter { !$0.isEmpty }.joined(separator: " "), to: 40),
+                         TextTable.time(d.createdAt)]
                     }))
+                if rows.count == limit {
+                    let total = try await store.count(try filter.filter(), on: conn)
+                    if total > limit { print("showing \(limit) of \(total) deliveries; use --limit to see more") }
+                }
             }
         }
     }

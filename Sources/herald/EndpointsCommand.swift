@@ -86,10 +86,12 @@ struct EndpointsCommand: AsyncParsableCommand {
             try await CommandRunner.withDatabase(connection) { conn, schema, _ in
                 let endpoints = try await EndpointStore(schema: schema).list(on: conn)
                 if json { return print(try JSONOutput.encode(endpoints)) }
+                if endpoints.isEmpty { return print("no endpoints (enqueueing to a new URL or `herald endpoints add` creates one)") }
                 print(TextTable.render(
                     header: ["ID", "ENABLED", "PENDING", "BREAKER", "URL"],
                     rows: endpoints.map { e in
-                        [String(e.id), e.enabled ? "yes" : "no (\(e.disabledReason ?? ""))", String(e.pending), e.breakerKey, e.url]
+                        [String(e.id), e.enabled ? "yes" : TextTable.truncate("no (\(e.disabledReason ?? ""))", to: 40), String(e.pending),
+                         e.breakerKey, TextTable.truncate(e.url)]
                     }))
             }
         }

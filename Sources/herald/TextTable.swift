@@ -12,6 +12,11 @@ enum TextTable {
         }.joined(separator: "\n")
     }
 
+    /// `text` cut to `width` characters with an ellipsis, so one long URL does not push a table off screen.
+    static func truncate(_ text: String, to width: Int = 60) -> String {
+        text.count <= width ? text : String(text.prefix(width - 1)) + "…"
+    }
+
     /// "1 delivery", "2 deliveries", "0 deliveries".
     static func count(_ n: Int, _ singular: String, _ plural: String) -> String {
         "\(n) \(n == 1 ? singular : plural)"

@@ -123,4 +123,17 @@ struct OperatorReportsTests {
         #expect(shown.stdout.contains("next attempt at 2030-01-01T00:00:30Z"), "two request timeouts after the send: \(shown.stdout)")
         await conn.close()
     }
+
+    @Test("list says 'no deliveries' when empty, 'showing N of M' when cut, and truncates long URLs with an ellipsis")
+    func listOutput() async throws {
+        let (schema, conn) = try await pg.migratedSchema("rep")
+        #expect(try await herald(schema, ["deliveries", "list"]).stdout == "no deliveries\n")
+        let long = "https://example.com/" + String(repeating: "a", count: 100)
+        try await conn.query("SELECT \(unescaped: schema).enqueue(\(long), '\\x7b7d'::bytea) FROM generate_series(1, 3)")
+        let cut = try await herald(schema, ["deliveries", "list", "--limit", "2"])
+        #expect(cut.stdout.contains("showing 2 of 3 deliveries; use --limit"), "\(cut.stdout)")
+        #expect(!cut.stdout.contains(long) && cut.stdout.contains("…"), "\(cut.stdout)")
+        #expect(!(try await herald(schema, ["deliveries", "list"])).stdout.contains("showing"), "not cut, no note")
+        await conn.close()
+    }
 }

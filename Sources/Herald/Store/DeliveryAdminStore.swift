@@ -97,6 +97,16 @@ public struct DeliveryAdminStore: Sendable {
         return try await connection.query(query).rows.map(decode)
     }
 
+    /// How many deliveries match `filter` (for "showing 50 of N").
+    public func count(_ filter: Filter, on connection: PGConnection) async throws -> Int {
+        let condition = whereClause(filter)
+        let query = PGQuery(
+            sql: "SELECT count(*)::int AS n FROM \(schema.qualified("deliveries")) d JOIN \(schema.qualified("endpoints")) e ON e.id = d.endpoint_id WHERE "
+                + condition.sql,
+            binds: condition.binds)
+        return try await connection.query(query).first?.decode("n") ?? 0
+    }
+
     /// One delivery and its attempts in order.
     public func show(id: Int64, on connection: PGConnection) async throws -> (Delivery, [Attempt]) {
         let result = try await connection.query(
