@@ -83,10 +83,10 @@ struct MigrateCommand: AsyncParsableCommand {
             }
             let report = try await migrator.migrate()
             if report.applied.isEmpty {
-                print("schema \(schema) is up to date (\(report.alreadyApplied) migrations applied); nothing to do")
+                print("schema \(schema) is up to date (\(TextTable.count(report.alreadyApplied, "migration", "migrations")) applied); nothing to do")
             } else {
                 for m in report.applied { print("applied \(m.name)") }
-                print("schema \(schema): applied \(report.applied.count) migration(s)")
+                print("schema \(schema): applied \(TextTable.count(report.applied.count, "migration", "migrations"))")
             }
         }
     }
