@@ -189,6 +189,7 @@ struct EndpointsCommand: AsyncParsableCommand {
         @Argument(help: "Endpoint id or URL.") var endpoint: String
         @Option(help: "whsec_… secret (default: a new random one).") var secret: String?
         @Option(help: "How long the old secret keeps signing, 1m to 30d, e.g. 24h.") var grace: String = "24h"
+        @Flag(help: "Print JSON: secret, previous_secret_signs_until.") var json = false
 
         func validate() throws {
             do { _ = try EndpointStore.checkedGrace(try DurationText.parse(grace, name: "--grace")) } catch let e as HeraldError {
@@ -199,9 +200,14 @@ struct EndpointsCommand: AsyncParsableCommand {
         func run() async throws {
             try await CommandRunner.withDatabase(connection) { conn, schema, _ in
                 let key = try EndpointsCommand.secret(secret)
-                try await EndpointStore(schema: schema).rotateSecret(endpoint, to: key, grace: try DurationText.parse(grace, name: "--grace"), on: conn)
+                let until = try await EndpointStore(schema: schema).rotateSecret(
+                    endpoint, to: key, grace: try DurationText.parse(grace, name: "--grace"), on: conn)
+                if json {
+                    struct Rotated: Encodable { var secret: String; var previousSecretSignsUntil: Date }
+                    return print(try JSONOutput.encode(Rotated(secret: key.encoded, previousSecretSignsUntil: until)))
+                }
                 print("secret   \(key.encoded)")
-                print("the previous secret also signs for \(grace)")
+                print("the previous secret also signs for \(grace), until \(TextTable.time(until))")
             }
         }
     }

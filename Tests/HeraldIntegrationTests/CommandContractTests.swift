@@ -119,6 +119,7 @@ struct CommandContractTests {
             (["prune", "--older-than", "30d", "--dry-run", "--json"], ["deliveries", "total_deliveries", "oldest_finished_at",
                                                                       "newest_finished_at", "breaker_events"]),
             (["prune", "--older-than", "30d", "--json"], ["deliveries", "breaker_events"]),
+            (["endpoints", "rotate-secret", "1", "--json"], ["secret", "previous_secret_signs_until"]),
             (["deliveries", "replay", String(id), "--json"], change),
             (["deliveries", "cancel", String(id), "--json"], change),
         ]

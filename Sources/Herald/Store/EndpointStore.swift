@@ -105,17 +105,23 @@ public struct EndpointStore: Sendable {
     }
 
     /// Replaces the secret; the old one keeps signing alongside the new one until `grace` has passed.
+    /// Returns until when the old secret signs.
     /// - Throws: ``HeraldError/Code/invalidInput`` when `grace` is outside ``graceRange``.
-    public func rotateSecret(_ idOrURL: String, to secret: WebhookSecret, grace: Duration, on connection: PGConnection) async throws {
+    @discardableResult
+    public func rotateSecret(_ idOrURL: String, to secret: WebhookSecret, grace: Duration, on connection: PGConnection) async throws -> Date {
         _ = try Self.checkedGrace(grace)
         let endpoint = try await find(idOrURL, on: connection)
         let graceSeconds = grace.seconds
-        try await connection.query(
+        let row = try await connection.query(
             """
             UPDATE \(unescaped: schema.qualified("endpoints"))
             SET previous_secret = secret, previous_secret_expires_at = now() + make_interval(secs => \(graceSeconds)),
                 secret = \(secret.encoded), updated_at = now()
             WHERE id = \(endpoint.id)
-            """)
+            RETURNING previous_secret_expires_at
+            """
+        ).first
+        guard let row else { throw HeraldError(.notFound, "endpoint \(idOrURL.debugDescription) vanished during the rotation") }
+        return try row.decode("previous_secret_expires_at")
     }
 }
