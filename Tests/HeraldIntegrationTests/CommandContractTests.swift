@@ -33,6 +33,16 @@ struct CommandContractTests {
         #expect(result.stderr.split(separator: "\n").count == 1, "\(command): \(result.stderr)")
     }
 
+    @Test("migrate --status on a schema never migrated lists every migration pending, aligned, exit 0")
+    func statusOfNothing() async throws {
+        let result = try await herald(["migrate", "--status"], schema: TestPostgres.uniqueSchema("never"))
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n")
+        #expect(lines.first?.hasPrefix("STATE    MIGRATION") == true, "\(result.stdout)")
+        #expect(lines.contains { $0.hasPrefix("pending  0001_initial") }, "\(result.stdout)")
+        #expect(result.stdout.contains(" 0 applied, "), "\(result.stdout)")
+    }
+
     /// Invalid arguments for each command; all exit 64 (the database is reachable, so nothing else fails).
     static let invalidArguments: [[String]] = [
         [], ["stauts"], ["status", "--bogus"], ["status", "--log-format", "xml"], ["migrate", "--json"],
@@ -79,6 +89,16 @@ struct CommandContractTests {
         let env = try await HeraldBinary.run(["status"], environment: ["DATABASE_URL": "mysql://root:hunter2@db/app"])
         #expect(env.status == 64)
         #expect(env.stderr.contains("DATABASE_URL is not a PostgreSQL URL"), "\(env.stderr)")
+    }
+
+    @Test("a mistyped command gets a suggestion and exit 64; bare herald prints help and exits 64")
+    func mistypedAndBare() async throws {
+        let typo = try await HeraldBinary.run(["stauts"])
+        #expect(typo.status == 64)
+        #expect(typo.stderr.contains("did you mean `herald status`"), "\(typo.stderr)")
+        let bare = try await HeraldBinary.run([])
+        #expect(bare.status == 64)
+        #expect(bare.stdout.contains("SUBCOMMANDS"), "\(bare.stdout)")
     }
 
     @Test("global options may come before the command")
