@@ -23,10 +23,10 @@ extension DeliveryAdminStore {
         public var skipped: [Skipped]
     }
 
-    /// The states a replay takes back to pending.
-    public static let replayableStates: [DeliveryState] = [.failed, .dead, .cancelled]
+    /// The states a replay takes back to pending (from ``DeliveryState/canTransition(to:)``, the one rule).
+    public static let replayableStates = DeliveryState.allCases.filter { $0.isTerminal && $0.canTransition(to: .pending) }
     /// The states a cancel ends.
-    public static let cancellableStates: [DeliveryState] = [.pending]
+    public static let cancellableStates = DeliveryState.allCases.filter { $0.canTransition(to: .cancelled) }
 
     /// Puts failed, dead or cancelled deliveries back to `pending` with a fresh attempt budget; the body,
     /// the idempotency key and the attempt rows are untouched, and the replay is recorded in
