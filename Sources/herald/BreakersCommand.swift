@@ -24,7 +24,15 @@ struct BreakersCommand: AsyncParsableCommand {
     )
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "list", abstract: "List breakers, open ones first.")
+        static let configuration = CommandConfiguration(
+            commandName: "list", abstract: "List breakers, open ones first.",
+            discussion: """
+                Examples:
+                  herald breakers list
+                  herald breakers --json
+
+                Exit codes: 0 success; 1 database error; 64 invalid arguments.
+                """)
 
         @OptionGroup var connection: ConnectionOptions
 
@@ -55,7 +63,13 @@ struct BreakersCommand: AsyncParsableCommand {
 
     struct Reset: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "reset", abstract: "Close a breaker now and make the deliveries it held back due.")
+            commandName: "reset", abstract: "Close a breaker now and make the deliveries it held back due.",
+            discussion: """
+                Examples:
+                  herald breakers reset endpoint:42
+
+                Exit codes: 0 closed; 1 unknown breaker or database error; 64 invalid arguments.
+                """)
 
         @OptionGroup var connection: ConnectionOptions
 

@@ -19,9 +19,27 @@ enum CommandRunner {
         } catch let error as ValidationError {
             throw error
         } catch {
-            FileHandle.standardError.write(Data("herald: \(oneLine(error))\n".utf8))
-            throw ExitCode.failure
+            let (message, code) = describe(error, schema: try? options.resolvedSchema())
+            FileHandle.standardError.write(Data("herald: \(message)\n".utf8))
+            throw code
         }
+    }
+
+    /// The one line and exit code for `error`: 64 for input Herald refuses (whether the command line or
+    /// the database noticed), 1 for everything else.
+    ///
+    /// Why here: every command goes through it, so an unmigrated schema gets the same "run `herald
+    /// migrate`" advice from `status` as from `enqueue`, instead of a bare `relation … does not exist`.
+    static func describe(_ error: any Error, schema: SchemaName?) -> (String, ExitCode) {
+        if let error = error as? HeraldError, error.code == .invalidInput {
+            return (oneLine(error), .validationFailure)
+        }
+        if let error = error as? PGError, error.code == .server, let state = error.sqlState,
+            ["42P01", "42883", "3F000"].contains(state) {
+            let name = schema.map { "schema \($0.rawValue.debugDescription)" } ?? "Herald's schema"
+            return ("\(name) is not migrated or out of date (\(oneLine(error))): run `herald migrate`", .failure)
+        }
+        return (oneLine(error), .failure)
     }
 
     /// Like ``run(logLevel:_:)``, with a connection and the validated schema; closes the connection after.
@@ -39,6 +57,11 @@ enum CommandRunner {
                 throw error
             }
         }
+    }
+
+    /// A line on stderr that is not an error: the command succeeded, but something deserves attention.
+    static func warn(_ message: String) {
+        FileHandle.standardError.write(Data("herald: warning: \(message)\n".utf8))
     }
 
     /// The error as one line: libpq's messages span several.

@@ -25,6 +25,7 @@ struct ConnectionOptions: ParsableArguments {
     var resolvedLogFormat: String { logFormat ?? ProcessInfo.processInfo.environment["HERALD_LOG_FORMAT"] ?? "text" }
 
     func validate() throws {
+        try checkConnectionScheme()
         _ = try resolvedSchema()
         _ = try level()
         guard ["text", "json"].contains(resolvedLogFormat) else {
@@ -53,6 +54,19 @@ struct ConnectionOptions: ParsableArguments {
     /// The connection string: the flag, else `DATABASE_URL`, else empty (libpq then reads PG* and .pgpass).
     var connectionString: String {
         databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"] ?? ""
+    }
+
+    /// Refuses a URL of another database (`mysql://…`) by name, before libpq answers with "invalid URI
+    /// query parameter" or similar. Only the scheme is quoted: the rest may hold a password.
+    func checkConnectionScheme() throws {
+        let setting = databaseURL != nil ? "--database-url" : "DATABASE_URL"
+        guard let separator = connectionString.range(of: "://") else { return }
+        let scheme = connectionString[..<separator.lowerBound]
+        guard scheme.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "+.-".contains($0)) }), !scheme.isEmpty else { return }
+        if !["postgres", "postgresql"].contains(scheme.lowercased()) {
+            throw ValidationError(
+                "\(setting) is not a PostgreSQL URL (it starts with \(String(scheme.prefix(20)))://): use postgres://user@host/db or a libpq string such as 'host=db dbname=herald'")
+        }
     }
 
     func connect(logger: Logger) async throws -> PGConnection {

@@ -22,7 +22,7 @@ struct DeliveriesCommand: AsyncParsableCommand {
 
     /// --state/--endpoint/--since, shared by list, replay and cancel.
     struct FilterOptions: ParsableArguments {
-        @Option(help: "pending, delivered, failed, dead or cancelled (repeatable).")
+        @Option(help: "list: pending, delivered, failed, dead or cancelled; replay: failed, dead or cancelled; cancel: pending (repeatable).")
         var state: [String] = []
 
         @Option(help: "Endpoint id or URL.")
@@ -46,10 +46,27 @@ struct DeliveriesCommand: AsyncParsableCommand {
         }
 
         func validate() throws { _ = try filter() }
+
+        /// Refuses a --state the command would do nothing with (replay of pending, cancel of delivered).
+        func requireStates(in allowed: [DeliveryState], for command: String) throws {
+            let names = allowed.map(\.rawValue)
+            for name in state where !names.contains(name) {
+                throw ValidationError("--state \(name.debugDescription) does nothing for \(command): use \(names.joined(separator: ", "))")
+            }
+        }
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "list", abstract: "List deliveries, newest first.")
+        static let configuration = CommandConfiguration(
+            commandName: "list", abstract: "List deliveries, newest first.",
+            discussion: """
+                Examples:
+                  herald deliveries list --state dead --since 1h
+                  herald deliveries list --endpoint https://example.com/hooks --limit 200
+                  herald deliveries list --json
+
+                Exit codes: 0 success; 1 database error; 64 invalid arguments.
+                """)
         @OptionGroup var connection: ConnectionOptions
         @OptionGroup var filter: FilterOptions
         @Option(help: "At most this many, 1-10000.") var limit: Int = 50
@@ -61,83 +78,134 @@ struct DeliveriesCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await CommandRunner.withDatabase(connection) { conn, schema, _ in
-                let rows = try await DeliveryAdminStore(schema: schema).list(try filter.filter(), limit: limit, on: conn)
+                let store = DeliveryAdminStore(schema: schema)
+                let rows = try await store.list(try filter.filter(), limit: limit, on: conn)
                 if json { return print(try JSONOutput.encode(rows)) }
+                if rows.isEmpty { return print("no deliveries") }
                 print(TextTable.render(
                     header: ["ID", "STATE", "ATTEMPTS", "LAST", "URL", "EVENT", "CREATED"],
                     rows: rows.map { d in
-                        [String(d.id), d.state, String(d.attempts), d.lastStatus.map(String.init) ?? "-", d.url,
-                         [d.eventType, d.eventID ?? ""].filter { !$0.isEmpty }.joined(separator: " "), TextTable.time(d.createdAt)]
+                        [String(d.id), d.state, String(d.attempts), d.lastStatus.map(String.init) ?? "-", TextTable.truncate(d.url),
+                         TextTable.truncate([d.eventType, d.eventID ?? ""].filter { !$0.isEmpty }.joined(separator: " "), to: 40),
+                         TextTable.time(d.createdAt)]
                     }))
+                if rows.count == limit {
+                    let total = try await store.count(try filter.filter(), on: conn)
+                    if total > limit { print("showing \(limit) of \(total) deliveries; use --limit to see more") }
+                }
             }
         }
     }
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "show", abstract: "A delivery and its attempts as a timeline.")
+        static let configuration = CommandConfiguration(
+            commandName: "show", abstract: "A delivery and its attempts as a timeline.",
+            discussion: """
+                Examples:
+                  herald deliveries show 42
+                  herald deliveries show 42 --json
+
+                Exit codes: 0 success; 1 unknown delivery or database error; 64 invalid arguments.
+                """)
         @OptionGroup var connection: ConnectionOptions
         @Argument(help: "Delivery id.") var id: Int64
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
             try await CommandRunner.withDatabase(connection) { conn, schema, _ in
-                let (d, attempts) = try await DeliveryAdminStore(schema: schema).show(id: id, on: conn)
+                let store = DeliveryAdminStore(schema: schema)
+                let (d, attempts) = try await store.show(id: id, on: conn)
+                let events = try await store.events(id: id, on: conn)
                 if json {
-                    struct Shown: Encodable { var delivery: DeliveryAdminStore.Delivery; var attempts: [DeliveryAdminStore.Attempt] }
-                    return print(try JSONOutput.encode(Shown(delivery: d, attempts: attempts)))
+                    struct Shown: Encodable {
+                        var delivery: DeliveryAdminStore.Delivery
+                        var attempts: [DeliveryAdminStore.Attempt]
+                        var events: [DeliveryAdminStore.Event]
+                    }
+                    return print(try JSONOutput.encode(Shown(delivery: d, attempts: attempts, events: events)))
                 }
-                print("delivery \(d.id)  \(d.state)  \(d.url)")
-                print("event    \(d.eventType.isEmpty ? "-" : d.eventType)  id \(d.eventID ?? "-")  key \(d.idempotencyKey)")
-                print("\(TextTable.time(d.createdAt))  enqueued")
-                for a in attempts {
-                    let status = a.statusCode.map { "HTTP \($0)" } ?? "no answer"
-                    let next = a.nextAttemptAt.map { ", next at \(TextTable.time($0))" } ?? ""
-                    print("\(TextTable.time(a.startedAt))  attempt \(a.attempt): \(a.outcome), \(status), \(a.durationMs ?? 0) ms by \(a.workerID)\(next)")
-                    if let error = a.error { print("    error: \(error)") }
-                }
-                if let end = d.finishedAt { print("\(TextTable.time(end))  ended \(d.state)\(d.lastError.map { ": \($0)" } ?? "")") }
-                else { print("pending: next attempt at \(TextTable.time(d.nextAttemptAt))") }
+                print(DeliveryTimeline(delivery: d, attempts: attempts, events: events).lines().joined(separator: "\n"))
             }
         }
     }
 
     struct Replay: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "replay", abstract: "Back to pending with a fresh attempt budget; same body and idempotency key.")
+            commandName: "replay", abstract: "Back to pending with a fresh attempt budget; same body and idempotency key.",
+            discussion: """
+                Only failed, dead and cancelled deliveries are replayed; other ids are listed as skipped, with why.
+                The replay is recorded in the audit timeline, which keeps how the delivery had ended.
+
+                Examples:
+                  herald deliveries replay 42 43
+                  herald deliveries replay --state dead --endpoint https://example.com/hooks --since 2h
+
+                Exit codes: 0 done (even if some ids were skipped); 1 an id is unknown, or database error;
+                64 invalid arguments.
+                """)
         @OptionGroup var connection: ConnectionOptions
         @OptionGroup var filter: FilterOptions
         @Argument(help: "Delivery ids (or use --state).") var ids: [Int64] = []
+        @Flag(help: "Print JSON: changed, not_found, skipped (id, state, reason).") var json = false
 
         func validate() throws {
             if ids.isEmpty && filter.state.isEmpty { throw ValidationError("give delivery ids, or --state dead|failed|cancelled") }
+            try filter.requireStates(in: DeliveryAdminStore.replayableStates, for: "replay")
         }
 
         func run() async throws {
             try await CommandRunner.withDatabase(connection) { conn, schema, _ in
-                let n = try await DeliveryAdminStore(schema: schema).replay(ids: ids.isEmpty ? nil : ids, filter: try filter.filter(), on: conn)
-                print("replayed \(n) deliveries")
+                let report = try await DeliveryAdminStore(schema: schema).replay(ids: ids.isEmpty ? nil : ids, filter: try filter.filter(), on: conn)
+                try DeliveriesCommand.printReport(report, verb: "replayed", json: json)
             }
         }
     }
 
     struct Cancel: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "cancel", abstract: "Cancel pending deliveries (ones being sent right now are left alone).")
+            commandName: "cancel", abstract: "Cancel pending deliveries (ones being sent right now are left alone).",
+            discussion: """
+                Only pending deliveries are cancelled; other ids are listed as skipped, with why. The cancel is
+                recorded in the audit timeline. `replay` undoes it.
+
+                Examples:
+                  herald deliveries cancel 44 45
+                  herald deliveries cancel --endpoint https://example.com/hooks --since 1h
+
+                Exit codes: 0 done (even if some ids were skipped); 1 an id is unknown, or database error;
+                64 invalid arguments.
+                """)
         @OptionGroup var connection: ConnectionOptions
         @OptionGroup var filter: FilterOptions
         @Argument(help: "Delivery ids (or use --endpoint/--since).") var ids: [Int64] = []
+        @Flag(help: "Print JSON: changed, not_found, skipped (id, state, reason).") var json = false
 
         func validate() throws {
             if ids.isEmpty && filter.endpoint == nil && filter.since == nil {
                 throw ValidationError("give delivery ids, or --endpoint/--since to cancel matching pending deliveries")
             }
+            try filter.requireStates(in: DeliveryAdminStore.cancellableStates, for: "cancel")
         }
 
         func run() async throws {
             try await CommandRunner.withDatabase(connection) { conn, schema, _ in
-                let n = try await DeliveryAdminStore(schema: schema).cancel(ids: ids.isEmpty ? nil : ids, filter: try filter.filter(), on: conn)
-                print("cancelled \(n) deliveries")
+                let report = try await DeliveryAdminStore(schema: schema).cancel(ids: ids.isEmpty ? nil : ids, filter: try filter.filter(), on: conn)
+                try DeliveriesCommand.printReport(report, verb: "cancelled", json: json)
             }
+        }
+    }
+
+    /// Prints what a replay or cancel did; unknown ids make the command fail (exit 1) after printing.
+    static func printReport(_ report: DeliveryAdminStore.ChangeReport, verb: String, json: Bool) throws {
+        if json {
+            print(try JSONOutput.encode(report))
+        } else {
+            print("\(verb) \(TextTable.count(report.changed.count, "delivery", "deliveries"))")
+            for skipped in report.skipped { Swift.print("skipped \(skipped.id): \(skipped.reason)") }
+        }
+        if !report.notFound.isEmpty {
+            let ids = report.notFound.map(String.init).joined(separator: ", ")
+            throw HeraldError(.notFound, "no delivery \(ids); `herald deliveries list` shows them")
         }
     }
 }

@@ -10,15 +10,16 @@ struct EnqueueCommand: AsyncParsableCommand {
         discussion: """
             --data takes the body inline ('{"a":1}'), from a file (@body.json) or from standard input (-).
             The body is sent byte for byte. Repeating an --event-id for the same URL prints the first
-            delivery's id and queues nothing new.
+            delivery's id, queues nothing new and says so on stderr. Enqueueing to a disabled endpoint
+            queues the delivery (it fails when due unless the endpoint is enabled) and says so on stderr.
 
             Examples:
               herald enqueue --url https://example.com/hooks --data '{"invoice":42}' --event-type invoice.paid
               herald enqueue --url https://example.com/hooks --data @event.json --event-id evt_123 --header 'X-Tenant: acme'
               generate-event | herald enqueue --url https://example.com/hooks --data -
 
-            Exit codes: 0 queued (id on stdout); 1 refused or database error (reason on stderr, nothing queued);
-            64 invalid arguments.
+            Exit codes: 0 queued, or a repeated event id (id on stdout); 1 database error (reason on stderr,
+            nothing queued); 64 invalid arguments, including what the database refuses (URL, body, headers).
             """
     )
 
@@ -48,6 +49,9 @@ struct EnqueueCommand: AsyncParsableCommand {
     @Option(help: "Largest body accepted, in bytes (default: database's herald.max_body_bytes, else 1 MiB).")
     var maxBodyBytes: Int?
 
+    @Flag(help: "Print JSON: id, duplicate, endpoint_id, endpoint_disabled_reason.")
+    var json = false
+
     func parsedHeaders() throws -> [String: String] {
         var result: [String: String] = [:]
         for header in headers {
@@ -56,15 +60,33 @@ struct EnqueueCommand: AsyncParsableCommand {
             }
             let name = header[..<colon].trimmingCharacters(in: .whitespaces)
             let value = header[header.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            guard !name.isEmpty, name.allSatisfy(Self.isTokenCharacter) else {
+                throw ValidationError(
+                    "invalid --header \(header.prefix(60).debugDescription): the name before ':' must be letters, digits or !#$%&'*+.^_`|~- (e.g. 'X-Tenant: acme')")
+            }
             result[name] = value
         }
         return result
     }
 
+    /// RFC 9110's `tchar`: what a header name may hold (the database checks the same).
+    static func isTokenCharacter(_ c: Character) -> Bool {
+        c.isASCII && (c.isLetter || c.isNumber || "!#$%&'*+.^_`|~-".contains(c))
+    }
+
     func validate() throws {
+        if let problem = WebhookURL.problem(url) {
+            throw ValidationError("invalid --url \(String(url.prefix(100)).debugDescription): \(problem)")
+        }
         _ = try parsedHeaders()
+        if let maxAttempts, !(1...50).contains(maxAttempts) {
+            throw ValidationError("--max-attempts must be between 1 and 50, got \(maxAttempts)")
+        }
         if let maxBodyBytes, !(1...104_857_600).contains(maxBodyBytes) {
             throw ValidationError("--max-body-bytes must be between 1 and 104857600, got \(maxBodyBytes)")
+        }
+        if let eventID, eventID.isEmpty || eventID.count > 255 {
+            throw ValidationError("--event-id must be 1 to 255 characters")
         }
     }
 
@@ -85,8 +107,16 @@ struct EnqueueCommand: AsyncParsableCommand {
             let request = EnqueueRequest(
                 url: url, body: try readBody(), eventType: eventType, eventID: eventID, headers: try parsedHeaders(),
                 contentType: contentType, maxAttempts: maxAttempts)
-            let id = try await WebhookQueue(schema: schema, maxBodyBytes: maxBodyBytes).enqueue(request, on: conn)
-            print(id)
+            let outcome = try await WebhookQueue(schema: schema, maxBodyBytes: maxBodyBytes).enqueueWithOutcome(request, on: conn)
+            if json { print(try JSONOutput.encode(outcome)) } else { print(outcome.id) }
+            // The id stays alone on stdout for scripts; what deserves attention goes to stderr.
+            if outcome.duplicate, let eventID {
+                CommandRunner.warn("event id \(eventID.debugDescription) was already queued for this URL as delivery \(outcome.id): nothing new queued")
+            }
+            if let reason = outcome.endpointDisabledReason {
+                CommandRunner.warn(
+                    "endpoint \(outcome.endpointID) is disabled (\(reason)): delivery \(outcome.id) fails when due unless you run `herald endpoints enable \(outcome.endpointID)` first")
+            }
         }
     }
 }

@@ -12,9 +12,7 @@ enum LoggingSetup {
             done = true
             LoggingSystem.bootstrap { label in
                 if format == "json" { return JSONLogHandler(label: label, logLevel: level) }
-                var handler = StreamLogHandler.standardError(label: label)
-                handler.logLevel = level
-                return handler
+                return TextLogHandler(label: label, logLevel: level)
             }
         }
     }

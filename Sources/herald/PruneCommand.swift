@@ -9,23 +9,39 @@ struct PruneCommand: AsyncParsableCommand {
         abstract: "Delete finished deliveries (and their attempts) older than a cut-off, in small batches.",
         discussion: """
             Only delivered, failed, dead and cancelled deliveries whose end is older than --older-than are
-            deleted, 1,000 per short transaction, skipping rows locked by anyone: safe while workers run.
+            deleted (with their attempts and operator events), 1,000 per short transaction, skipping rows
+            locked by anyone: safe while workers run. Circuit-breaker transitions older than the cut-off go too.
+            The cut-off needs a unit (30d, 12h, 1h30m): a bare number is refused.
+
+            Run on a terminal, a prune that would delete more than half of all deliveries asks for --yes
+            first (a cut-off typed wrong is the usual reason). --dry-run prints what would go and deletes nothing.
 
             Examples:
+              herald prune --older-than 30d --dry-run
               herald prune --older-than 30d
-              herald prune --older-than 12h --batch-size 500
+              herald prune --older-than 12h --batch-size 500 --yes
 
-            Exit codes: 0 success (prints how many); 1 database error; 64 invalid arguments.
+            Exit codes: 0 success (prints how many); 1 database error, or confirmation needed (nothing deleted);
+            64 invalid arguments.
             """
     )
 
     @OptionGroup var connection: ConnectionOptions
 
-    @Option(help: "Age cut-off, e.g. 30d, 12h.")
+    @Option(help: "Age cut-off with a unit, e.g. 30d, 12h, 1h30m.")
     var olderThan: String
 
     @Option(help: "Deliveries deleted per transaction, 1-10000.")
     var batchSize: Int = 1000
+
+    @Flag(help: "Print what would be deleted; delete nothing.")
+    var dryRun = false
+
+    @Flag(help: "Delete even more than half of all deliveries without asking (the question is only asked on a terminal).")
+    var yes = false
+
+    @Flag(help: "Print JSON.")
+    var json = false
 
     func validate() throws {
         guard (1...10_000).contains(batchSize) else { throw ValidationError("--batch-size must be between 1 and 10000, got \(batchSize)") }
@@ -35,8 +51,29 @@ struct PruneCommand: AsyncParsableCommand {
     func run() async throws {
         try await CommandRunner.withDatabase(connection) { conn, schema, _ in
             let age = try DurationText.parse(olderThan, name: "--older-than")
-            let count = try await DeliveryAdminStore(schema: schema).prune(olderThan: age, batchSize: batchSize, on: conn)
-            print("pruned \(count) deliveries finished more than \(olderThan) ago")
+            let store = DeliveryAdminStore(schema: schema)
+            let preview = try await store.prunePreview(olderThan: age, on: conn)
+            if dryRun {
+                if json { return print(try JSONOutput.encode(preview)) }
+                let span = preview.oldestFinishedAt.map { oldest in
+                    " (finished \(TextTable.time(oldest)) to \(TextTable.time(preview.newestFinishedAt ?? oldest)))"
+                } ?? ""
+                print("would prune \(preview.deliveries) of \(TextTable.count(preview.totalDeliveries, "delivery", "deliveries"))\(span)")
+                print("would prune \(TextTable.count(preview.breakerEvents, "breaker event", "breaker events"))")
+                return
+            }
+            if preview.needsConfirmation, !yes, isatty(STDIN_FILENO) == 1 {
+                throw HeraldError(
+                    .conflict,
+                    "this would delete \(preview.deliveries) of \(preview.totalDeliveries) deliveries (more than half): check --older-than \(olderThan), then add --yes; nothing was deleted")
+            }
+            let pruned = try await store.prune(olderThan: age, batchSize: batchSize, on: conn)
+            if json {
+                struct Pruned: Encodable { var deliveries: Int; var breakerEvents: Int }
+                return print(try JSONOutput.encode(Pruned(deliveries: pruned.deliveries, breakerEvents: pruned.breakerEvents)))
+            }
+            print("pruned \(TextTable.count(pruned.deliveries, "delivery", "deliveries")) finished more than \(olderThan) ago")
+            print("pruned \(TextTable.count(pruned.breakerEvents, "breaker event", "breaker events"))")
         }
     }
 }

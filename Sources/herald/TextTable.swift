@@ -12,20 +12,19 @@ enum TextTable {
         }.joined(separator: "\n")
     }
 
+    /// `text` cut to `width` characters with an ellipsis, so one long URL does not push a table off screen.
+    static func truncate(_ text: String, to width: Int = 60) -> String {
+        text.count <= width ? text : String(text.prefix(width - 1)) + "…"
+    }
+
+    /// "1 delivery", "2 deliveries", "0 deliveries".
+    static func count(_ n: Int, _ singular: String, _ plural: String) -> String {
+        "\(n) \(n == 1 ? singular : plural)"
+    }
+
     static func time(_ date: Date) -> String {
         let f = ISO8601DateFormatter()
         f.formatOptions = [.withInternetDateTime]
         return f.string(from: date)
-    }
-}
-
-/// JSON for `--json` output: sorted keys, ISO dates.
-enum JSONOutput {
-    static func encode(_ value: some Encodable) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .iso8601
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 }

@@ -74,7 +74,7 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Park a delivery as dead after this many consecutive sends that never finished (worker killed or wedged), 1-100.")
     var poisonThreshold: Int = 3
 
-    @Flag(help: "Allow sends to loopback, private, link-local and other non-global addresses (off: SSRF guard; also HERALD_ALLOW_PRIVATE_NETWORKS=1).")
+    @Flag(help: "Allow sends to loopback, private, link-local and other non-global addresses (off: SSRF guard; also HERALD_ALLOW_PRIVATE_NETWORKS=1|true|yes|on). The startup line logs ssrf_guard=on|off.")
     var allowPrivateNetworks = false
 
     @Option(help: "Serve /metrics, /healthz and /readyz on this port (off unless given).")
@@ -98,7 +98,10 @@ struct WorkerCommand: AsyncParsableCommand {
         c.connectTimeout = try DurationText.parse(connectTimeout, name: "--connect-timeout")
         c.requestTimeout = try DurationText.parse(requestTimeout, name: "--request-timeout")
         c.poisonThreshold = poisonThreshold
-        c.allowPrivateNetworks = allowPrivateNetworks || ProcessInfo.processInfo.environment["HERALD_ALLOW_PRIVATE_NETWORKS"] == "1"
+        let fromEnvironment = try ProcessInfo.processInfo.environment["HERALD_ALLOW_PRIVATE_NETWORKS"].map {
+            try BooleanText.parse($0, name: "HERALD_ALLOW_PRIVATE_NETWORKS")
+        }
+        c.allowPrivateNetworks = allowPrivateNetworks || fromEnvironment == true
         c.sampleInterval = try DurationText.parse(sampleInterval, name: "--sample-interval")
         c.retryPolicy = try RetryPolicy(
             maxAttempts: maxAttempts, base: try DurationText.parse(backoffBase, name: "--backoff-base"),

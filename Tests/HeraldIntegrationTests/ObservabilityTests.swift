@@ -46,7 +46,11 @@ struct ObservabilityTests {
             let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
             #expect(object?["level"] != nil && object?["msg"] != nil, "not a JSON log line: \(line)")
         }
-        #expect(lines.contains { $0.contains("\"delivery_id\"") && $0.contains("\"status\":\"200\"") })
+        // Values are typed: ids, statuses and durations are JSON numbers.
+        #expect(lines.contains { $0.contains("\"delivery_id\":") && $0.contains("\"status\":200") }, "\(lines.prefix(10))")
+        let attempt = try #require(lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            .first { $0["delivery_id"] != nil && $0["status"] != nil })
+        #expect(attempt["delivery_id"] is NSNumber && !(attempt["delivery_id"] is String), "\(attempt)")
         await receiver.stop()
     }
 }

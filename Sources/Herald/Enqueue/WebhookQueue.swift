@@ -27,6 +27,12 @@ public struct WebhookQueue: Sendable {
     ///   ``HeraldError/Code/database`` when the database fails.
     @discardableResult
     public func enqueue(_ request: EnqueueRequest, on connection: PGConnection) async throws -> Int64 {
+        try await enqueueWithOutcome(request, on: connection).id
+    }
+
+    /// Like ``enqueue(_:on:)``, and says whether the event id was a repeat and whether the endpoint is
+    /// disabled (see ``EnqueueOutcome``).
+    public func enqueueWithOutcome(_ request: EnqueueRequest, on connection: PGConnection) async throws -> EnqueueOutcome {
         try await DeliveryStore(schema: schema).enqueue(request, maxBodyBytes: maxBodyBytes, on: connection)
     }
 }

@@ -1,7 +1,7 @@
 public import Foundation
 public import PGDriver
 
-/// What operators do to deliveries: list, show, replay, cancel, prune, and the status summary.
+/// What operators do to deliveries: list, show, prune (replay and cancel: DeliveryAdminStore+Change.swift).
 public struct DeliveryAdminStore: Sendable {
     public let schema: SchemaName
 
@@ -36,6 +36,19 @@ public struct DeliveryAdminStore: Sendable {
         public var nextAttemptAt: Date?
     }
 
+    /// An operator action on a delivery (migrations/0009's `delivery_events`).
+    public struct Event: Sendable, Hashable, Codable {
+        public var at: Date
+        /// `replayed` or `cancelled`.
+        public var what: String
+        /// The state before the action.
+        public var fromState: String
+        /// For a replay: when the delivery had ended.
+        public var endedAt: Date?
+        /// The database role that ran the command.
+        public var actor: String
+    }
+
     /// Filters for ``list(state:endpoint:since:limit:on:)`` and bulk replay.
     public struct Filter: Sendable {
         public var states: [DeliveryState]
@@ -48,7 +61,7 @@ public struct DeliveryAdminStore: Sendable {
         }
     }
 
-    private func whereClause(_ filter: Filter) -> PGQuery {
+    func whereClause(_ filter: Filter) -> PGQuery {
         let states = "{" + filter.states.map(\.rawValue).joined(separator: ",") + "}"
         let endpointID = filter.endpoint.flatMap { Int64($0) }
         let endpointURL = endpointID == nil ? filter.endpoint : nil
@@ -84,6 +97,16 @@ public struct DeliveryAdminStore: Sendable {
         return try await connection.query(query).rows.map(decode)
     }
 
+    /// How many deliveries match `filter` (for "showing 50 of N").
+    public func count(_ filter: Filter, on connection: PGConnection) async throws -> Int {
+        let condition = whereClause(filter)
+        let query = PGQuery(
+            sql: "SELECT count(*)::int AS n FROM \(schema.qualified("deliveries")) d JOIN \(schema.qualified("endpoints")) e ON e.id = d.endpoint_id WHERE "
+                + condition.sql,
+            binds: condition.binds)
+        return try await connection.query(query).first?.decode("n") ?? 0
+    }
+
     /// One delivery and its attempts in order.
     public func show(id: Int64, on connection: PGConnection) async throws -> (Delivery, [Attempt]) {
         let result = try await connection.query(
@@ -103,47 +126,72 @@ public struct DeliveryAdminStore: Sendable {
         return (try decode(row), attempts)
     }
 
-    /// Puts failed, dead or cancelled deliveries back to `pending` with a fresh attempt budget; the body
-    /// and idempotency key are untouched. Returns how many. Wakes idle workers.
-    public func replay(ids: [Int64]?, filter: Filter, on connection: PGConnection) async throws -> Int {
-        let count = try await changeState(ids: ids, filter: filter, from: ["failed", "dead", "cancelled"], on: connection) {
-            "state = 'pending', attempts = 0, interrupted_sends = 0, next_attempt_at = now(), finished_at = NULL, updated_at = now(), replayed_at = clock_timestamp()"
-        }
-        if count > 0 { try await connection.notify(DeliveryStore(schema: schema).wakeupChannel) }
-        return count
-    }
-
-    /// Cancels pending deliveries; ones leased by a worker right now are skipped (their send is in flight).
-    public func cancel(ids: [Int64]?, filter: Filter, on connection: PGConnection) async throws -> Int {
-        try await changeState(ids: ids, filter: filter, from: ["pending"], on: connection) {
-            "state = 'cancelled', finished_at = now(), updated_at = now(), last_error = 'cancelled by operator'"
+    /// A delivery's operator events, oldest first.
+    public func events(id: Int64, on connection: PGConnection) async throws -> [Event] {
+        try await connection.query(
+            """
+            SELECT at, what, from_state, ended_at, actor FROM \(unescaped: schema.qualified("delivery_events"))
+            WHERE delivery_id = \(id) ORDER BY at, id
+            """
+        ).rows.map { r in
+            Event(at: try r.decode("at"), what: try r.decode("what"), fromState: try r.decode("from_state"),
+                  endedAt: try r.decode("ended_at"), actor: try r.decode("actor"))
         }
     }
 
-    private func changeState(
-        ids: [Int64]?, filter: Filter, from: [String], on connection: PGConnection, set: () -> String
-    ) async throws -> Int {
-        let idArray = ids.map { "{" + $0.map(String.init).joined(separator: ",") + "}" }
-        let fromArray = "{" + from.joined(separator: ",") + "}"
-        let condition = renumber(whereClause(filter), from: 2)
-        let query = PGQuery(
-            sql: """
-                WITH target AS (
-                    SELECT d.id FROM \(schema.qualified("deliveries")) d JOIN \(schema.qualified("endpoints")) e ON e.id = d.endpoint_id
-                    WHERE d.state = ANY($1::text[]) AND ($2::bigint[] IS NULL OR d.id = ANY($2::bigint[])) AND \(condition.sql)
-                    FOR UPDATE OF d SKIP LOCKED
-                ), changed AS (
-                    UPDATE \(schema.qualified("deliveries")) d SET \(set()) FROM target WHERE d.id = target.id RETURNING d.id
-                )
-                SELECT count(*)::int AS n FROM changed
-                """,
-            binds: [fromArray.pgBind, idArray.map { $0.pgBind } ?? .null] + condition.binds)
-        return try await connection.query(query).first?.decode("n") ?? 0
+    /// What ``prune(olderThan:batchSize:on:)`` would delete now, for `herald prune --dry-run` and the
+    /// confirmation a large prune asks for.
+    public struct PrunePreview: Sendable, Hashable, Codable {
+        /// Finished deliveries older than the cut-off.
+        public var deliveries: Int
+        /// Every delivery in the table, pending included.
+        public var totalDeliveries: Int
+        /// The earliest and latest end among the doomed deliveries.
+        public var oldestFinishedAt: Date?
+        public var newestFinishedAt: Date?
+        /// Circuit-breaker transitions older than the cut-off.
+        public var breakerEvents: Int
+
+        /// The share of all deliveries above which a prune on a terminal asks for `--yes`: more than half.
+        ///
+        /// Why half: a routine prune removes the oldest slice of a table that keeps weeks of history; one
+        /// that removes most of it is likely a cut-off typed wrong (`--older-than 90s` for `90d`).
+        public var needsConfirmation: Bool { deliveries > 0 && deliveries * 2 > totalDeliveries }
+
+        public init(deliveries: Int, totalDeliveries: Int, oldestFinishedAt: Date?, newestFinishedAt: Date?, breakerEvents: Int) {
+            self.deliveries = deliveries
+            self.totalDeliveries = totalDeliveries
+            self.oldestFinishedAt = oldestFinishedAt
+            self.newestFinishedAt = newestFinishedAt
+            self.breakerEvents = breakerEvents
+        }
     }
 
-    /// Deletes terminal deliveries (and their attempts) finished before `olderThan` ago, in batches of
-    /// `batchSize`, each its own short transaction; safe while workers run. Returns how many.
-    public func prune(olderThan: Duration, batchSize: Int = 1000, on connection: PGConnection) async throws -> Int {
+    /// Counts what a prune with `olderThan` would delete, deleting nothing.
+    public func prunePreview(olderThan: Duration, on connection: PGConnection) async throws -> PrunePreview {
+        let cutoff = olderThan.seconds
+        let row = try await connection.query(
+            """
+            SELECT count(*) FILTER (WHERE doomed)::int AS deliveries, count(*)::int AS total,
+                   min(finished_at) FILTER (WHERE doomed) AS oldest, max(finished_at) FILTER (WHERE doomed) AS newest,
+                   (SELECT count(*) FROM \(unescaped: schema.qualified("circuit_breaker_events"))
+                    WHERE created_at < now() - make_interval(secs => \(cutoff)))::int AS breaker_events
+            FROM (SELECT finished_at, finished_at < now() - make_interval(secs => \(cutoff)) AND state <> 'pending' AS doomed
+                  FROM \(unescaped: schema.qualified("deliveries"))) d
+            """
+        ).first
+        guard let row else { throw HeraldError(.database, "the prune preview returned no row") }
+        return PrunePreview(
+            deliveries: try row.decode("deliveries"), totalDeliveries: try row.decode("total"),
+            oldestFinishedAt: try row.decode("oldest"), newestFinishedAt: try row.decode("newest"),
+            breakerEvents: try row.decode("breaker_events"))
+    }
+
+    /// Deletes terminal deliveries (with their attempts and operator events) finished before `olderThan`
+    /// ago, and circuit-breaker transitions older than that, in batches of `batchSize`, each its own short
+    /// transaction; safe while workers run. Returns how many deliveries and breaker events.
+    @discardableResult
+    public func prune(olderThan: Duration, batchSize: Int = 1000, on connection: PGConnection) async throws -> (deliveries: Int, breakerEvents: Int) {
         var total = 0
         while true {
             let deleted = try await connection.query(
@@ -155,17 +203,33 @@ public struct DeliveryAdminStore: Sendable {
                 ), attempts_gone AS (
                     -- Attempt rows have no foreign key (migration 0007): they go with their delivery here.
                     DELETE FROM \(unescaped: schema.qualified("attempts")) a USING doomed WHERE a.delivery_id = doomed.id
+                ), events_gone AS (
+                    -- Nor do operator events (migration 0009).
+                    DELETE FROM \(unescaped: schema.qualified("delivery_events")) ev USING doomed WHERE ev.delivery_id = doomed.id
                 )
                 DELETE FROM \(unescaped: schema.qualified("deliveries")) d USING doomed WHERE d.id = doomed.id
                 """
             ).affectedRows
             total += deleted
-            if deleted < batchSize { return total }
+            if deleted < batchSize { break }
+        }
+        // The breaker history grows with every trip; without this "prune keeps the tables small" was false.
+        var events = 0
+        while true {
+            let deleted = try await connection.query(
+                """
+                DELETE FROM \(unescaped: schema.qualified("circuit_breaker_events"))
+                WHERE id IN (SELECT id FROM \(unescaped: schema.qualified("circuit_breaker_events"))
+                             WHERE created_at < now() - make_interval(secs => \(olderThan.seconds)) ORDER BY id LIMIT \(batchSize))
+                """
+            ).affectedRows
+            events += deleted
+            if deleted < batchSize { return (total, events) }
         }
     }
 
     /// Shifts `$n` placeholders of `query` by `offset`, so fragments compose into one statement.
-    private func renumber(_ query: PGQuery, from offset: Int) -> PGQuery {
+    func renumber(_ query: PGQuery, from offset: Int) -> PGQuery {
         guard offset > 0 else { return query }
         var out = ""
         var chars = query.sql.makeIterator()

@@ -8,17 +8,23 @@ internal import PGDriver
 struct DeliveryStore: Sendable {
     let schema: SchemaName
 
-    /// Calls `<schema>.enqueue(...)`; maps its validation errors (SQLSTATE 22023) to ``HeraldError``.
-    func enqueue(_ request: EnqueueRequest, maxBodyBytes: Int?, on connection: PGConnection) async throws -> Int64 {
+    /// Calls `<schema>.enqueue_with_outcome(...)`; maps its validation errors (SQLSTATE 22023) to
+    /// ``HeraldError``.
+    func enqueue(_ request: EnqueueRequest, maxBodyBytes: Int?, on connection: PGConnection) async throws -> EnqueueOutcome {
         let headers = try PGJSON(encoding: request.headers)
         let query: PGQuery = """
-            SELECT \(unescaped: schema.qualified("enqueue"))(\(request.url), \(request.body), \(request.eventType), \
+            SELECT delivery_id, duplicate, target_endpoint_id, endpoint_disabled_reason
+            FROM \(unescaped: schema.qualified("enqueue_with_outcome"))(\(request.url), \(request.body), \(request.eventType), \
             \(request.eventID), \(headers)::jsonb, \(request.contentType), \(request.maxAttempts)::integer, \
-            \(maxBodyBytes)::integer) AS id
+            \(maxBodyBytes)::integer)
             """
         do {
-            let result = try await connection.query(query)
-            return try result.first?.decode("id", as: Int64.self) ?? -1
+            guard let row = try await connection.query(query).first else {
+                throw HeraldError(.database, "enqueue_with_outcome returned no row")
+            }
+            return EnqueueOutcome(
+                id: try row.decode("delivery_id"), duplicate: try row.decode("duplicate"),
+                endpointID: try row.decode("target_endpoint_id"), endpointDisabledReason: try row.decode("endpoint_disabled_reason"))
         } catch let error as PGError {
             throw Self.heraldError(error)
         }

@@ -35,10 +35,11 @@ public struct EndpointStore: Sendable {
             let row = try await connection.query(
                 """
                 INSERT INTO \(unescaped: schema.qualified("endpoints")) (url, secret, max_attempts, breaker_key)
-                VALUES (\(url), \(secret.encoded), \(maxAttempts), \(breakerKey)) ON CONFLICT (url) DO NOTHING RETURNING id
+                VALUES (\(unescaped: schema.qualified("webhook_url_normalized"))(\(url)), \(secret.encoded), \(maxAttempts), \(breakerKey))
+                ON CONFLICT (url) DO NOTHING RETURNING id
                 """)
             guard let id = try row.first?.decode("id", as: Int64.self) else {
-                throw HeraldError.invalid("an endpoint for \(url) already exists; `herald endpoints rotate-secret` changes its secret")
+                throw HeraldError(.conflict, "an endpoint for \(url) already exists; `herald endpoints rotate-secret` changes its secret")
             }
             return id
         } catch let error as PGError {
@@ -93,16 +94,39 @@ public struct EndpointStore: Sendable {
             """)
     }
 
+    /// The shortest and longest grace period of a secret rotation.
+    ///
+    /// Why bounded: with no grace every receiver still checking the old secret rejects the next webhook
+    /// (a rotation is a switch-over, not a revocation: to revoke, disable the endpoint); a grace of years
+    /// keeps a secret you meant to retire signing long after anyone remembers it.
+    public static let graceRange: ClosedRange<Duration> = .seconds(60) ... .seconds(30 * 86_400)
+
+    /// `grace` if within ``graceRange``; else ``HeraldError/Code/invalidInput`` saying the range.
+    public static func checkedGrace(_ grace: Duration) throws -> Duration {
+        guard graceRange.contains(grace) else {
+            throw HeraldError.invalid("invalid --grace: the old secret must keep signing for 1m to 30d (e.g. 24h)")
+        }
+        return grace
+    }
+
     /// Replaces the secret; the old one keeps signing alongside the new one until `grace` has passed.
-    public func rotateSecret(_ idOrURL: String, to secret: WebhookSecret, grace: Duration, on connection: PGConnection) async throws {
+    /// Returns until when the old secret signs.
+    /// - Throws: ``HeraldError/Code/invalidInput`` when `grace` is outside ``graceRange``.
+    @discardableResult
+    public func rotateSecret(_ idOrURL: String, to secret: WebhookSecret, grace: Duration, on connection: PGConnection) async throws -> Date {
+        _ = try Self.checkedGrace(grace)
         let endpoint = try await find(idOrURL, on: connection)
         let graceSeconds = grace.seconds
-        try await connection.query(
+        let row = try await connection.query(
             """
             UPDATE \(unescaped: schema.qualified("endpoints"))
             SET previous_secret = secret, previous_secret_expires_at = now() + make_interval(secs => \(graceSeconds)),
                 secret = \(secret.encoded), updated_at = now()
             WHERE id = \(endpoint.id)
-            """)
+            RETURNING previous_secret_expires_at
+            """
+        ).first
+        guard let row else { throw HeraldError(.notFound, "endpoint \(idOrURL.debugDescription) vanished during the rotation") }
+        return try row.decode("previous_secret_expires_at")
     }
 }

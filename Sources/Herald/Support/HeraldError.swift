@@ -16,6 +16,8 @@ public struct HeraldError: Error, Sendable, CustomStringConvertible, Equatable {
         public static let migration = Code(raw: "migration")
         /// Something asked for does not exist.
         public static let notFound = Code(raw: "notFound")
+        /// What was asked for clashes with what exists (an endpoint for that URL is already registered).
+        public static let conflict = Code(raw: "conflict")
         public var description: String { raw }
     }
 

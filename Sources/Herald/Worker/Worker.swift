@@ -86,6 +86,9 @@ public struct Worker: Service, CustomStringConvertible {
             metadata: [
                 "worker_id": "\(configuration.workerID)", "schema": "\(configuration.schema)",
                 "concurrency": "\(configuration.concurrency)", "batch_size": "\(configuration.batchSize)",
+                // Whether sends to loopback and private addresses are refused: an operator must be able to
+                // see that the guard is on without reading the command line and the environment.
+                "ssrf_guard": "\(configuration.allowPrivateNetworks ? "off" : "on")",
             ])
         await withTaskGroup(of: Void.self) { group in
             group.addTask {

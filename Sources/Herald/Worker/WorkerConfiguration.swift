@@ -22,7 +22,9 @@ public struct WorkerConfiguration: Sendable, CustomStringConvertible {
     /// TCP connect timeout per send. Default 5 s.
     public var connectTimeout: Duration = .seconds(5)
     /// Whole-request timeout per send, body included. Default 15 s.
-    public var requestTimeout: Duration = .seconds(15)
+    public var requestTimeout: Duration = .seconds(defaultRequestTimeoutSeconds)
+    /// The default of ``requestTimeout``, for tools that reason about a worker they cannot ask.
+    public static let defaultRequestTimeoutSeconds: Double = 15
     /// Response bytes read per send; the rest is discarded. Default 64 KiB.
     public var responseLimit: Int = 64 * 1024
     /// Characters of the response body kept in the attempt log. Default 1024.

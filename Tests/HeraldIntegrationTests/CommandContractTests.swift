@@ -1,0 +1,189 @@
+import Foundation
+import HeraldTestSupport
+import PGDriver
+import Testing
+
+/// The rules every `herald` command keeps, checked table-driven over every command: exit 64 for invalid
+/// arguments, "run `herald migrate`" on an unmigrated schema, `--json` objects with every key, and an
+/// example in every `--help`.
+@Suite("Command contract")
+struct CommandContractTests {
+    let pg: TestPostgres
+    init() async throws { pg = try await TestPostgres.shared() }
+
+    func herald(_ arguments: [String], schema: String? = nil, environment: [String: String] = [:]) async throws -> HeraldBinary.Result {
+        try await HeraldBinary.run(
+            arguments + (schema.map { ["--schema", $0] } ?? []), environment: ["DATABASE_URL": pg.url].merging(environment) { $1 })
+    }
+
+    /// Every command that uses the database, with arguments it would accept on a migrated schema.
+    static let databaseCommands: [[String]] = [
+        ["status"], ["deliveries", "list"], ["deliveries", "show", "1"], ["deliveries", "replay", "1"], ["deliveries", "cancel", "1"],
+        ["endpoints", "add", "--url", "https://example.com/c"], ["endpoints", "list"], ["endpoints", "show", "1"],
+        ["endpoints", "disable", "1", "--reason", "x"], ["endpoints", "enable", "1"], ["endpoints", "rotate-secret", "1"],
+        ["breakers"], ["breakers", "reset", "endpoint:1"], ["prune", "--older-than", "30d"],
+        ["enqueue", "--url", "https://example.com/c", "--data", "{}"], ["worker", "--allow-private-networks"],
+    ]
+
+    @Test("on a schema never migrated, every command says run `herald migrate` in one line, exit 1", arguments: databaseCommands)
+    func unmigrated(_ command: [String]) async throws {
+        let result = try await herald(command, schema: TestPostgres.uniqueSchema("never"))
+        #expect(result.status == 1, "\(command): \(result.status) \(result.stderr)")
+        #expect(result.stderr.contains("herald migrate"), "\(command): \(result.stderr)")
+        #expect(result.stderr.split(separator: "\n").count == 1, "\(command): \(result.stderr)")
+    }
+
+    @Test("migrate --status on a schema never migrated lists every migration pending, aligned, exit 0")
+    func statusOfNothing() async throws {
+        let result = try await herald(["migrate", "--status"], schema: TestPostgres.uniqueSchema("never"))
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n")
+        #expect(lines.first?.hasPrefix("STATE    MIGRATION") == true, "\(result.stdout)")
+        #expect(lines.contains { $0.hasPrefix("pending  0001_initial") }, "\(result.stdout)")
+        #expect(result.stdout.contains(" 0 applied, "), "\(result.stdout)")
+    }
+
+    /// Invalid arguments for each command; all exit 64 (the database is reachable, so nothing else fails).
+    static let invalidArguments: [[String]] = [
+        [], ["stauts"], ["status", "--bogus"], ["status", "--log-format", "xml"], ["migrate", "--json"],
+        ["deliveries", "list", "--limit", "0"], ["deliveries", "list", "--since", "90"], ["deliveries", "show", "abc"],
+        ["deliveries", "replay"], ["deliveries", "replay", "--state", "delivered"], ["deliveries", "cancel"],
+        ["endpoints", "add"], ["endpoints", "add", "--url", "ftp://x"], ["endpoints", "add", "--url", "https://a/", "--max-attempts", "0"],
+        ["endpoints", "show"], ["endpoints", "disable", "1", "--reason", " "], ["endpoints", "rotate-secret", "1", "--grace", "0s"],
+        ["breakers", "reset"], ["prune", "--older-than", "90"], ["prune", "--older-than", "30d", "--batch-size", "0"],
+        ["enqueue", "--url", "http://:80/", "--data", "{}"], ["enqueue", "--url", "https://a/", "--data", "{}", "--max-attempts", "0"],
+        ["enqueue", "--url", "https://a/", "--data", "{}", "--header", ": v"], ["worker", "--concurrency", "0"],
+        ["worker", "--poll-interval", "1"],
+    ]
+
+    @Test("invalid arguments exit 64 on every command", arguments: invalidArguments)
+    func invalid(_ command: [String]) async throws {
+        let result = try await herald(command)
+        #expect(result.status == 64, "\(command): \(result.status) \(result.stderr)")
+    }
+
+    @Test("HERALD_ALLOW_PRIVATE_NETWORKS: other spellings are refused (64); true turns the guard off and the startup line says so")
+    func privateNetworksVariable() async throws {
+        let refused = try await herald(["worker"], environment: ["HERALD_ALLOW_PRIVATE_NETWORKS": "maybe"])
+        #expect(refused.status == 64, "\(refused.stderr)")
+        #expect(refused.stderr.contains("HERALD_ALLOW_PRIVATE_NETWORKS"))
+        let (schema, conn) = try await pg.migratedSchema("ctr")
+        for (value, guardState) in [("TRUE", "off"), ("yes", "off"), ("0", "on")] {
+            let worker = try HeraldProcess(
+                ["worker", "--schema", schema, "--log-format", "json"],
+                environment: ["DATABASE_URL": pg.url, "HERALD_ALLOW_PRIVATE_NETWORKS": value])
+            try await Wait.until("the startup line") { worker.output.contains("worker started") }
+            #expect(worker.output.contains("\"ssrf_guard\":\"\(guardState)\""), "\(value): \(worker.output)")
+            worker.signal(SIGTERM)
+            _ = try await worker.waitForExit()
+        }
+        await conn.close()
+    }
+
+    @Test("a mysql:// URL is refused as not a PostgreSQL URL, naming the setting and never the password")
+    func notPostgres() async throws {
+        let flag = try await HeraldBinary.run(["status", "--database-url", "mysql://root:hunter2@db/app"])
+        #expect(flag.status == 64)
+        #expect(flag.stderr.contains("--database-url is not a PostgreSQL URL"), "\(flag.stderr)")
+        #expect(!flag.stderr.contains("hunter2"))
+        let env = try await HeraldBinary.run(["status"], environment: ["DATABASE_URL": "mysql://root:hunter2@db/app"])
+        #expect(env.status == 64)
+        #expect(env.stderr.contains("DATABASE_URL is not a PostgreSQL URL"), "\(env.stderr)")
+    }
+
+    @Test("a mistyped command gets a suggestion and exit 64; bare herald prints help and exits 64")
+    func mistypedAndBare() async throws {
+        let typo = try await HeraldBinary.run(["stauts"])
+        #expect(typo.status == 64)
+        #expect(typo.stderr.contains("did you mean `herald status`"), "\(typo.stderr)")
+        let bare = try await HeraldBinary.run([])
+        #expect(bare.status == 64)
+        #expect(bare.stdout.contains("SUBCOMMANDS"), "\(bare.stdout)")
+    }
+
+    @Test("global options may come before the command")
+    func globalOptionsFirst() async throws {
+        let (schema, conn) = try await pg.migratedSchema("ctr")
+        let result = try await HeraldBinary.run(["--schema", schema, "status", "--json"], environment: ["DATABASE_URL": pg.url])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("\"due\""))
+        await conn.close()
+    }
+
+    @Test("--json output carries every key, null when empty, on every command that prints data")
+    func jsonKeys() async throws {
+        let (schema, conn) = try await pg.migratedSchema("ctr")
+        let added = try await herald(["endpoints", "add", "--url", "https://example.com/j", "--json"], schema: schema)
+        #expect(added.status == 0, "\(added.stderr)")
+        try Self.expectKeys(added.stdout, ["id", "url", "secret"], "endpoints add")
+        let enqueued = try await herald(["enqueue", "--url", "https://example.com/j", "--data", "{}", "--json"], schema: schema)
+        try Self.expectKeys(enqueued.stdout, ["id", "duplicate", "endpoint_id", "endpoint_disabled_reason"], "enqueue")
+        let id = try #require(try await conn.query("SELECT max(id) AS id FROM \(unescaped: schema).deliveries").first?.decode("id", as: Int64.self))
+        try await conn.query(
+            "INSERT INTO \(unescaped: schema).attempts (delivery_id, attempt, worker_id, started_at, outcome) VALUES (\(id), 1, 'w', now(), 'unknown')")
+        try await conn.query("INSERT INTO \(unescaped: schema).circuit_breakers (key) VALUES ('endpoint:1')")
+
+        let delivery = ["id", "state", "url", "event_type", "event_id", "idempotency_key", "attempts", "next_attempt_at", "last_status",
+                        "last_error", "created_at", "finished_at"]
+        let endpoint = ["id", "url", "enabled", "disabled_reason", "max_attempts", "breaker_key", "pending", "previous_secret_expires_at",
+                        "created_at", "secret"]
+        let change = ["changed", "not_found", "skipped"]
+        let table: [([String], [String])] = [
+            (["status", "--json"], ["states", "lag_seconds", "due", "delivered_per_minute", "attempts_per_minute", "open_breakers"]),
+            (["deliveries", "list", "--json"], delivery),
+            (["endpoints", "list", "--json"], endpoint),
+            (["endpoints", "show", "1", "--json"], endpoint),
+            (["breakers", "--json"], ["key", "state", "consecutive_failures", "trips", "open_until", "total_successes", "total_failures",
+                                      "pending_deliveries", "last_transition", "updated_at"]),
+            (["migrate", "--status", "--json"], ["schema", "migrations"]),
+            (["prune", "--older-than", "30d", "--dry-run", "--json"], ["deliveries", "total_deliveries", "oldest_finished_at",
+                                                                      "newest_finished_at", "breaker_events"]),
+            (["prune", "--older-than", "30d", "--json"], ["deliveries", "breaker_events"]),
+            (["endpoints", "rotate-secret", "1", "--json"], ["secret", "previous_secret_signs_until"]),
+            (["deliveries", "replay", String(id), "--json"], change),
+            (["deliveries", "cancel", String(id), "--json"], change),
+        ]
+        for (command, keys) in table {
+            let result = try await herald(command, schema: schema)
+            #expect(result.status == 0, "\(command): \(result.stderr)")
+            try Self.expectKeys(result.stdout, keys, command.joined(separator: " "))
+        }
+        let shown = try await herald(["deliveries", "show", String(id), "--json"], schema: schema)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any])
+        #expect(Set(object.keys) == ["delivery", "attempts", "events"])
+        #expect(Set((object["delivery"] as? [String: Any] ?? [:]).keys) == Set(delivery))
+        let event = try #require((object["events"] as? [[String: Any]])?.first, "the replay and cancel above are events")
+        #expect(Set(event.keys) == ["at", "what", "from_state", "ended_at", "actor"])
+        let attempt = try #require((object["attempts"] as? [[String: Any]])?.first)
+        #expect(Set(attempt.keys) == ["attempt", "started_at", "duration_ms", "status_code", "outcome", "error", "response_excerpt",
+                                      "worker_id", "next_attempt_at"])
+        #expect(attempt["duration_ms"] is NSNull, "an interrupted attempt has a null duration, not a missing one")
+        await conn.close()
+    }
+
+    /// `text` is a JSON object (or a non-empty array of objects) with exactly `keys`.
+    static func expectKeys(_ text: String, _ keys: [String], _ what: String) throws {
+        let value = try JSONSerialization.jsonObject(with: Data(text.utf8))
+        let objects = (value as? [[String: Any]]) ?? [value as? [String: Any]].compactMap { $0 }
+        #expect(!objects.isEmpty, "\(what): \(text)")
+        for object in objects {
+            #expect(Set(object.keys) == Set(keys), "\(what): \(object.keys.sorted()) vs \(keys.sorted())")
+        }
+    }
+
+    /// Every command path, for the --help check.
+    static let commandPaths: [[String]] = [
+        [], ["migrate"], ["enqueue"], ["worker"], ["status"], ["deliveries"], ["deliveries", "list"], ["deliveries", "show"],
+        ["deliveries", "replay"], ["deliveries", "cancel"], ["endpoints"], ["endpoints", "add"], ["endpoints", "list"],
+        ["endpoints", "show"], ["endpoints", "disable"], ["endpoints", "enable"], ["endpoints", "rotate-secret"], ["breakers"],
+        ["breakers", "list"], ["breakers", "reset"], ["prune"],
+    ]
+
+    @Test("every --help shows an example", arguments: commandPaths)
+    func helpHasExamples(_ path: [String]) async throws {
+        let result = try await HeraldBinary.run(path + ["--help"])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("Example"), "herald \(path.joined(separator: " ")) --help has no example")
+        #expect(result.stdout.contains("herald \(path.joined(separator: " "))"), "\(path)")
+    }
+}
