@@ -136,11 +136,13 @@ def wal_lsn():
     return psql("SELECT pg_current_wal_lsn()")
 
 
-def drain(count, procs, concurrency, batch, timeout=60, delay_ms=0):
-    """Fills `count` deliveries, starts workers, and measures until all are delivered (or `timeout`)."""
+def drain(count, procs, concurrency, batch, timeout=60, delay_ms=0, endpoints=10):
+    """Fills `count` deliveries to `endpoints` endpoints, starts workers, and measures until all are
+    delivered (or `timeout`). Every endpoint starts as a new key: its window opens from the breaker
+    threshold (docs/flow_control.md), so the figure includes the ramp."""
     reset_schema()
     receiver = start_receiver(delay_ms)
-    fill(count)
+    fill(count, endpoints=endpoints)
     lsn0 = wal_lsn()
     busy0, receiver0 = machine_busy(), proc_stats(receiver.pid)[0]
     workers = start_workers(procs, concurrency, batch)
@@ -289,7 +291,7 @@ def scale(rows, behind_open_breaker=0, seconds=8):
     if behind_open_breaker:
         fill(behind_open_breaker, endpoints=1, path="/down")
         psql("SELECT * FROM herald.breaker_record((SELECT 'endpoint:' || id FROM herald.endpoints WHERE url LIKE '%/down0'), "
-             "0, 5, 5, false, false, 5, 3600000, 3600000, NULL, 'bench')")
+             "0, 5, 5, false, false, 5, 3600000, 3600000, NULL, 'bench', true, NULL, 128)")
         psql("VACUUM ANALYZE herald.deliveries")
         psql("CHECKPOINT")
     workers = start_workers(*SCALE_LAYOUT)
@@ -316,6 +318,13 @@ def render(results):
         out.append(f"| {r['processes']} × {r['concurrency']} × {r['batch']} | {r['rate']:,.0f}{late} | {r['cpu_ms_per_delivery']:.3f} | "
                    f"{r['receiver_cpu_ms_per_delivery']:.3f} | {r['machine_cpu_ms_per_delivery']:.3f} | {r['round_trips_per_delivery']:.2f} | "
                    f"{r['wal_bytes_per_delivery']:,.0f} | {r['peak_rss_mib']:.0f} |")
+    if "drain_one_endpoint" in results:
+        r = results["drain_one_endpoint"]
+        default = next(d for d in results["drain"] if (d["processes"], d["concurrency"], d["batch"]) == (1, 8, 16))
+        out += ["", "All 50,000 to **one** endpoint at the defaults (1 × 8 × 16; one key, its window opening from 5 to the "
+                f"cap of 128): **{r['rate']:,.0f}/s**, {100 * r['rate'] / default['rate']:.0f}% of the 10-endpoint figure; "
+                f"worker CPU {r['cpu_ms_per_delivery']:.3f} ms, machine CPU {r['machine_cpu_ms_per_delivery']:.3f} ms, "
+                f"{r['round_trips_per_delivery']:.2f} round trips and {r['wal_bytes_per_delivery']:,.0f} WAL bytes per delivery."]
     out += ["", "### 2. Ceiling: pgbench running Herald's SQL, one delivery per transaction", "",
             "| clients | pgbench transactions/s | best Herald layout with as many slots | Herald deliveries/s | ratio |",
             "|---|---|---|---|---|"]
@@ -389,12 +398,18 @@ def main():
                            "postgres": psql("SHOW server_version")},
                "drain": [], "ceiling": [], "latency": None, "slow": [], "scale": {}}
     # 1. Drain, with the pgbench ceiling at matching client counts (2).
-    configs = DRAIN_LAYOUTS
+    configs = [(1, 8, 16)] if "--drain-only" in sys.argv else DRAIN_LAYOUTS
     for procs, conc, batch in configs:
         runs = [drain(50000, procs, conc, batch) for _ in range(RUNS)]
         row = dict(median_of(runs), processes=procs, concurrency=conc, batch=batch)
         results["drain"].append(row)
         print("drain", row, flush=True)
+    # 1b. Every delivery to one endpoint, at the defaults: one key's window opens up to the cap (128).
+    runs = [drain(50000, 1, 8, 16, endpoints=1) for _ in range(RUNS)]
+    results["drain_one_endpoint"] = dict(median_of(runs), processes=1, concurrency=8, batch=16)
+    print("drain to one endpoint", results["drain_one_endpoint"], flush=True)
+    if "--drain-only" in sys.argv:
+        return results
     for clients in sorted({p * c for p, c, _ in configs}):
         tps = statistics.median(ceiling(clients) for _ in range(RUNS))
         results["ceiling"].append({"clients": clients, "tps": tps})

@@ -8,9 +8,10 @@ struct DeliveryTimeline {
     var attempts: [DeliveryAdminStore.Attempt]
     var events: [DeliveryAdminStore.Event]
 
-    /// How long a worker holds a delivery back after an interrupted send: two request timeouts (see
-    /// DeliverySlot). The CLI cannot know a worker's `--request-timeout`, so it assumes the default.
-    static let interruptedWait = 2 * WorkerConfiguration.defaultRequestTimeoutSeconds
+    /// How long a worker holds a delivery back after an interrupted send: the request timeout + 10 s
+    /// (`WorkerConfiguration.resendWait`). The CLI cannot know a worker's `--request-timeout`, so it assumes
+    /// the default.
+    static let interruptedWait = WorkerConfiguration.defaultRequestTimeoutSeconds + 10
 
     func lines() -> [String] {
         let d = delivery
@@ -47,7 +48,7 @@ struct DeliveryTimeline {
     }
 
     /// When the next attempt can really happen: after the latest send was interrupted, a worker holds the
-    /// delivery back for two request timeouts from that send, whatever `next_attempt_at` says.
+    /// delivery back for the request timeout + 10 s from that send, whatever `next_attempt_at` says.
     var nextAttempt: Date {
         guard let last = attempts.last, last.outcome == "unknown" else { return delivery.nextAttemptAt }
         return max(delivery.nextAttemptAt, last.startedAt.addingTimeInterval(Self.interruptedWait))

@@ -126,13 +126,14 @@ struct CommandContractTests {
         let delivery = ["id", "state", "url", "event_type", "event_id", "idempotency_key", "attempts", "next_attempt_at", "last_status",
                         "last_error", "created_at", "finished_at"]
         let endpoint = ["id", "url", "enabled", "disabled_reason", "max_attempts", "breaker_key", "pending", "previous_secret_expires_at",
-                        "created_at", "secret"]
+                        "created_at", "secret", "max_in_flight", "rate_limit_per_minute", "ordered"]
         let change = ["changed", "not_found", "skipped"]
         let table: [([String], [String])] = [
             (["status", "--json"], ["states", "lag_seconds", "due", "delivered_per_minute", "attempts_per_minute", "open_breakers"]),
             (["deliveries", "list", "--json"], delivery),
             (["endpoints", "list", "--json"], endpoint),
             (["endpoints", "show", "1", "--json"], endpoint),
+            (["endpoints", "set", "1", "--max-in-flight", "4", "--json"], endpoint),
             (["breakers", "--json"], ["key", "state", "consecutive_failures", "trips", "open_until", "total_successes", "total_failures",
                                       "pending_deliveries", "last_transition", "updated_at"]),
             (["migrate", "--status", "--json"], ["schema", "migrations"]),
@@ -175,7 +176,7 @@ struct CommandContractTests {
     static let commandPaths: [[String]] = [
         [], ["migrate"], ["enqueue"], ["worker"], ["status"], ["deliveries"], ["deliveries", "list"], ["deliveries", "show"],
         ["deliveries", "replay"], ["deliveries", "cancel"], ["endpoints"], ["endpoints", "add"], ["endpoints", "list"],
-        ["endpoints", "show"], ["endpoints", "disable"], ["endpoints", "enable"], ["endpoints", "rotate-secret"], ["breakers"],
+        ["endpoints", "show"], ["endpoints", "set"], ["endpoints", "disable"], ["endpoints", "enable"], ["endpoints", "rotate-secret"], ["breakers"],
         ["breakers", "list"], ["breakers", "reset"], ["prune"],
     ]
 

@@ -155,7 +155,8 @@ struct DeliveryEngineTests {
         #expect(requests.allSatisfy { $0.body == Array(body.utf8) })
         // The interrupted send is on record (written before the send, on another connection).
         let outcomes = try await conn.query("SELECT outcome FROM \(unescaped: schema).attempts WHERE delivery_id = \(id) ORDER BY id")
-        #expect(try outcomes.rows.map { try $0.decode("outcome", as: String.self) } == ["unknown", "delivered"])
+        let logged = try outcomes.rows.map { try $0.decode("outcome", as: String.self) }
+        #expect(logged == ["unknown", "delivered"], "attempt outcomes: \(logged); second worker: \(second.output.suffix(3000))")
         await receiver.stop()
         await conn.close()
     }

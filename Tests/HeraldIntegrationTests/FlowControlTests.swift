@@ -182,7 +182,7 @@ struct FlowControlTests {
         await conn.close()
     }
 
-    @Test("after a send interrupted by SIGKILL the next send of that delivery arrives 2 request timeouts after the first")
+    @Test("after a send interrupted by SIGKILL the next send of that delivery arrives request timeout + 10 s after the first")
     func resendWaitIsMeasured() async throws {
         let receiver = try await TestReceiver.start { _, attempt in attempt == 1 ? .hold : .status(200) }
         let (schema, conn) = try await pg.migratedSchema("fc")
@@ -199,8 +199,8 @@ struct FlowControlTests {
         let arrivals = receiver.requests(path: "/held").map(\.receivedAt).sorted()
         #expect(arrivals.count == 2)
         let gap = arrivals[1].timeIntervalSince(arrivals[0])
-        #expect(gap >= 3.9, "2 x 2 s after the interrupted send, measured: \(gap) s")
-        #expect(gap <= 8, "and not much later: \(gap) s")
+        #expect(gap >= 11.9, "2 s + 10 s after the interrupted send, measured: \(gap) s")
+        #expect(gap <= 16, "and not much later: \(gap) s")
         #expect(try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).attempts WHERE outcome = 'unknown'") == 1)
         receiver.releaseHeld()
         await receiver.stop()

@@ -41,7 +41,7 @@ struct DeliveryStore: Sendable {
         var threshold: Int
         /// How long a half-open key's backlog waits while another worker has the probe out.
         var probeWaitMilliseconds: Int
-        /// How long after an interrupted send the delivery may be sent again (2 × the request timeout).
+        /// How long after an interrupted send the delivery may be sent again (``WorkerConfiguration/resendWait``).
         var resendWaitMilliseconds: Int
     }
 

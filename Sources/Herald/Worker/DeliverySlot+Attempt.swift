@@ -4,8 +4,9 @@ internal import PGDriver
 
 /// One send of a round: sign, send, decide what the delivery becomes.
 extension DeliverySlot {
-    /// Sends one delivery and decides what it becomes.
-    func attempt(_ delivery: LeasedDelivery, attemptID: Int64?) async -> SentAttempt {
+    /// Sends one delivery and decides what it becomes; nil when it was not sent after all because
+    /// `startBy` passed first (see ``HTTPSender/send(url:headers:body:startBy:)``).
+    func attempt(_ delivery: LeasedDelivery, attemptID: Int64?, startBy: ContinuousClock.Instant) async -> SentAttempt? {
         var random = SystemRandomNumberGenerator()
         let machine = DeliveryStateMachine(policy: delivery.policy(base: configuration.retryPolicy))
         let startedAt = now()
@@ -26,8 +27,10 @@ extension DeliverySlot {
             headers.append(("webhook-signature", WebhookSigner.header(id: delivery.idempotencyKey, timestamp: timestamp, body: delivery.body, secrets: secrets)))
             headers.append(contentsOf: delivery.headers.sorted { $0.key < $1.key })
             metrics.inFlight.increment()
-            outcome = await http.send(url: delivery.url, headers: headers, body: delivery.body)
+            let sent = await http.send(url: delivery.url, headers: headers, body: delivery.body, startBy: startBy)
             metrics.inFlight.decrement()
+            guard let sent else { return nil }
+            outcome = sent
         } catch {
             outcome = HTTPSender.Outcome(result: .refused("the endpoint's signing secret is invalid; rotate it"), excerpt: nil)
         }

@@ -34,7 +34,9 @@ extension DeliverySlot {
                                     // have lost its lease already: past the deadline nothing starts.
                                     guard ContinuousClock.now < deadline, !Task.isCancelled else { return (delivery, nil) }
                                     began.insert(delivery.id)
-                                    return (delivery, await self.attempt(delivery, attemptID: attemptIDs[delivery.id]))
+                                    let sent = await self.attempt(delivery, attemptID: attemptIDs[delivery.id], startBy: deadline)
+                                    if sent == nil { began.remove(delivery.id) }
+                                    return (delivery, sent)
                                 }
                             }
                             var all: [(LeasedDelivery, SentAttempt?)] = []
@@ -85,6 +87,8 @@ final class StartedSends: Sendable {
     private let started = Mutex<Set<Int64>>([])
 
     func insert(_ id: Int64) { started.withLock { _ = $0.insert(id) } }
+
+    func remove(_ id: Int64) { started.withLock { _ = $0.remove(id) } }
 
     var ids: Set<Int64> { started.withLock { $0 } }
 }

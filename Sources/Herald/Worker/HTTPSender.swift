@@ -72,7 +72,12 @@ final class HTTPSender: Sendable {
     }
 
     /// POSTs `body` with `headers` to `url`, within the total timeout.
-    func send(url: String, headers: [(String, String)], body: [UInt8]) async -> Outcome {
+    ///
+    /// `startBy`: the request must not start later than this (its lease could have ended by then, and
+    /// another worker could send the same delivery); checked immediately before the request is handed to
+    /// the client, and the client's own deadline never reaches past it plus the total timeout. Returns nil,
+    /// having sent nothing, when it has passed (a worker frozen between its checks and the send).
+    func send(url: String, headers: [(String, String)], body: [UInt8], startBy: ContinuousClock.Instant? = nil) async -> Outcome? {
         let target: (url: String, host: String?)
         switch await checkedTarget(url) {
         case .refuse(let reason): return Outcome(result: .refused(reason), excerpt: nil)
@@ -84,6 +89,7 @@ final class HTTPSender: Sendable {
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         request.body = .bytes(ByteBuffer(bytes: body))
         let prepared = request
+        if let startBy, ContinuousClock.now >= startBy { return nil }
         let deadline = NIODeadline.now() + .nanoseconds(Int64(totalTimeout.seconds * 1e9))
         let limit = responseLimit
         let total = totalTimeout

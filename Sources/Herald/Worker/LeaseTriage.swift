@@ -32,7 +32,7 @@ struct LeaseTriage: Sendable {
         if delivery.interrupted >= poisonThreshold { return .park(id: delivery.id) }
         if !delivery.enabled { return .failDisabled(id: delivery.id) }
         // The last send's worker died or froze; if it lives on, frozen, its request may still be open at the
-        // receiver. The database said until when (two request timeouts from that send, by its clock).
+        // receiver. The database said until when (the idle-in-transaction timeout after that send's journal row, by its clock).
         if let until = delivery.resendNotBefore { return .wait(id: delivery.id, until: until) }
         return .send(id: delivery.id)
     }

@@ -47,6 +47,12 @@ public struct WorkerConfiguration: Sendable, CustomStringConvertible {
     /// itself. A margin above the request timeout, since the lease is idle while the request is in flight.
     public var idleInTransactionTimeout: Duration { requestTimeout + .seconds(10) }
 
+    /// After a send whose worker died or froze, the delivery is not sent again until this long after that
+    /// send's journal row: by then the send had to start (``sendDeadline``) and end (the request timeout),
+    /// or its frozen worker refuses to start it, so one delivery never has two requests open at once. It is
+    /// the idle-in-transaction timeout: request timeout + 10 s (25 s at the defaults).
+    public var resendWait: Duration { idleInTransactionTimeout }
+
     /// No send of a batch starts later than this after the lease: a send started then, running for the
     /// whole request timeout, still ends 2 s before the server's idle timeout would end the lease.
     public var sendDeadline: Duration { idleInTransactionTimeout - requestTimeout - .seconds(2) }
@@ -55,7 +61,7 @@ public struct WorkerConfiguration: Sendable, CustomStringConvertible {
     var leaseSettings: DeliveryStore.LeaseSettings {
         DeliveryStore.LeaseSettings(
             limit: batchSize, defaultCap: maxInFlightPerEndpoint, threshold: breakerPolicy.failureThreshold,
-            probeWaitMilliseconds: Int(probeWait.seconds * 1000), resendWaitMilliseconds: Int(2 * requestTimeout.seconds * 1000))
+            probeWaitMilliseconds: Int(probeWait.seconds * 1000), resendWaitMilliseconds: Int(resendWait.seconds * 1000))
     }
 
     public init(connectionString: String, schema: SchemaName, workerID: String? = nil) {
