@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A long-running `herald` process (a worker) started by a test, with its output in a file.
 ///
@@ -30,26 +31,47 @@ public final class HeraldProcess: @unchecked Sendable {
     }
 
     public var pid: Int32 { process.processIdentifier }
-    public var isRunning: Bool { process.isRunning }
+    public var isRunning: Bool { exitStatus() == nil }
+
+    private let reaped = Mutex<Int32?>(nil)
+
+    /// The exit status once the process has ended, else nil; never blocks.
+    ///
+    /// Reaps the child with `waitpid(WNOHANG)` itself rather than trusting `Process.isRunning` and
+    /// `waitUntilExit()`: under load Foundation sometimes never notices a SIGKILLed child (a zombie stays),
+    /// and `waitUntilExit()` then spins forever on a cooperative thread, stalling every other test.
+    public func exitStatus() -> Int32? {
+        if let status = reaped.withLock({ $0 }) { return status }
+        var raw: Int32 = 0
+        let r = waitpid(pid, &raw, WNOHANG)
+        if r == pid {
+            // WIFEXITED: low 7 bits zero; then WEXITSTATUS; else killed by signal (low 7 bits).
+            let status = (raw & 0x7f) == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
+            reaped.withLock { $0 = status }
+            return status
+        }
+        if r < 0, errno == ECHILD, !process.isRunning { return process.terminationStatus }  // Foundation reaped it
+        return nil
+    }
 
     /// Sends `signal` (SIGTERM, SIGKILL, SIGSTOP, SIGCONT …).
     public func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
 
     /// Waits for the process to end (up to `timeout`) and returns its exit status.
     public func waitForExit(timeout: Duration = .seconds(30)) async throws -> Int32 {
-        try await Wait.until("herald process \(pid) to exit", timeout: timeout) { !self.process.isRunning }
-        return process.terminationStatus
+        try await Wait.until("herald process \(pid) to exit", timeout: timeout) { self.exitStatus() != nil }
+        return exitStatus() ?? -1
     }
 
     /// Everything the process wrote so far.
     public var output: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
     /// Kills the process if it still runs (test cleanup).
+    /// Never blocks for long: SIGKILL, then up to 5 s for the child to be reaped.
     public func stop() {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
+        guard exitStatus() == nil else { return }
+        kill(pid, SIGKILL)
+        for _ in 0..<500 where exitStatus() == nil { usleep(10_000) }
     }
 
     deinit {
