@@ -182,6 +182,34 @@ struct FlowControlTests {
         await conn.close()
     }
 
+    @Test("a delivery whose completion the database refuses fails alone with the reason; the rest of its batch is delivered once")
+    func refusedCompletionFailsAlone() async throws {
+        let receiver = try await TestReceiver.start()
+        let (schema, conn) = try await pg.migratedSchema("fc")
+        try await enqueueMany(conn, schema: schema, url: receiver.url("/refused"), count: 10)
+        let bad = try #require(try await conn.query("SELECT min(id) AS id FROM \(unescaped: schema).deliveries").first?.decode("id", as: Int64.self))
+        // A trigger refuses to record this one delivery's attempt, as a constraint or a bad value would.
+        try await conn.query(PGQuery(sql: """
+            CREATE FUNCTION \(schema).refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN IF NEW.delivery_id = \(bad) AND NEW.outcome <> 'unknown' AND NEW.outcome <> 'failed' THEN
+                RAISE EXCEPTION 'attempt % refused by a test trigger', NEW.id; END IF; RETURN NEW; END $$
+            """))
+        try await conn.query(PGQuery(sql: "CREATE TRIGGER refuse BEFORE UPDATE ON \(schema).attempts FOR EACH ROW EXECUTE FUNCTION \(schema).refuse()"))
+        let worker = try HeraldProcess.worker(pg, schema: schema)
+        try await Wait.until("9 delivered and 1 failed", timeout: .seconds(30)) {
+            let delivered = try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).deliveries WHERE state = 'delivered'")
+            let failed = try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).deliveries WHERE state = 'failed'")
+            return delivered == 9 && failed == 1
+        }
+        try await stopAll([worker])
+        let reason = try await conn.query("SELECT last_error FROM \(unescaped: schema).deliveries WHERE id = \(bad)").first?.decode("last_error", as: String.self)
+        #expect(reason?.contains("refused by a test trigger") == true, "\(reason ?? "nil")")
+        #expect(receiver.requests(path: "/refused").count == 10, "each sent once: the batch was not repeated")
+        #expect(try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).attempts WHERE outcome = 'unknown'") == 0)
+        await receiver.stop()
+        await conn.close()
+    }
+
     @Test("after a send interrupted by SIGKILL the next send of that delivery arrives request timeout + 10 s after the first")
     func resendWaitIsMeasured() async throws {
         let receiver = try await TestReceiver.start { _, attempt in attempt == 1 ? .hold : .status(200) }

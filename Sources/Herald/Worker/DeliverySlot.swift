@@ -177,12 +177,10 @@ struct DeliverySlot: Sendable {
             }
 
             // Complete.
-            var statements = [store.completeQuery(sent.map(\.completion) + finished)]
             let records = BreakerBatch.records(sent.map(\.breakerSend), now: now())
-            if !records.isEmpty { statements.append(store.recordBreakersQuery(records)) }
-            let results = try await tx.commit(with: statements)
+            let transitions = try await complete(sent.map(\.completion) + finished, breakers: records, on: tx)
             for attempt in sent { metrics.deliveries[attempt.completion.outcome]?.increment() }
-            if results.count > 1 { result.backlogs += logTransitions(results[1]) }
+            if let transitions { result.backlogs += logTransitions(transitions) }
             result.leased = rows.count
             result.sent = sent.count
             return result
