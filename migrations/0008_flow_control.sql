@@ -58,156 +58,183 @@ $fn$;
 
 -- The lease: up to p_limit due pending deliveries, each with a permit of its breaker key.
 --
--- Walks the due index oldest first (at most p_walk rows, so a lease costs a bounded amount however the
--- queue looks). For each key met it decides how many sends it may have in flight (its window, see the
--- header) and takes free permits one at a time; a row is locked (SKIP LOCKED) only once its permit is
--- held, and a permit whose row turned out to be taken serves the key's next row. Keys that may send
--- nothing now (open, deferred, half-open with the probe out) have their due rows moved, in bounded
--- batches, to when they may send again, so they do not crowd the head of the due index; keys whose
--- window is merely full are skipped. Returns the leased ids and whether each is its key's probe, plus a
--- row (lease_id NULL) for each key whose backlog was larger than one bounded move: the worker moves the
--- rest in bounded batches of their own after its commit, outside the lease; and, when nothing was leased,
--- a row (lease_id and backlog_key NULL) saying when the next pending delivery falls due.
+-- Rows are taken the way they always were, oldest first with FOR NO KEY UPDATE SKIP LOCKED (rows in
+-- flight elsewhere are skipped by the index scan itself), then each key of the batch takes as many free
+-- permits as it has rows, all keys in one statement. A key's window comes from its breaker and endpoint
+-- rows (see the header). Rows a key has no permit for stay locked but are not returned ("excess"): they
+-- are released untouched when the lease ends. If the first pass left room, a second pass, over at most
+-- p_walk due rows and excluding the keys found full, fills it. Keys that may send nothing now (open,
+-- deferred, half-open with the probe out) have their due rows moved, 500 at a time, to when they may send
+-- again, so they leave the head of the due index; ordered endpoints send only their oldest pending row.
+--
+-- Returns the leased ids (and whether each is its key's probe), a row per key whose backlog needs more
+-- than one bounded move (backlog_key: the worker moves the rest after its commit, outside the lease), and
+-- a last row (lease_id and backlog_key NULL) with the rows left unsent for want of a permit (excess) and,
+-- when nothing was leased, when the next pending delivery falls due (backlog_until).
 CREATE FUNCTION delivery_lease(p_limit integer, p_walk integer, p_default_cap integer, p_threshold integer,
                                p_probe_wait_ms integer)
-RETURNS TABLE (lease_id bigint, lease_probe boolean, backlog_key text, backlog_until timestamptz)
+RETURNS TABLE (lease_id bigint, lease_probe boolean, backlog_key text, backlog_until timestamptz, lease_excess integer)
 LANGUAGE plpgsql
 VOLATILE
 SET search_path FROM CURRENT
 AS $fn$
 DECLARE
-    r record;
-    k record;
-    v_keys text[] := '{}';
-    v_limit integer[] := '{}';   -- permits this key may have in flight now
-    v_next integer[] := '{}';    -- the next permit number to try
-    v_spare boolean[] := '{}';   -- a permit taken whose row was lost to another worker
-    v_probe boolean[] := '{}';
-    v_ordered boolean[] := '{}';
-    v_full boolean[] := '{}';
-    i integer;
-    v_n integer;
+    v_ids bigint[];
+    v_full text[] := '{}';
+    v_taken bigint[] := '{}';
     v_count integer := 0;
-    v_until timestamptz;
+    v_excess integer := 0;
+    v_pass integer;
+    v_keys text[] := '{}';      -- keys that took permits in an earlier pass of this lease …
+    v_next integer[] := '{}';   -- … and the permit number to try next for each
+    v_got integer;
+    v_top integer;
     v_moved integer;
+    i integer;
+    k record;
 BEGIN
-    FOR r IN
-        SELECT d.id, d.breaker_key, d.endpoint_id
-        FROM deliveries d
-        WHERE d.state = 'pending' AND d.next_attempt_at <= now()
-        ORDER BY d.next_attempt_at
-        LIMIT p_walk
-    LOOP
-        i := array_position(v_keys, r.breaker_key);
-        IF i IS NULL THEN
-            SELECT b.state, b.open_until, b.consecutive_failures, b.send_window, b.deferred_until,
-                   e.max_in_flight, e.ordered, e.breaker_failure_threshold
-            INTO k
-            FROM endpoints e
-            LEFT JOIN circuit_breakers b ON b.key = r.breaker_key
-            WHERE e.id = r.endpoint_id;
-            v_until := NULL;
-            v_keys := v_keys || r.breaker_key;
-            i := cardinality(v_keys);
-            v_next[i] := 0;
-            v_spare[i] := false;
-            v_full[i] := false;
-            v_ordered[i] := coalesce(k.ordered, false);
-            v_probe[i] := false;
-            IF k.deferred_until > now() THEN
-                v_limit[i] := 0;
-                v_until := k.deferred_until;
-            ELSIF k.state = 'open' AND k.open_until > now() THEN
-                v_limit[i] := 0;
-                v_until := k.open_until;
-            ELSIF k.state = 'open' THEN
-                v_limit[i] := 1;     -- half-open: the one probe
-                v_probe[i] := true;
-            ELSIF coalesce(k.consecutive_failures, 0) > 0 THEN
-                v_limit[i] := 1;
-            ELSE
-                v_limit[i] := least(coalesce(k.send_window, k.breaker_failure_threshold, p_threshold),
-                                    coalesce(k.max_in_flight, p_default_cap));
-            END IF;
-            IF v_ordered[i] THEN
-                v_limit[i] := least(v_limit[i], 1);
-            END IF;
-            IF v_limit[i] = 0 THEN
-                -- Out of the due index's head until the key may send again; bounded, rows others hold skipped.
-                -- A full batch moved: the worker moves the rest after its commit (backlog_key).
-                UPDATE deliveries SET next_attempt_at = v_until, updated_at = now()
+    FOR v_pass IN 1..2 LOOP
+        IF v_pass = 1 THEN
+            SELECT array_agg(x.id) INTO v_ids FROM (
+                SELECT d.id FROM deliveries d
+                WHERE d.state = 'pending' AND d.next_attempt_at <= now()
+                ORDER BY d.next_attempt_at
+                LIMIT p_limit
+                FOR NO KEY UPDATE SKIP LOCKED) x;
+        ELSE
+            SELECT array_agg(x.id) INTO v_ids FROM (
+                SELECT d.id FROM deliveries d
+                WHERE d.id IN (SELECT w.id FROM deliveries w
+                               WHERE w.state = 'pending' AND w.next_attempt_at <= now()
+                               ORDER BY w.next_attempt_at LIMIT p_walk)
+                  AND d.state = 'pending' AND d.next_attempt_at <= now()
+                  AND d.breaker_key <> ALL (v_full) AND d.id <> ALL (v_taken)
+                ORDER BY d.next_attempt_at
+                LIMIT p_limit - v_count
+                FOR NO KEY UPDATE SKIP LOCKED) x;
+        END IF;
+        EXIT WHEN v_ids IS NULL;
+        v_taken := v_taken || v_ids;
+
+        -- One row per key of this pass: its window now, and the permits it could take.
+        FOR k IN
+            WITH rows AS (
+                SELECT d.id, d.breaker_key, d.endpoint_id, d.next_attempt_at,
+                       row_number() OVER (PARTITION BY d.breaker_key ORDER BY d.next_attempt_at, d.id) AS nth
+                FROM deliveries d WHERE d.id = ANY (v_ids)
+            ), keys AS (
+                SELECT r.breaker_key, min(r.endpoint_id) AS endpoint_id, count(*)::int AS need,
+                       array_agg(r.id ORDER BY r.nth) AS ids
+                FROM rows r GROUP BY r.breaker_key
+            ), windows AS (
+                SELECT ky.*, e.ordered,
+                       CASE
+                           WHEN b.deferred_until > now() THEN 0
+                           WHEN b.state = 'open' AND b.open_until > now() THEN 0
+                           WHEN b.state = 'open' THEN 1
+                           WHEN coalesce(b.consecutive_failures, 0) > 0 THEN 1
+                           ELSE least(coalesce(b.send_window, e.breaker_failure_threshold, p_threshold),
+                                      coalesce(e.max_in_flight, p_default_cap))
+                       END AS win,
+                       coalesce(b.state = 'open' AND b.open_until <= now(), false) AS probe,
+                       CASE WHEN b.deferred_until > now() THEN b.deferred_until
+                            WHEN b.state = 'open' AND b.open_until > now() THEN b.open_until END AS held_until
+                FROM keys ky
+                JOIN endpoints e ON e.id = ky.endpoint_id
+                LEFT JOIN circuit_breakers b ON b.key = ky.breaker_key
+            )
+            SELECT w.*,
+                   -- Ordered endpoints: only their oldest pending delivery, and only if it is in this batch.
+                   CASE WHEN w.ordered THEN
+                       (SELECT CASE WHEN o.id = ANY (w.ids) THEN 1 ELSE 0 END
+                        FROM deliveries o WHERE o.endpoint_id = w.endpoint_id AND o.state = 'pending' ORDER BY o.id LIMIT 1)
+                   ELSE w.need END AS wanted
+            FROM windows w
+            ORDER BY w.breaker_key
+        LOOP
+            IF k.win = 0 THEN
+                -- Out of the due index's head until the key may send again (our own rows included).
+                UPDATE deliveries SET next_attempt_at = k.held_until, updated_at = now()
                 WHERE id IN (SELECT x.id FROM deliveries x
-                             WHERE x.breaker_key = r.breaker_key AND x.state = 'pending' AND x.next_attempt_at < v_until
+                             WHERE x.breaker_key = k.breaker_key AND x.state = 'pending' AND x.next_attempt_at < k.held_until
                              ORDER BY x.next_attempt_at
                              LIMIT 500
                              FOR UPDATE SKIP LOCKED);
                 GET DIAGNOSTICS v_moved = ROW_COUNT;
                 IF v_moved >= 500 THEN
-                    lease_id := NULL; lease_probe := NULL; backlog_key := r.breaker_key; backlog_until := v_until;
+                    lease_id := NULL; lease_probe := NULL; backlog_key := k.breaker_key; backlog_until := k.held_until;
+                    lease_excess := NULL;
                     RETURN NEXT;
                 END IF;
-                v_full[i] := true;
+                v_full := v_full || k.breaker_key;
+                CONTINUE;
             END IF;
-        END IF;
-        CONTINUE WHEN v_full[i];
-
-        IF v_ordered[i] AND EXISTS (SELECT 1 FROM deliveries o
-                                    WHERE o.endpoint_id = r.endpoint_id AND o.state = 'pending' AND o.id < r.id) THEN
-            CONTINUE;    -- not the head: FIFO endpoints send their oldest pending delivery only
-        END IF;
-
-        IF NOT v_spare[i] THEN
-            SELECT n INTO v_n
-            FROM generate_series(v_next[i], v_limit[i] - 1) AS n
-            WHERE pg_try_advisory_xact_lock(permit_class(r.breaker_key), n)
-            LIMIT 1;
-            IF NOT FOUND THEN
-                v_full[i] := true;
-                IF v_probe[i] AND v_next[i] = 0 THEN
+            -- Take up to `wanted` free permits below the window. Advisory locks are re-entrant: a number this
+            -- lease already holds would count twice, so a key met again in the second pass starts above the
+            -- numbers it took in the first.
+            i := array_position(v_keys, k.breaker_key);
+            SELECT count(*), max(n) INTO v_got, v_top FROM (
+                SELECT n FROM generate_series(coalesce(v_next[i], 0), k.win - 1) AS n
+                WHERE pg_try_advisory_xact_lock(permit_class(k.breaker_key), n)
+                LIMIT least(k.wanted, k.win)) p;
+            IF v_got > 0 THEN
+                IF i IS NULL THEN
+                    v_keys := v_keys || k.breaker_key;
+                    v_next := v_next || (v_top + 1);
+                ELSE
+                    v_next[i] := v_top + 1;
+                END IF;
+            END IF;
+            IF v_got < k.need THEN
+                v_full := v_full || k.breaker_key;
+                v_excess := v_excess + k.need - v_got;
+                IF k.probe AND v_got = 0 AND i IS NULL THEN
                     -- Another worker has the probe out: the backlog waits, away from the head of the index.
-                    -- (Never pushed from the probe's own lease: it would stay locked until the probe ends.)
-                    v_until := now() + make_interval(secs => p_probe_wait_ms / 1000.0);
-                    UPDATE deliveries SET next_attempt_at = v_until, updated_at = now()
+                    UPDATE deliveries SET next_attempt_at = now() + make_interval(secs => p_probe_wait_ms / 1000.0),
+                                          updated_at = now()
                     WHERE id IN (SELECT x.id FROM deliveries x
-                                 WHERE x.breaker_key = r.breaker_key AND x.state = 'pending' AND x.next_attempt_at < v_until
+                                 WHERE x.breaker_key = k.breaker_key AND x.state = 'pending' AND x.next_attempt_at <= now()
                                  ORDER BY x.next_attempt_at
                                  LIMIT 500
                                  FOR UPDATE SKIP LOCKED);
-                    GET DIAGNOSTICS v_moved = ROW_COUNT;
-                    IF v_moved >= 500 THEN
-                        lease_id := NULL; lease_probe := NULL; backlog_key := r.breaker_key; backlog_until := v_until;
-                        RETURN NEXT;
-                    END IF;
+                ELSIF k.ordered AND k.wanted = 0 THEN
+                    -- The head is not due (a retry is scheduled): the rest wait for it, out of the index's head.
+                    UPDATE deliveries SET next_attempt_at = h.next_attempt_at, updated_at = now()
+                    FROM (SELECT o.next_attempt_at FROM deliveries o WHERE o.endpoint_id = k.endpoint_id AND o.state = 'pending'
+                          ORDER BY o.id LIMIT 1) h
+                    WHERE deliveries.id IN (SELECT x.id FROM deliveries x
+                                            WHERE x.endpoint_id = k.endpoint_id AND x.state = 'pending' AND x.next_attempt_at <= now()
+                                            ORDER BY x.id
+                                            LIMIT 500
+                                            FOR UPDATE SKIP LOCKED)
+                      AND h.next_attempt_at > now();
                 END IF;
-                CONTINUE;
             END IF;
-            v_next[i] := v_n + 1;
-            v_spare[i] := true;
-        END IF;
-
-        PERFORM 1 FROM deliveries x
-        WHERE x.id = r.id AND x.state = 'pending' AND x.next_attempt_at <= now()
-        FOR NO KEY UPDATE SKIP LOCKED;
-        IF FOUND THEN
-            v_spare[i] := false;
-            lease_id := r.id;
-            lease_probe := v_probe[i];
-            backlog_key := NULL;
-            backlog_until := NULL;
-            RETURN NEXT;
-            v_count := v_count + 1;
-            EXIT WHEN v_count >= p_limit;
-        END IF;
+            IF v_got > 0 THEN
+                IF k.ordered THEN
+                    -- The head only: the endpoint's oldest pending delivery.
+                    lease_id := (SELECT o.id FROM deliveries o WHERE o.endpoint_id = k.endpoint_id AND o.state = 'pending'
+                                 ORDER BY o.id LIMIT 1);
+                    lease_probe := k.probe; backlog_key := NULL; backlog_until := NULL; lease_excess := NULL;
+                    RETURN NEXT;
+                    v_count := v_count + 1;
+                ELSE
+                    FOR j IN 1..v_got LOOP
+                        lease_id := k.ids[j]; lease_probe := k.probe; backlog_key := NULL; backlog_until := NULL;
+                        lease_excess := NULL;
+                        RETURN NEXT;
+                        v_count := v_count + 1;
+                    END LOOP;
+                END IF;
+            END IF;
+        END LOOP;
+        EXIT WHEN v_count >= p_limit OR cardinality(v_full) = 0;
     END LOOP;
-    IF v_count = 0 THEN
-        -- Nothing to send now: say when the next delivery falls due (a rate limit or a retry put it a few
-        -- milliseconds ahead, say), so an idle slot wakes then instead of at its next poll.
-        lease_id := NULL; lease_probe := NULL; backlog_key := NULL;
-        backlog_until := (SELECT min(d.next_attempt_at) FROM deliveries d WHERE d.state = 'pending' AND d.next_attempt_at > now());
-        IF backlog_until IS NOT NULL THEN
-            RETURN NEXT;
-        END IF;
-    END IF;
+    -- The status row.
+    lease_id := NULL; lease_probe := NULL; backlog_key := NULL; lease_excess := v_excess;
+    backlog_until := CASE WHEN v_count = 0 THEN
+        (SELECT min(d.next_attempt_at) FROM deliveries d WHERE d.state = 'pending' AND d.next_attempt_at > now()) END;
+    RETURN NEXT;
 END
 $fn$;
 

@@ -226,9 +226,14 @@ struct FlowControlTests {
         try await stopAll([second])
         let arrivals = receiver.requests(path: "/held").map(\.receivedAt).sorted()
         #expect(arrivals.count == 2)
-        let gap = arrivals[1].timeIntervalSince(arrivals[0])
-        #expect(gap >= 11.9, "2 s + 10 s after the interrupted send, measured: \(gap) s")
+        // Measured from the interrupted send's journal row (written just before it left) to the second
+        // request's arrival; same machine, so the worker's and the receiver's clocks agree.
+        let journaled = try #require(
+            try await conn.query("SELECT started_at FROM \(unescaped: schema).attempts WHERE outcome = 'unknown'").first?.decode("started_at", as: Date.self))
+        let gap = arrivals[1].timeIntervalSince(journaled)
+        #expect(gap >= 11.95, "2 s + 10 s after the interrupted send, measured: \(gap) s")
         #expect(gap <= 16, "and not much later: \(gap) s")
+        #expect(arrivals[1].timeIntervalSince(arrivals[0]) >= 11, "the first request arrived just after its journal row")
         #expect(try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).attempts WHERE outcome = 'unknown'") == 1)
         receiver.releaseHeld()
         await receiver.stop()

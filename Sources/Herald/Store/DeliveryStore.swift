@@ -63,11 +63,11 @@ struct DeliveryStore: Sendable {
         let resendWait = "interval '\(settings.resendWaitMilliseconds) milliseconds'"
         let query: PGQuery = """
         WITH due AS MATERIALIZED (
-            SELECT lease_id, lease_probe, backlog_key, backlog_until FROM \(unescaped: schema.qualified("delivery_lease"))(\(unescaped: String(settings.limit)), \
+            SELECT lease_id, lease_probe, backlog_key, backlog_until, lease_excess FROM \(unescaped: schema.qualified("delivery_lease"))(\(unescaped: String(settings.limit)), \
         \(unescaped: String(walk)), \(unescaped: String(settings.defaultCap)), \(unescaped: String(settings.threshold)), \
         \(unescaped: String(settings.probeWaitMilliseconds)))
         )
-        SELECT due.backlog_key, due.backlog_until, d.id, d.idempotency_key, d.body, d.content_type, d.headers, d.attempts, d.max_attempts, d.breaker_key,
+        SELECT due.backlog_key, due.backlog_until, due.lease_excess, d.id, d.idempotency_key, d.body, d.content_type, d.headers, d.attempts, d.max_attempts, d.breaker_key,
                due.lease_probe AS probe,
                e.id AS endpoint_id, e.url, e.secret,
                CASE WHEN e.previous_secret_expires_at > now() THEN e.previous_secret END AS previous_secret,

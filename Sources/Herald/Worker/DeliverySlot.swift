@@ -48,6 +48,8 @@ struct DeliverySlot: Sendable {
                 // come back when something this round put back (a rate limit, say) is due again.
                 if round.sent == 0 {
                     var wait = configuration.pollInterval
+                    // Due work waits for permits that other slots or workers hold: look again soon.
+                    if round.excess > 0 { wait = min(wait, .milliseconds(100)) }
                     if let soonest = round.soonest {
                         wait = min(wait, .milliseconds(max(5, Int(soonest.timeIntervalSince(now()) * 1000))))
                     }
@@ -91,6 +93,8 @@ struct DeliverySlot: Sendable {
         var leased = 0
         var sent = 0
         var backlogs: [Backlog] = []
+        /// Due rows the lease left unsent for want of a permit (their keys' windows were full).
+        var excess = 0
         /// When a delivery this round put back unsent (rate limit) is due again, or, when the lease found
         /// nothing, when the next pending delivery falls due.
         var soonest: Date?
@@ -126,6 +130,7 @@ struct DeliverySlot: Sendable {
                     result.backlogs.append(Backlog(key: key, until: try row.decode("backlog_until", as: Date.self)))
                 } else if try row.decode("id", as: Int64?.self) == nil {
                     result.soonest = try row.decode("backlog_until", as: Date?.self)
+                    result.excess = try row.decode("lease_excess", as: Int?.self) ?? 0
                 } else {
                     rows.append(row)
                 }
