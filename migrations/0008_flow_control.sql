@@ -8,7 +8,9 @@
 -- rows it holds permits for, so every send of a batch starts at once.
 --
 -- The window is adaptive (AIMD) and lives on the breaker row, changed by the same atomic upsert that
--- records a batch's outcomes: it starts at the breaker threshold, grows by one per success up to the cap,
+-- records a batch's outcomes: it starts at the breaker threshold, doubles with each batch of successes up
+-- to the cap (slow start: five writes take a new key from 5 to 128, after which healthy batches write
+-- nothing),
 -- halves on a failure, timeout or 429, is 1 while the key has consecutive failures (so a dead endpoint
 -- gets at most about window + threshold requests), 0 while open and 1 while half-open (the probe).
 
@@ -76,6 +78,8 @@ CREATE FUNCTION delivery_lease(p_limit integer, p_walk integer, p_default_cap in
 RETURNS TABLE (lease_id bigint, lease_probe boolean, backlog_key text, backlog_until timestamptz, lease_excess integer)
 LANGUAGE plpgsql
 VOLATILE
+-- A batch, not the default estimate of 1,000: the lease's joins must stay primary-key lookups.
+ROWS 16
 SET search_path FROM CURRENT
 AS $fn$
 DECLARE
@@ -274,7 +278,7 @@ BEGIN
            'closed', now(),
            CASE WHEN t.state <> 'closed' THEN NULL
                 WHEN p_congested THEN greatest(1, p_threshold / 2)
-                ELSE least(p_cap, p_threshold + p_successes) END,
+                ELSE least(p_cap, greatest(p_threshold * 2, p_threshold + p_successes)) END,
            v_defer
     FROM breaker_transition('closed', 0, 0, NULL, p_successes, p_trailing_failures, p_probe, p_probe_ok,
                             p_threshold, p_cooldown_ms, p_cooldown_cap_ms, v_at) t
@@ -283,7 +287,8 @@ BEGIN
             SELECT t.state, t.consecutive_failures, t.trips, coalesce(t.opened_at, b.opened_at), t.open_until,
                    CASE WHEN t.state <> 'closed' OR (p_probe AND t.state = 'closed') THEN NULL
                         WHEN p_congested THEN greatest(1, coalesce(b.send_window, p_threshold) / 2)
-                        ELSE least(p_cap, coalesce(b.send_window, p_threshold) + p_successes) END
+                        ELSE least(p_cap, greatest(coalesce(b.send_window, p_threshold) * 2,
+                                                   coalesce(b.send_window, p_threshold) + p_successes)) END
             FROM breaker_transition(b.state, b.consecutive_failures, b.trips, b.open_until, p_successes,
                                     p_trailing_failures, p_probe, p_probe_ok, p_threshold, p_cooldown_ms,
                                     p_cooldown_cap_ms, v_at) t),
