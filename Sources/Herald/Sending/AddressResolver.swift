@@ -1,31 +1,10 @@
-internal import Foundation
-
-/// Resolves a host name with `getaddrinfo` on a background thread (it blocks), returning IP texts.
-enum AddressResolver {
-    static func resolve(_ host: String, port: Int) async throws -> [String] {
-        try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
-                var hints = addrinfo()
-                hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-                var result: UnsafeMutablePointer<addrinfo>?
-                let rc = getaddrinfo(host, String(port), &hints, &result)
-                guard rc == 0, let first = result else {
-                    continuation.resume(throwing: HeraldError(.invalidInput, "cannot resolve \(host): \(String(cString: gai_strerror(rc)))"))
-                    return
-                }
-                defer { freeaddrinfo(first) }
-                var addresses: [String] = []
-                var node: UnsafeMutablePointer<addrinfo>? = first
-                while let n = node {
-                    var buffer = [CChar](repeating: 0, count: Int(NI_MAXHOST))
-                    if getnameinfo(n.pointee.ai_addr, n.pointee.ai_addrlen, &buffer, socklen_t(buffer.count), nil, 0, NI_NUMERICHOST) == 0 {
-                        let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-                        if !addresses.contains(text) { addresses.append(text) }
-                    }
-                    node = n.pointee.ai_next
-                }
-                continuation.resume(returning: addresses)
-            }
-        }
-    }
+/// Turns a host name into the IP addresses the SSRF guard checks and the sender then connects to.
+///
+/// A protocol so that tests can script DNS (a lookup that fails, then answers loopback; one that answers a
+/// public and a private address; one that hangs) without touching the network; the worker uses
+/// ``SystemAddressResolver``.
+protocol AddressResolver: Sendable {
+    /// The addresses of `host` as IP text, in the order to try them; throws or returns nothing when the
+    /// name does not resolve. May ignore cancellation: the sender bounds it by the request timeout anyway.
+    func resolve(_ host: String, port: Int) async throws -> [String]
 }

@@ -3,18 +3,27 @@ internal import Foundation
 internal import NIOCore
 internal import NIOHTTP1
 
-/// Sends one webhook request and reports what happened, never throwing.
+/// Sends one webhook request and reports what happened, never throwing and never trapping.
 ///
-/// One shared `HTTPClient` per worker keeps connections to each endpoint alive between deliveries.
+/// The order of a send, all of it inside the request timeout:
+/// 1. parse the stored URL as a ``WebhookURL`` (a bad one is a permanent failure, at once);
+/// 2. resolve the host with the injected ``AddressResolver`` (a failed or empty lookup is a retryable
+///    connection error: nothing is sent to a name that was not checked);
+/// 3. check every address with the ``AddressPolicy`` (one refused address refuses the send);
+/// 4. connect to a checked address through ``PinnedClients`` (SNI, certificate and `Host` keep the name),
+///    trying the next address only when a connection could not be made at all.
+///
 /// Redirects are not followed (a 3xx is a failure: following one would send the signed body somewhere
-/// the endpoint's owner did not register). The response body is read up to `responseLimit` bytes and
-/// the rest is dropped; only an excerpt is kept.
+/// the endpoint's owner did not register). A refused connection fails at once instead of being retried
+/// inside the client until the connect timeout: the delivery's own retry schedule handles it. The
+/// response body is read up to `responseLimit` bytes and the rest is dropped; only an excerpt is kept.
 final class HTTPSender: Sendable {
-    let client: HTTPClient
+    let clients: PinnedClients
     let totalTimeout: Duration
     let responseLimit: Int
     let excerptLimit: Int
     let addressPolicy: AddressPolicy
+    let resolver: any AddressResolver
 
     /// What a send produced.
     struct Outcome: Sendable {
@@ -24,113 +33,121 @@ final class HTTPSender: Sendable {
 
     init(
         connectTimeout: Duration, totalTimeout: Duration, responseLimit: Int, excerptLimit: Int, maxConnectionsPerHost: Int,
-        addressPolicy: AddressPolicy
+        addressPolicy: AddressPolicy, resolver: any AddressResolver = SystemAddressResolver()
     ) {
         self.addressPolicy = addressPolicy
+        self.resolver = resolver
+        var pool = HTTPClient.Configuration.ConnectionPool(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: maxConnectionsPerHost)
+        pool.retryConnectionEstablishment = false
         var configuration = HTTPClient.Configuration(
             redirectConfiguration: .disallow,
             timeout: .init(connect: .nanoseconds(Int64(connectTimeout.seconds * 1e9)), read: .nanoseconds(Int64(totalTimeout.seconds * 1e9))),
-            connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: maxConnectionsPerHost),
+            connectionPool: pool,
             decompression: .disabled)
         configuration.httpVersion = .http1Only
-        client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+        clients = PinnedClients(configuration: configuration)
         self.totalTimeout = totalTimeout
         self.responseLimit = responseLimit
         self.excerptLimit = excerptLimit
     }
 
     func shutdown() async {
-        try? await client.shutdown()
+        await clients.shutdown()
     }
 
-    /// Where a request may go after the SSRF check: the URL to connect to and, when it was pinned to the
-    /// checked IP address, the `Host` header to send.
-    private enum Target {
-        case send(url: String, host: String?)
-        case refuse(String)
-    }
-
-    private func checkedTarget(_ url: String) async -> Target {
-        guard !addressPolicy.allowPrivateNetworks else { return .send(url: url, host: nil) }
-        guard var components = URLComponents(string: url), let rawHost = components.host, let scheme = components.scheme?.lowercased() else {
-            return .refuse("refused: the URL has no host")
-        }
-        let host = rawHost.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
-        let isLiteral = AddressPolicy.parseIPv4(host) != nil || AddressPolicy.parseIPv6(host) != nil
-        let port = components.port ?? (scheme == "https" ? 443 : 80)
-        guard let addresses = isLiteral ? [host] : try? await AddressResolver.resolve(host, port: port), let first = addresses.first else {
-            return .send(url: url, host: nil)  // resolution failed: the client reports the connection error (retryable)
-        }
-        if let refusal = addresses.lazy.compactMap(addressPolicy.refusal).first {
-            return .refuse("refused to send to \(host): \(refusal); non-global addresses need --allow-private-networks")
-        }
-        // Plain http connects to the very address that was checked (no second lookup to rebind); https
-        // keeps the name for certificate verification, which a rebound internal host cannot pass.
-        guard scheme == "http", !isLiteral else { return .send(url: url, host: nil) }
-        components.host = first.contains(":") ? "[\(first)]" : first
-        return .send(url: components.string ?? url, host: components.port.map { "\(host):\($0)" } ?? host)
-    }
-
-    /// POSTs `body` with `headers` to `url`, within the total timeout.
+    /// POSTs `body` with `headers` to `url`; returns within the total timeout, lookup included.
     func send(url: String, headers: [(String, String)], body: [UInt8]) async -> Outcome {
-        let target: (url: String, host: String?)
-        switch await checkedTarget(url) {
-        case .refuse(let reason): return Outcome(result: .refused(reason), excerpt: nil)
-        case .send(let url, let host): target = (url, host)
+        let parsed: WebhookURL
+        do {
+            parsed = try WebhookURL(url)
+        } catch {
+            return Outcome(result: .refused("invalid URL: \(Redactor.redact(error.reason, limit: 256))"), excerpt: nil)
         }
-        var request = HTTPClientRequest(url: target.url)
+        let total = totalTimeout
+        switch await TimeLimit.run(within: total, { await self.checkedSend(parsed, headers: headers, body: body) }) {
+        case .finished(let outcome): return outcome
+        case .timedOut: return Outcome(result: .timeout("no complete response within \(Self.format(total))"), excerpt: nil)
+        case .cancelled: return Outcome(result: .connectionError("send cancelled (worker shutting down)"), excerpt: nil)
+        }
+    }
+
+    /// Resolves, checks and sends; only ever connects to an address that passed the guard.
+    private func checkedSend(_ url: WebhookURL, headers: [(String, String)], body: [UInt8]) async -> Outcome {
+        let host = url.hostText
+        let addresses: [String?]
+        if url.isAddressLiteral {
+            if let refusal = addressPolicy.refusal(for: host) { return refused(host, refusal) }
+            addresses = [nil]  // the URL names the checked address itself
+        } else {
+            let found: [String]
+            do {
+                found = try await resolver.resolve(host, port: url.port)
+            } catch {
+                if Task.isCancelled { return Outcome(result: .connectionError("send cancelled (worker shutting down)"), excerpt: nil) }
+                return Outcome(result: .connectionError(Redactor.redact("cannot resolve \(host): \(error); will retry", limit: 512)), excerpt: nil)
+            }
+            // Only canonical address text goes on: the client must connect to exactly what was checked.
+            let canonical = found.compactMap(Self.canonicalAddress)
+            guard !canonical.isEmpty, canonical.count == found.count else {
+                return Outcome(result: .connectionError("cannot resolve \(host): the lookup returned no usable address; will retry"), excerpt: nil)
+            }
+            if let refusal = canonical.lazy.compactMap(addressPolicy.refusal).first { return refused(host, refusal) }
+            addresses = canonical
+        }
+        // The client parses the URL again; it must see the very host that was checked, or the pin is keyed
+        // to a name it never looks up and it would resolve its own.
+        guard let reparsed = URL(string: url.normalized)?.host?.trimmingCharacters(in: CharacterSet(charactersIn: "[]")),
+            reparsed.lowercased() == host
+        else {
+            return Outcome(result: .refused("invalid URL: the host does not survive normalisation unchanged"), excerpt: nil)
+        }
+        var request = HTTPClientRequest(url: url.normalized)
         request.method = .POST
-        if let host = target.host { request.headers.add(name: "Host", value: host) }
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         request.body = .bytes(ByteBuffer(bytes: body))
-        let prepared = request
-        let deadline = NIODeadline.now() + .nanoseconds(Int64(totalTimeout.seconds * 1e9))
-        let limit = responseLimit
-        let total = totalTimeout
-        do {
-            // The whole exchange, body included, races the total timeout.
-            return try await withThrowingTaskGroup(of: Outcome?.self) { group in
-                group.addTask {
-                    let response = try await self.client.execute(prepared, deadline: deadline)
-                    var collected: [UInt8] = []
-                    for try await chunk in response.body {
-                        collected.append(contentsOf: chunk.readableBytesView.prefix(limit - collected.count))
-                        if collected.count >= limit { break }
-                    }
-                    return Outcome(
-                        result: .response(status: Int(response.status.code), retryAfter: response.headers.first(name: "retry-after")),
-                        excerpt: self.excerpt(collected))
+        var last = Outcome(result: .connectionError("no address to connect to"), excerpt: nil)
+        for address in addresses.prefix(4) {
+            do {
+                return try await clients.withClient(host: host, address: address) { client in
+                    try await self.exchange(request, on: client)
                 }
-                group.addTask {
-                    try await Task.sleep(for: total)
-                    return nil
-                }
-                let first = try await group.next() ?? nil
-                group.cancelAll()
-                return first ?? Outcome(result: .timeout("no complete response within \(Self.format(total))"), excerpt: nil)
+            } catch {
+                last = Outcome(result: classify(error, address: address ?? host, port: url.port), excerpt: nil)
+                // Another address helps only if this one could not even be connected to.
+                guard Self.connectFailed(error), !Task.isCancelled else { return last }
             }
-        } catch {
-            return Outcome(result: classify(error), excerpt: nil)
         }
+        return last
+    }
+
+    private func refused(_ host: String, _ refusal: String) -> Outcome {
+        Outcome(result: .refused("refused to send to \(host): \(refusal); non-global addresses need --allow-private-networks"), excerpt: nil)
+    }
+
+    /// One request and its (bounded) response.
+    private func exchange(_ request: HTTPClientRequest, on client: HTTPClient) async throws -> Outcome {
+        let response = try await client.execute(request, deadline: .now() + .nanoseconds(Int64(totalTimeout.seconds * 1e9)))
+        var collected: [UInt8] = []
+        for try await chunk in response.body {
+            collected.append(contentsOf: chunk.readableBytesView.prefix(responseLimit - collected.count))
+            if collected.count >= responseLimit { break }
+        }
+        return Outcome(
+            result: .response(status: Int(response.status.code), retryAfter: response.headers.first(name: "retry-after")),
+            excerpt: excerpt(collected))
+    }
+
+    /// `text` as canonical IP text, or nil when it is not an IP address.
+    static func canonicalAddress(_ text: String) -> String? {
+        if let v4 = AddressPolicy.parseIPv4(text) { return AddressPolicy.formatIPv4(v4) }
+        if !text.contains("%"), let v6 = AddressPolicy.parseIPv6(text) { return AddressPolicy.formatIPv6(v6) }
+        return nil
     }
 
     private func excerpt(_ bytes: [UInt8]) -> String? {
         guard !bytes.isEmpty else { return nil }
         // Bounded here; redacted once, with the endpoint's secrets, when the attempt is recorded.
         return String(String(decoding: bytes.prefix(excerptLimit * 4), as: UTF8.self).prefix(excerptLimit))
-    }
-
-    private func classify(_ error: any Error) -> AttemptResult {
-        if let e = error as? HTTPClientError {
-            if e == .deadlineExceeded || e == .readTimeout || e == .connectTimeout || e == .writeTimeout {
-                return .timeout("timed out (\(e)) within \(Self.format(totalTimeout))")
-            }
-            return .connectionError(Redactor.redact("HTTP client error: \(e)", limit: 512))
-        }
-        if error is CancellationError {
-            return .connectionError("send cancelled (worker shutting down)")
-        }
-        return .connectionError(Redactor.redact("connection error: \(error)", limit: 512))
     }
 
     static func format(_ d: Duration) -> String {

@@ -40,20 +40,20 @@ extension DeliverySlot {
             "duration_ms": "\(Int(duration.seconds * 1000))",
         ]
         if let status = outcome.result.status { metadata["status"] = "\(status)" }
-        if let reason = decision.reason { metadata["error"] = "\(Redactor.redact(reason, secrets: [delivery.secret], limit: 256))" }
+        if let reason = decision.reason { metadata["error"] = "\(Redactor.redact(reason, secrets: [delivery.secret] + CredentialHeaders.values(in: delivery.headers), limit: 256))" }
         logger.log(level: decision.state == .delivered ? .debug : .info, "attempt finished", metadata: metadata)
         return SentAttempt(
             delivery: delivery, probe: probe, classification: outcome.result.classification,
             completion: completion(
                 delivery, decision, startedAt: startedAt, duration: duration,
-                headers: Dictionary(headers, uniquingKeysWith: { a, _ in a }), outcome: outcome, log: true, attemptID: attemptID))
+                headers: CredentialHeaders.redacted(Dictionary(headers, uniquingKeysWith: { a, _ in a })), outcome: outcome, log: true, attemptID: attemptID))
     }
 
     func completion(
         _ delivery: LeasedDelivery, _ decision: DeliveryStateMachine.Decision, startedAt: Date, duration: Duration,
         headers: [String: String], outcome: HTTPSender.Outcome?, log: Bool, attemptID: Int64?
     ) -> Completion {
-        let secrets = [delivery.secret] + (delivery.previousSecret.map { [$0] } ?? [])
+        let secrets = [delivery.secret] + (delivery.previousSecret.map { [$0] } ?? []) + CredentialHeaders.values(in: delivery.headers)
         return Completion(
             delivery_id: delivery.id, attempt: delivery.attempts + 1, state: decision.state.rawValue, attempts: decision.attempts,
             next_attempt_at: decision.nextAttemptAt.map(PGTimestamp.format), status_code: outcome?.result.status,
