@@ -26,9 +26,17 @@ public final class PGConnection: @unchecked Sendable {
     let secrets: [String]
     /// Receives NOTICE/WARNING messages from the server; lives as long as the handle.
     let notices: NoticeLogger
-    /// Wakes a ``waitForNotifications(timeout:)`` blocked in `poll` when its task is cancelled.
+    /// Wakes a ``waitForNotifications(timeout:)`` blocked in `poll` when its task is cancelled. The read
+    /// end is only used on `queue`; the write end only under `wakeWriter`'s lock, which also closes it.
     let wakePipe: (read: Int32, write: Int32)
-    let cancelHandle: Mutex<CancelHandle>
+    /// The wake pipe's write end while it is open, -1 after: a late wake() must never write to a number
+    /// the process has since reused for another file (another connection's socket, say).
+    let wakeWriter: Mutex<Int32>
+    /// libpq's cancel object while the session is open. Taken out under the lock and used outside it, so a
+    /// blocking `PQcancel` never holds the lock (and close() never waits for one).
+    let cancelHandle: Mutex<CancelHandle?>
+    /// Test hook: milliseconds to wait before each cancel request is sent, to make a late cancel certain.
+    let cancelRequestDelay = Atomic<Int>(0)
     /// Named prepared statements of this session, by SQL text and parameter types; only used on `queue`.
     var prepared: [String: String] = [:]
     let lostFlag = Atomic<Bool>(false)
@@ -44,7 +52,7 @@ public final class PGConnection: @unchecked Sendable {
         self.notices = notices
         self.logger = logger
         self.backendPID = PQbackendPID(handle)
-        self.cancelHandle = Mutex(CancelHandle(pointer: PQgetCancel(handle)))
+        self.cancelHandle = Mutex(PQgetCancel(handle).map(CancelHandle.init))
         var fds: [Int32] = [-1, -1]
         if pipe(&fds) == 0 {
             _ = fcntl(fds[0], F_SETFL, O_NONBLOCK)
@@ -53,6 +61,7 @@ public final class PGConnection: @unchecked Sendable {
             _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
         }
         self.wakePipe = (fds[0], fds[1])
+        self.wakeWriter = Mutex(fds[1])
     }
 
     deinit {
@@ -145,18 +154,17 @@ public final class PGConnection: @unchecked Sendable {
     private func releaseHandle() {
         lostFlag.store(true, ordering: .releasing)
         guard handle != nil else { return }
-        cancelHandle.withLock { cancel in
-            if let c = cancel.pointer { PQfreeCancel(c) }
-            cancel.pointer = nil
-        }
+        // The cancel object is freed when the last request using it ends (CancelHandle's deinit).
+        cancelHandle.withLock { $0 = nil }
         if let h = handle {
             PQfinish(h)
             handle = nil
         }
-        if wakePipe.read >= 0 {
-            Foundation.close(wakePipe.read)
-            Foundation.close(wakePipe.write)
+        wakeWriter.withLock { fd in
+            if fd >= 0 { Foundation.close(fd) }
+            fd = -1
         }
+        if wakePipe.read >= 0 { Foundation.close(wakePipe.read) }
     }
 
     /// The password in `connectionString` and in `PGPASSWORD`, so that messages can be scrubbed of them.
@@ -179,32 +187,42 @@ public final class PGConnection: @unchecked Sendable {
         return found
     }
 
-    /// Asks the server to cancel the statement this connection is running. Off the caller's thread:
-    /// `PQcancel` opens a network connection and must not block the cooperative pool.
-    func requestCancel() {
-        DispatchQueue.global().async {
-            self.cancelHandle.withLock { cancel in
-                guard let cancel = cancel.pointer else { return }
-                var buffer = [CChar](repeating: 0, count: 256)
-                _ = PQcancel(cancel, &buffer, 256)
-            }
+    /// Asks the server to cancel the statement of the operation `state` belongs to. Off the caller's
+    /// thread: `PQcancel` opens a network connection and must not block the cooperative pool. It runs
+    /// outside any lock; the operation's ``CancelState/finish()`` waits for it, so it cannot reach the
+    /// session's next statement.
+    func requestCancel(_ state: CancelState) {
+        let delay = cancelRequestDelay.load(ordering: .relaxed)
+        DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(delay)) {
+            defer { state.requestEnded() }
+            guard let cancel = self.cancelHandle.withLock({ $0 }) else { return }
+            var buffer = [CChar](repeating: 0, count: 256)
+            _ = PQcancel(cancel.pointer, &buffer, 256)
         }
     }
 
-    /// Interrupts a `poll` in ``waitForNotifications(timeout:)``.
-    func wake() {
-        var byte: UInt8 = 1
-        _ = Foundation.write(wakePipe.write, &byte, 1)
+    /// Interrupts a `poll` in ``waitForNotifications(timeout:)``; does nothing once the connection is closed.
+    /// Returns whether a byte was written.
+    @discardableResult
+    func wake() -> Bool {
+        wakeWriter.withLock { fd in
+            guard fd >= 0 else { return false }
+            var byte: UInt8 = 1
+            return Foundation.write(fd, &byte, 1) == 1
+        }
     }
 }
 
 /// Process-wide count of round trips (see ``PGConnection/roundTrips``).
 let roundTripCounter = Atomic<Int>(0)
 
-/// libpq's cancel object. `@unchecked Sendable`: it is only used under `PGConnection.cancelHandle`'s lock,
-/// and `PQcancel` is documented as safe to call from another thread than the connection's.
-struct CancelHandle: @unchecked Sendable {
-    var pointer: OpaquePointer?
+/// libpq's cancel object, freed when the last user lets go. `@unchecked Sendable`: the pointer never
+/// changes, and libpq documents the object as read-only for `PQcancel`, which may run from any thread
+/// (several at once included) while the connection itself is used elsewhere.
+final class CancelHandle: @unchecked Sendable {
+    let pointer: OpaquePointer
+    init(_ pointer: OpaquePointer) { self.pointer = pointer }
+    deinit { PQfreeCancel(pointer) }
 }
 
 /// Calls `body` with a NULL-terminated array of C strings that live for the call.

@@ -1,0 +1,97 @@
+import Foundation
+import HeraldTestSupport
+import Testing
+
+@testable import PGDriver
+
+@Suite("PGConnection: cancellation never reaches the wrong statement, commits are reported")
+struct PGCancellationTests {
+    @Test("a transaction whose body committed reports success even if its task was cancelled afterwards")
+    func committedIsSuccess() async throws {
+        let conn = try await TestPostgres.shared().connect()
+        try await conn.query("CREATE TEMP TABLE committed (v int)")
+        let task = Task {
+            try await conn.withTransaction { c -> Int in
+                try await c.commit(with: "INSERT INTO committed VALUES (1)")
+                withUnsafeCurrentTask { $0?.cancel() }
+                return 7
+            }
+        }
+        let result = await task.result
+        #expect((try? result.get()) == 7, "\(result)")
+        #expect(try await conn.query("SELECT count(*)::int AS n FROM committed").first?.decode("n", as: Int.self) == 1)
+        await conn.close()
+    }
+
+    @Test("a transaction cancelled before its commit rolls back and says so")
+    func cancelledBeforeCommit() async throws {
+        let conn = try await TestPostgres.shared().connect()
+        try await conn.query("CREATE TEMP TABLE uncommitted (v int)")
+        let task = Task {
+            try await conn.withTransaction { c -> Int in
+                try await c.query("INSERT INTO uncommitted VALUES (1)")
+                withUnsafeCurrentTask { $0?.cancel() }
+                return 7
+            }
+        }
+        let outcome = await task.result
+        #expect(throws: CancellationError.self) { try outcome.get() }
+        #expect(try await conn.query("SELECT count(*)::int AS n FROM uncommitted").first?.decode("n", as: Int.self) == 0)
+        await conn.close()
+    }
+
+    @Test("a cancel request that arrives after its statement ended does not cancel the next one (shared connection)")
+    func lateCancelMissesNextStatement() async throws {
+        let pg = try await TestPostgres.shared()
+        let conn = try await pg.connect()
+        let watcher = try await pg.connect()
+        // The request for the first statement leaves only after that statement has ended.
+        conn.cancelRequestDelay.store(800, ordering: .relaxed)
+        let first = Task { try await conn.query("SELECT pg_sleep(0.3)") }
+        try await Wait.until("the first statement to run") {
+            try await watcher.query(
+                "SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = \(conn.backendPID) AND state = 'active'"
+            ).first?.decode("n", as: Int.self) == 1
+        }
+        first.cancel()
+        // Another task's statement on the same connection, queued behind the first.
+        let second = try await conn.query("SELECT pg_sleep(1.2), 42 AS answer")
+        #expect(try second.first?.decode("answer", as: Int.self) == 42)
+        _ = await first.result
+        conn.cancelRequestDelay.store(0, ordering: .relaxed)
+        // A cancel meant for a running statement still works.
+        let third = Task { try await conn.query("SELECT pg_sleep(30)") }
+        try await Wait.until("the third statement to run") {
+            try await watcher.query(
+                "SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = \(conn.backendPID) AND state = 'active'"
+            ).first?.decode("n", as: Int.self) == 1
+        }
+        third.cancel()
+        await #expect(throws: CancellationError.self) { try await third.value }
+        #expect(try await conn.query("SELECT 1 AS one").first?.decode("one", as: Int.self) == 1)
+        await conn.close()
+        await watcher.close()
+    }
+
+    @Test("wake() after close writes to no descriptor, even when the numbers were reused")
+    func wakeAfterClose() async throws {
+        let conn = try await TestPostgres.shared().connect()
+        await conn.close()
+        // Take the freed numbers with socket pairs: a byte written to either end shows up at the other.
+        var pairs: [[Int32]] = []
+        for _ in 0..<4 {
+            var fds: [Int32] = [-1, -1]
+            #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0)
+            for fd in fds { _ = fcntl(fd, F_SETFL, O_NONBLOCK) }
+            pairs.append(fds)
+        }
+        #expect(conn.wake() == false)
+        for fds in pairs {
+            for fd in fds {
+                var byte: UInt8 = 0
+                #expect(read(fd, &byte, 1) == -1, "a byte reached descriptor \(fd), reused after close")
+            }
+        }
+        for fd in pairs.flatMap({ $0 }) { close(fd) }
+    }
+}
