@@ -108,6 +108,13 @@ public final class PGConnection: @unchecked Sendable {
             keywords.append("connect_timeout")
             values.append("10")
         }
+        // A worker cut off from the server (a dead network path, a frozen host) would otherwise wait on its
+        // socket for the kernel's defaults: two hours of keepalive silence, or about 15 minutes of
+        // retransmissions. See ``tcpDefaults``. The connection string wins: it is expanded after these.
+        for (keyword, value) in Self.tcpDefaults {
+            keywords.append(keyword)
+            values.append(value)
+        }
         keywords.append("dbname")
         values.append(connectionString)
         let handle: OpaquePointer? = withCStringArray(keywords) { k in
@@ -133,6 +140,31 @@ public final class PGConnection: @unchecked Sendable {
             throw PGError(.connectionFailed, message: "session setup failed: \(message)")
         }
         return PGConnection(handle: handle, queue: queue, secrets: secrets, notices: notices, logger: logger)
+    }
+
+    /// TCP settings every session gets unless its connection string names them: keepalive probes after
+    /// 5 s of silence, every 2 s, 3 unanswered ones end the connection (a silent peer is noticed within about
+    /// 11 s), and data unacknowledged for 15 s ends it too (`tcp_user_timeout`, Linux). libpq ignores them
+    /// for Unix-domain sockets.
+    public static let tcpDefaults: [(String, String)] = [
+        ("keepalives", "1"), ("keepalives_idle", "5"), ("keepalives_interval", "2"), ("keepalives_count", "3"),
+        ("tcp_user_timeout", "15000"),
+    ]
+
+    /// The value libpq uses for connection option `keyword` (after defaults, environment and connection
+    /// string), or nil if unset. Never the password.
+    public func option(_ keyword: String) async throws -> String? {
+        guard keyword != "password" else { return nil }
+        return try await run(cancellable: false) { conn, _ in
+            guard let options = PQconninfo(conn) else { return nil }
+            defer { PQconninfoFree(options) }
+            var p = options
+            while let key = p.pointee.keyword {
+                if String(cString: key) == keyword { return p.pointee.val.map { String(cString: $0) } }
+                p += 1
+            }
+            return nil
+        }
     }
 
     /// True once the connection is known to be broken (server gone, backend terminated) or closed.

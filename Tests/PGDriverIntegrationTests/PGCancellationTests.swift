@@ -95,3 +95,23 @@ struct PGCancellationTests {
         for fd in pairs.flatMap({ $0 }) { close(fd) }
     }
 }
+
+@Suite("PGConnection: TCP keepalives and user timeout by default")
+struct PGKeepaliveTests {
+    @Test("every session gets keepalives and tcp_user_timeout unless the connection string sets them")
+    func defaults() async throws {
+        let pg = try await TestPostgres.shared()
+        let conn = try await pg.connect()
+        for (keyword, value) in PGConnection.tcpDefaults {
+            #expect(try await conn.option(keyword) == value, "\(keyword)")
+        }
+        #expect(try await conn.option("password") == nil)
+        await conn.close()
+        let separator = pg.url.contains("?") ? "&" : "?"
+        let own = try await PGConnection.connect(pg.url + "\(separator)keepalives_idle=42&tcp_user_timeout=1234")
+        #expect(try await own.option("keepalives_idle") == "42")
+        #expect(try await own.option("tcp_user_timeout") == "1234")
+        #expect(try await own.option("keepalives_count") == "3")
+        await own.close()
+    }
+}
