@@ -10,12 +10,14 @@ internal import PGDriver
 actor AttemptJournal {
     let connectionString: String
     let store: DeliveryStore
+    let contact: DatabaseContact
     let logger: Logger
     private var connection: PGConnection?
 
-    init(connectionString: String, store: DeliveryStore, logger: Logger) {
+    init(connectionString: String, store: DeliveryStore, contact: DatabaseContact, logger: Logger) {
         self.connectionString = connectionString
         self.store = store
+        self.contact = contact
         self.logger = logger
     }
 
@@ -33,6 +35,7 @@ actor AttemptJournal {
             connection = nil
             result = try await open().query(query)
         }
+        contact.record()
         var ids: [Int64: Int64] = [:]
         for row in result.rows { ids[try row.decode("delivery_id")] = try row.decode("id") }
         return ids

@@ -34,6 +34,9 @@ public struct WorkerConfiguration: Sendable, CustomStringConvertible {
     public var allowPrivateNetworks = false
     /// How often queue depth, lag and open breakers are sampled into the metrics. Default 10 s.
     public var sampleInterval: Duration = .seconds(10)
+    /// `/readyz` answers ready while the worker heard from its database this recently. Default 15 s; the
+    /// wake-up listener alone talks to it at least every 5 s.
+    public var readinessWindow: Duration = .seconds(15)
     /// How long a delivery waits when its breaker is half-open and another worker holds the probe.
     public var probeWait: Duration = .seconds(1)
 
