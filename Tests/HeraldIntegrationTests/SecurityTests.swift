@@ -74,6 +74,85 @@ struct SecurityTests {
         await conn.close()
     }
 
+    @Test("a credential header, a signing secret and the database password appear in clear only in their own column")
+    func credentialsStayInTheirColumns() async throws {
+        let role = try await pg.passwordRole()
+        let secret = "whsec_" + Data((0..<32).map { UInt8($0 + 40) }).base64EncodedString()
+        let token = "sk_live_" + UUID().uuidString.replacingOccurrences(of: "-", with: "")
+        let apiKey = "key_" + UUID().uuidString.replacingOccurrences(of: "-", with: "")
+        // The receiver echoes what it was sent in its first (failing) answer, then accepts.
+        let receiver = try await TestReceiver.start { request, attempt in
+            attempt == 1
+                ? .status(500, body: "got \(request.headers["authorization"] ?? "") and \(request.headers["x-api-key"] ?? "")")
+                : .status(200)
+        }
+        let (schema, conn) = try await pg.migratedSchema("cred")
+        for grant in ["SCHEMA", "ALL TABLES IN SCHEMA", "ALL FUNCTIONS IN SCHEMA", "ALL SEQUENCES IN SCHEMA"] {
+            try await conn.query(PGQuery(sql: "GRANT ALL ON \(grant) \(schema) TO \(role.user)"))
+        }
+        var url = try #require(URLComponents(string: pg.url))
+        url.user = role.user
+        url.password = role.password
+        let env = ["DATABASE_URL": url.string!]
+        var outputs: [(String, String)] = []
+        func cli(_ arguments: [String]) async throws -> HeraldBinary.Result {
+            let result = try await HeraldBinary.run(arguments + ["--schema", schema], environment: env)
+            outputs.append((arguments.joined(separator: " "), result.stdout + result.stderr))
+            return result
+        }
+        #expect(try await cli(["endpoints", "add", "--url", receiver.url("/cred"), "--secret", secret]).status == 0)
+        let enqueued = try await cli([
+            "enqueue", "--url", receiver.url("/cred"), "--data", "{}", "--max-attempts", "3",
+            "--header", "Authorization: Bearer \(token)", "--header", "X-Api-Key: \(apiKey)",
+        ])
+        #expect(enqueued.status == 0, "\(enqueued.stderr)")
+        outputs.removeAll()  // the commands above were given the values; only what follows must not show them
+        let id = enqueued.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let worker = try HeraldProcess(
+            ["worker", "--schema", schema, "--log-level", "trace", "--allow-private-networks", "--backoff-base", "1s", "--backoff-factor", "1"],
+            environment: env)
+        try await Wait.until("delivered after one failure", timeout: .seconds(30)) {
+            try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).deliveries WHERE state = 'delivered'") == 1
+        }
+        worker.signal(SIGTERM)
+        _ = try await worker.waitForExit()
+        #expect(receiver.requests.last?.headers["authorization"] == "Bearer \(token)", "the receiver got the real header")
+
+        for arguments in [
+            ["deliveries", "list"], ["deliveries", "list", "--json"], ["deliveries", "show", id], ["deliveries", "show", id, "--json"],
+            ["status"], ["status", "--json"], ["endpoints", "list"], ["endpoints", "list", "--json"], ["endpoints", "show", receiver.url("/cred")],
+            ["endpoints", "show", receiver.url("/cred"), "--json"], ["breakers", "list"], ["breakers", "list", "--json"],
+        ] {
+            let result = try await cli(arguments)
+            #expect(result.status == 0, "\(arguments): \(result.stderr)")
+        }
+        let asked = try await HeraldBinary.run(["endpoints", "show", receiver.url("/cred"), "--show-secret", "--schema", schema], environment: env)
+        #expect(asked.stdout.contains(secret), "the one command that asks for the secret shows it")
+
+        // Every table, each row as JSON, without the one column a value belongs to.
+        let own: [String: [String]] = ["endpoints": ["secret", "previous_secret"], "deliveries": ["headers"]]
+        var tables: [(String, String)] = []
+        let names = try await conn.query("SELECT table_name::text AS t FROM information_schema.tables WHERE table_schema = \(schema)").rows
+        for row in names {
+            let table: String = try row.decode("t")
+            let minus = (own[table] ?? []).map { " - '\($0)'" }.joined()
+            let text = try await conn.query(
+                PGQuery(sql: "SELECT coalesce(string_agg((to_jsonb(t)\(minus))::text, ' '), '') AS t FROM \(schema).\(table) t")
+            ).first?.decode("t", as: String.self) ?? ""
+            tables.append(("table \(table)", text))
+        }
+        #expect(tables.count >= 6)
+        let attempts = tables.first { $0.0 == "table attempts" }?.1 ?? ""
+        #expect(attempts.contains("[redacted sha256:"), "the attempt log keeps the header names with a fingerprint")
+        for (place, text) in tables + outputs + [("worker log", worker.output)] {
+            for (what, value) in [("the bearer token", token), ("the API key", apiKey), ("the signing secret", String(secret.dropFirst(6))), ("the database password", role.password)] {
+                #expect(!text.contains(value), "\(what) appears in \(place)")
+            }
+        }
+        await receiver.stop()
+        await conn.close()
+    }
+
     @Test("a huge response is read only up to the cap and stored as a bounded excerpt")
     func boundedExcerpts() async throws {
         let huge = String(repeating: "x", count: 8 * 1024 * 1024)
