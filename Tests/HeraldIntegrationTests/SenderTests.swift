@@ -76,6 +76,18 @@ struct SenderTests {
         await receiver.stop()
     }
 
+    @Test("a stored header with a line break is a permanent failure and nothing is sent")
+    func badHeader() async throws {
+        let receiver = try await TestReceiver.start()
+        let http = sender(guarded: false)
+        let outcome = await http.send(url: receiver.url("/h"), headers: [("X-Evil", "a\r\nX-Injected: 1")], body: [])
+        #expect(outcome.result.classification == .permanent)
+        #expect(outcome.result.summary.contains("invalid header"), "\(outcome.result.summary)")
+        #expect(receiver.requests.isEmpty)
+        await http.shutdown()
+        await receiver.stop()
+    }
+
     @Test("a refused connection fails at once, retryable, with a plain message")
     func refusedConnection() async throws {
         let listener = try await RawListener.start()

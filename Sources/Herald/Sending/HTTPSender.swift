@@ -6,7 +6,8 @@ internal import NIOHTTP1
 /// Sends one webhook request and reports what happened, never throwing and never trapping.
 ///
 /// The order of a send, all of it inside the request timeout:
-/// 1. parse the stored URL as a ``WebhookURL`` (a bad one is a permanent failure, at once);
+/// 1. parse the stored URL as a ``WebhookURL`` and check the headers with ``HeaderCheck`` (a bad one is a
+///    permanent failure, at once);
 /// 2. resolve the host with the injected ``AddressResolver`` (a failed or empty lookup is a retryable
 ///    connection error: nothing is sent to a name that was not checked);
 /// 3. check every address with the ``AddressPolicy`` (one refused address refuses the send);
@@ -62,6 +63,9 @@ final class HTTPSender: Sendable {
             parsed = try WebhookURL(url)
         } catch {
             return Outcome(result: .refused("invalid URL: \(Redactor.redact(error.reason, limit: 256))"), excerpt: nil)
+        }
+        if let problem = headers.lazy.compactMap({ HeaderCheck.problem(name: $0.0, value: $0.1) }).first {
+            return Outcome(result: .refused("invalid header: \(problem)"), excerpt: nil)
         }
         let total = totalTimeout
         switch await TimeLimit.run(within: total, { await self.checkedSend(parsed, headers: headers, body: body) }) {
