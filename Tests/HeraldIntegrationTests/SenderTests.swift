@@ -88,6 +88,20 @@ struct SenderTests {
         await receiver.stop()
     }
 
+    @Test("a redirect is not followed: the 3xx is the answer, and a permanent one")
+    func redirectNotFollowed() async throws {
+        let receiver = try await TestReceiver.start { request, _ in
+            request.path == "/from" ? .status(302, headers: ["Location": "/to"]) : .status(200)
+        }
+        let http = sender(guarded: false)
+        let outcome = await http.send(url: receiver.url("/from"), headers: [], body: [])
+        #expect(outcome.result.status == 302)
+        #expect(outcome.result.classification == .permanent)
+        #expect(receiver.requests.map(\.path) == ["/from"])
+        await http.shutdown()
+        await receiver.stop()
+    }
+
     @Test("a refused connection fails at once, retryable, with a plain message")
     func refusedConnection() async throws {
         let listener = try await RawListener.start()
