@@ -126,6 +126,7 @@ struct SecurityTests {
             let result = try await cli(arguments)
             #expect(result.status == 0, "\(arguments): \(result.stderr)")
         }
+        #expect(outputs.first { $0.0 == "status" }?.1.contains("secrets     stored in clear") == true, "status says secrets are in clear")
         let asked = try await HeraldBinary.run(["endpoints", "show", receiver.url("/cred"), "--show-secret", "--schema", schema], environment: env)
         #expect(asked.stdout.contains(secret), "the one command that asks for the secret shows it")
 
