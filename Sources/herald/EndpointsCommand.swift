@@ -40,7 +40,7 @@ struct EndpointsCommand: AsyncParsableCommand {
         func run() async throws {
             try await CommandRunner.withDatabase(connection) { conn, schema, _ in
                 let key = try EndpointsCommand.secret(secret)
-                let id = try await EndpointStore(schema: schema).add(url: url, secret: key, maxAttempts: maxAttempts, breakerKey: breakerKey, on: conn)
+                let id = try await EndpointStore(schema: schema, keys: try EncryptionKeys.from()).add(url: url, secret: key, maxAttempts: maxAttempts, breakerKey: breakerKey, on: conn)
                 print("endpoint \(id)  \(url)")
                 print("secret   \(key.encoded)")
             }
@@ -74,7 +74,7 @@ struct EndpointsCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await CommandRunner.withDatabase(connection) { conn, schema, _ in
-                let e = try await EndpointStore(schema: schema).find(endpoint, withSecret: showSecret, on: conn)
+                let e = try await EndpointStore(schema: schema, keys: try EncryptionKeys.from()).find(endpoint, withSecret: showSecret, on: conn)
                 if json { return print(try JSONOutput.encode(e)) }
                 print("endpoint     \(e.id)  \(e.url)")
                 print("enabled      \(e.enabled ? "yes" : "no: \(e.disabledReason ?? "")")")
@@ -137,7 +137,7 @@ struct EndpointsCommand: AsyncParsableCommand {
         func run() async throws {
             try await CommandRunner.withDatabase(connection) { conn, schema, _ in
                 let key = try EndpointsCommand.secret(secret)
-                try await EndpointStore(schema: schema).rotateSecret(endpoint, to: key, grace: try DurationText.parse(grace, name: "--grace"), on: conn)
+                try await EndpointStore(schema: schema, keys: try EncryptionKeys.from()).rotateSecret(endpoint, to: key, grace: try DurationText.parse(grace, name: "--grace"), on: conn)
                 print("secret   \(key.encoded)")
                 print("the previous secret also signs for \(grace)")
             }

@@ -35,9 +35,7 @@ struct StatusCommand: AsyncParsableCommand {
             print("due now     \(status.due)  (lag \(String(format: "%.1f", status.lagSeconds))s)")
             print("last 5 min  \(String(format: "%.1f", status.deliveredPerMinute)) delivered/min, \(String(format: "%.1f", status.attemptsPerMinute)) attempts/min")
             print("breakers    \(status.openBreakers.isEmpty ? "none open" : "open: " + status.openBreakers.joined(separator: ", "))")
-            // Encryption at rest (issue #12) is not implemented: say so, and never let a set key suggest otherwise.
-            let keySet = ProcessInfo.processInfo.environment["HERALD_ENCRYPTION_KEY"].map { !$0.isEmpty } ?? false
-            print("secrets     stored in clear (endpoint signing secrets, delivery headers)" + (keySet ? "; HERALD_ENCRYPTION_KEY is set but this herald does not encrypt at rest yet" : ""))
+            print("secrets     " + (try await SecretsStatus.line(schema: schema, on: conn)))
         }
     }
 }

@@ -94,6 +94,7 @@ struct WorkerCommand: AsyncParsableCommand {
         c.poisonThreshold = poisonThreshold
         c.allowPrivateNetworks = allowPrivateNetworks || ProcessInfo.processInfo.environment["HERALD_ALLOW_PRIVATE_NETWORKS"] == "1"
         c.sampleInterval = try DurationText.parse(sampleInterval, name: "--sample-interval")
+        c.encryption = try EncryptionKeys.from()
         c.retryPolicy = try RetryPolicy(
             maxAttempts: maxAttempts, base: try DurationText.parse(backoffBase, name: "--backoff-base"),
             cap: try DurationText.parse(backoffCap, name: "--backoff-cap"), factor: backoffFactor)

@@ -5,7 +5,10 @@ internal import PGDriver
 /// One send of a round: sign, send, decide what the delivery becomes.
 extension DeliverySlot {
     /// Sends one delivery (unless its endpoint is disabled) and decides what it becomes.
-    func attempt(_ delivery: LeasedDelivery, probe: Bool, attemptID: Int64?) async -> SentAttempt {
+    func attempt(_ stored: LeasedDelivery, probe: Bool, attemptID: Int64?) async -> SentAttempt {
+        // Sealed secrets and headers in clear for the send (security: encryption at rest).
+        let opened = try? stored.opened(with: configuration.encryption)
+        let delivery = opened ?? stored
         var random = SystemRandomNumberGenerator()
         let machine = DeliveryStateMachine(policy: delivery.policy(base: configuration.retryPolicy))
         let startedAt = now()
@@ -22,6 +25,7 @@ extension DeliverySlot {
         let clock = ContinuousClock()
         let began = clock.now
         do {
+            guard opened != nil else { throw EncryptionKeys.Unavailable() }
             var secrets = [try WebhookSecret(delivery.secret)]
             if let previous = delivery.previousSecret { secrets.append(try WebhookSecret(previous)) }
             headers.append(("webhook-signature", WebhookSigner.header(id: delivery.idempotencyKey, timestamp: timestamp, body: delivery.body, secrets: secrets)))
@@ -29,6 +33,8 @@ extension DeliverySlot {
             metrics.inFlight.increment()
             outcome = await http.send(url: delivery.url, headers: headers, body: delivery.body)
             metrics.inFlight.decrement()
+        } catch is EncryptionKeys.Unavailable {
+            outcome = HTTPSender.Outcome(result: .connectionError(EncryptionKeys.Unavailable.message), excerpt: nil)
         } catch {
             outcome = HTTPSender.Outcome(result: .refused("the endpoint's signing secret is invalid; rotate it"), excerpt: nil)
         }

@@ -82,6 +82,12 @@ public struct Worker: Service, CustomStringConvertible {
                 connectionString: configuration.connectionString, schema: configuration.schema, metrics: metrics,
                 interval: configuration.sampleInterval, contact: databaseContact, logger: logger)
             group.addTask { await cancelWhenGracefulShutdown { await sampler.run() } }
+            if let keys = configuration.encryption {
+                let sealing = SealingService(
+                    connectionString: configuration.connectionString, sealer: SecretSealer(keys: keys, schema: configuration.schema),
+                    interval: configuration.sealInterval, logger: logger)
+                group.addTask { await cancelWhenGracefulShutdown { await sealing.run() } }
+            }
             for index in 0..<configuration.concurrency {
                 let slot = DeliverySlot(
                     index: index, configuration: configuration, http: http, doorbell: doorbell, logger: logger, metrics: metrics, journal: journal, now: now)

@@ -37,6 +37,11 @@ public struct WorkerConfiguration: Sendable, CustomStringConvertible {
     /// `/readyz` answers ready while the worker heard from its database this recently. Default 15 s; the
     /// wake-up listener alone talks to it at least every 5 s.
     public var readinessWindow: Duration = .seconds(15)
+    /// Keys that seal signing secrets and producer headers at rest (`HERALD_ENCRYPTION_KEY`); nil stores
+    /// them in clear. With keys, the worker opens sealed values to send and seals clear ones in the background.
+    public var encryption: EncryptionKeys?
+    /// How often the worker seals values stored in clear since its last pass, when ``encryption`` is set. Default 2 s.
+    public var sealInterval: Duration = .seconds(2)
     /// How long a delivery waits when its breaker is half-open and another worker holds the probe.
     public var probeWait: Duration = .seconds(1)
 
