@@ -1,4 +1,5 @@
 import Foundation
+import Herald
 import HeraldTestSupport
 import PGDriver
 import Testing
@@ -150,6 +151,68 @@ struct SecurityTests {
                 #expect(!text.contains(value), "\(what) appears in \(place)")
             }
         }
+        await receiver.stop()
+        await conn.close()
+    }
+
+    @Test("with HERALD_ENCRYPTION_KEY, secrets and headers are sealed at rest, still sent, and rotate-key moves them to a new key")
+    func sealedAtRest() async throws {
+        let keyOne = Data((0..<32).map { UInt8($0 * 3 % 251) }).base64EncodedString()
+        let keyTwo = Data((0..<32).map { UInt8($0 * 7 % 251) }).base64EncodedString()
+        let secret = "whsec_" + Data((0..<32).map { UInt8($0 + 90) }).base64EncodedString()
+        let token = "sk_live_" + UUID().uuidString.replacingOccurrences(of: "-", with: "")
+        let receiver = try await TestReceiver.start()
+        let (schema, conn) = try await pg.migratedSchema("seal")
+        let env = ["DATABASE_URL": pg.url, "HERALD_ENCRYPTION_KEY": keyOne]
+        #expect(try await HeraldBinary.run(["endpoints", "add", "--url", receiver.url("/s"), "--secret", secret, "--schema", schema], environment: env).status == 0)
+        let sealedAtWrite = try await conn.query("SELECT secret FROM \(unescaped: schema).endpoints").first?.decode("secret", as: String.self) ?? ""
+        #expect(sealedAtWrite.hasPrefix("sealed:v1:k"), "endpoints add seals at write")
+        // A producer enqueues in clear through SQL; an endpoint created by enqueue gets a clear secret too.
+        try await conn.query(
+            "SELECT \(unescaped: schema).enqueue(\(receiver.url("/s")), '\\x7b7d'::bytea, p_headers => \(PGJSON(text: #"{"Authorization": "Bearer \#(token)"}"#))::jsonb)")
+        try await conn.query("SELECT \(unescaped: schema).enqueue(\(receiver.url("/other")), '\\x7b7d'::bytea)")
+        let worker = try HeraldProcess(["worker", "--schema", schema, "--allow-private-networks"], environment: env)
+        try await Wait.until("both delivered and every value sealed", timeout: .seconds(30)) {
+            try await conn.count(
+                """
+                SELECT (SELECT count(*) FROM \(unescaped: schema).deliveries WHERE state = 'delivered')::int * 10
+                     + (SELECT count(*) FROM \(unescaped: schema).endpoints WHERE secret NOT LIKE 'sealed:v1:%')::int
+                     + (SELECT count(*) FROM \(unescaped: schema).deliveries WHERE headers <> '{}' AND NOT headers ? '(sealed)')::int AS n
+                """) == 20
+        }
+        worker.signal(SIGTERM)
+        _ = try await worker.waitForExit()
+        let sent = try #require(receiver.requests(path: "/s").first)
+        #expect(sent.headers["authorization"] == "Bearer \(token)", "the worker opened the sealed headers to send them")
+        let signature = try WebhookSecret(secret)
+        let expected = WebhookSigner.header(id: sent.key, timestamp: Int(sent.headers["webhook-timestamp"] ?? "") ?? 0, body: sent.body, secrets: [signature])
+        #expect(sent.headers["webhook-signature"] == expected, "signed with the secret in clear")
+        // Nothing in clear anywhere, own columns included.
+        let dump = try await conn.query(
+            """
+            SELECT concat_ws(' ', (SELECT string_agg(to_jsonb(e)::text, ' ') FROM \(unescaped: schema).endpoints e),
+                                  (SELECT string_agg(to_jsonb(d)::text, ' ') FROM \(unescaped: schema).deliveries d),
+                                  (SELECT string_agg(to_jsonb(a)::text, ' ') FROM \(unescaped: schema).attempts a)) AS t
+            """
+        ).first?.decode("t", as: String.self) ?? ""
+        #expect(!dump.contains(token) && !dump.contains(String(secret.dropFirst(6))), "a value is stored in clear")
+        let status = try await HeraldBinary.run(["status", "--schema", schema], environment: env)
+        #expect(status.stdout.contains("secrets     sealed with key k"), "\(status.stdout)")
+        let shown = try await HeraldBinary.run(["endpoints", "show", receiver.url("/s"), "--show-secret", "--schema", schema], environment: env)
+        #expect(shown.stdout.contains(secret), "the one command that asks for the secret opens it")
+        let clearStatus = try await HeraldBinary.run(["status", "--schema", schema], environment: ["DATABASE_URL": pg.url])
+        #expect(clearStatus.stdout.contains("need the key"), "\(clearStatus.stdout)")
+
+        // Rotation: the new key first, the old one after; then everything opens with the new key alone.
+        let rotated = try await HeraldBinary.run(
+            ["secrets", "rotate-key", "--batch-size", "1", "--schema", schema], environment: ["DATABASE_URL": pg.url, "HERALD_ENCRYPTION_KEY": "\(keyTwo),\(keyOne)"])
+        #expect(rotated.status == 0, "\(rotated.stderr)")
+        #expect(rotated.stdout.contains("sealed 3 value(s)"), "\(rotated.stdout)")  // two secrets and one set of headers
+        let newOnly = ["DATABASE_URL": pg.url, "HERALD_ENCRYPTION_KEY": keyTwo]
+        let after = try await HeraldBinary.run(["endpoints", "show", receiver.url("/s"), "--show-secret", "--schema", schema], environment: newOnly)
+        #expect(after.stdout.contains(secret), "\(after.stderr)")
+        let newStatus = try await HeraldBinary.run(["status", "--schema", schema], environment: newOnly)
+        #expect(!newStatus.stdout.contains("rotate-key"), "nothing left under the old key: \(newStatus.stdout)")
         await receiver.stop()
         await conn.close()
     }
