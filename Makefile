@@ -35,7 +35,7 @@ fuzz: ## libFuzzer: URL/address checks, Retry-After, durations, headers, JSON wr
 	@for t in $(FUZZ_TARGETS); do \
 	  mkdir -p Fuzz/.build/corpus/$$t Fuzz/.build/artifacts; \
 	  echo "fuzz: $$t for $(FUZZ_SECONDS)s (seeds: Fuzz/corpus/$$t)"; \
-	  HERALD_FUZZ_TARGET=$$t Fuzz/.build/debug/herald-fuzz Fuzz/.build/corpus/$$t Fuzz/corpus/$$t \
+	  SWIFT_BACKTRACE=enable=no HERALD_FUZZ_TARGET=$$t Fuzz/.build/debug/herald-fuzz Fuzz/.build/corpus/$$t Fuzz/corpus/$$t \
 	    -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=10 -print_final_stats=1 \
 	    -artifact_prefix=Fuzz/.build/artifacts/$$t- || { echo "fuzz: $$t failed; copy the artifact into Fuzz/corpus/$$t/ as a regression"; exit 1; }; \
 	done

@@ -76,7 +76,11 @@ enum FuzzProperties {
             check(false, "the writer produced invalid JSON for \(bytes)")
             return
         }
-        let clean = { (s: String) in s.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") }
+        // By scalar: `replacingOccurrences` matches whole characters, and a NUL followed by a combining
+        // mark is one character, so it missed that NUL (found by `make fuzz`, kept in the corpus).
+        let clean = { (s: String) in
+            String(String.UnicodeScalarView(s.unicodeScalars.map { $0 == "\u{0}" ? "\u{FFFD}" : $0 }))
+        }
         if name != "map", name != "n" {
             check(decoded[clean(name)] as? String == clean(value), "a string did not round-trip through the writer: \(bytes)")
         }
