@@ -34,6 +34,7 @@ struct EncryptionKeysTests {
         #expect(try keys.open(a, for: .endpointSecret) == secret)
         #expect(try keys.open(secret, for: .endpointSecret) == secret, "a value in clear passes through")
         #expect(!keys.needsSealing(a) && keys.needsSealing(secret))
+        #expect("\(keys)" == "EncryptionKeys(\(keys.currentID))" && String(reflecting: keys) == "\(keys)", "never the key bytes")
     }
 
     @Test("a sealed value does not open in another column, under an unknown key, or altered")

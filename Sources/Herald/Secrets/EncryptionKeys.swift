@@ -12,7 +12,7 @@ internal import Crypto
 /// A sealed value is text: `sealed:v1:<key id>:<base64 of nonce, ciphertext and tag>`. The column it
 /// belongs to is authenticated with it (AES-GCM's additional data), so a sealed secret copied into another
 /// column does not open.
-public struct EncryptionKeys: Sendable {
+public struct EncryptionKeys: Sendable, CustomStringConvertible, CustomDebugStringConvertible {
     /// What a sealed value is, for the additional authenticated data.
     public enum Column: String, Sendable {
         case endpointSecret = "endpoints.secret"
@@ -38,6 +38,10 @@ public struct EncryptionKeys: Sendable {
     public var currentID: String { keys[0].id }
     /// Every key id, current first.
     public var ids: [String] { keys.map(\.id) }
+
+    /// Key ids only: the default description of a struct would print the key bytes into any log.
+    public var description: String { "EncryptionKeys(\(ids.joined(separator: ", ")))" }
+    public var debugDescription: String { description }
 
     /// Parses the variable's value.
     /// - Throws: ``HeraldError/Code/invalidInput`` saying which entry is wrong (never its value).

@@ -11,6 +11,9 @@ struct SealingService: Sendable {
     let sealer: SecretSealer
     let interval: Duration
     let logger: Logger
+    /// Ids revisited on every pass (see ``SecretSealer/Progress/rewind(by:)``): enqueues that commit this
+    /// far behind a newer one are still sealed within a pass.
+    static let overlap: Int64 = 2000
 
     func run() async {
         var connection: PGConnection?
@@ -22,6 +25,7 @@ struct SealingService: Sendable {
                     connection = try await PGConnection.connect(connectionString, applicationName: "herald-sealer", logger: logger)
                 }
                 while try await sealer.sealBatch(&progress, on: connection!), !Task.isCancelled {}
+                progress.rewind(by: Self.overlap)
                 if progress.sealed > reported {
                     logger.info("sealed secrets and headers stored in clear", metadata: ["sealed": "\(progress.sealed - reported)", "key_id": "\(sealer.keys.currentID)"])
                     reported = progress.sealed

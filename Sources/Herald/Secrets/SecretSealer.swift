@@ -17,6 +17,14 @@ public struct SecretSealer: Sendable {
         /// Values sealed so far.
         public internal(set) var sealed = 0
         public init() {}
+
+        /// Moves both cursors back by `rows` ids. Why: ids are taken when an enqueue starts, rows become
+        /// visible when it commits, so a row can appear behind a cursor that already passed its id.
+        /// Revisiting the newest ids on every pass catches those; rows already sealed are only read.
+        public mutating func rewind(by rows: Int64) {
+            endpointCursor = max(0, endpointCursor - rows)
+            deliveryCursor = max(0, deliveryCursor - rows)
+        }
     }
 
     public init(keys: EncryptionKeys, schema: SchemaName, batchSize: Int = 500) {
