@@ -46,11 +46,13 @@ final class CancelState: Sendable {
     }
 
     /// Called on the connection's queue when the operation is over, before the next one may run: no request
-    /// starts after this, and one in flight is waited for (a request to a server that does not answer can
-    /// block for the kernel's connect timeout; the session is lost then anyway).
-    func finish() {
+    /// starts after this, and one in flight is waited for, up to `limit`. Returns false if it is still on
+    /// its way then (a server that does not answer cancel requests): the session must not run anything
+    /// else, since the request may still arrive.
+    func finish(waitingUpTo limit: Duration) -> Bool {
         state.withLock { $0.finished = true }
-        inFlight.wait()
+        let nanoseconds = limit.components.seconds * 1_000_000_000 + limit.components.attoseconds / 1_000_000_000
+        return inFlight.wait(timeout: .now() + .nanoseconds(Int(nanoseconds))) == .success
     }
 
     /// Called by whoever sent the request, when `PQcancel` has returned.

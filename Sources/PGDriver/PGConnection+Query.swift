@@ -101,8 +101,15 @@ extension PGConnection {
                             throw PGError(.connectionClosed, message: "the connection is closed or broken")
                         }
                         if cancel.isCancelled { throw CancellationError() }
-                        // No cancel request meant for this operation may outlive it (see CancelState).
-                        defer { cancel.finish() }
+                        // No cancel request meant for this operation may outlive it (see CancelState); one
+                        // that is still out after the limit retires the session instead.
+                        defer {
+                            let limit = Duration.milliseconds(self.cancelWaitLimit.load(ordering: .relaxed))
+                            if !cancel.finish(waitingUpTo: limit) {
+                                self.lostFlag.store(true, ordering: .releasing)
+                                self.logger.warning("a cancel request got no answer; retiring the connection so it cannot cancel a later statement")
+                            }
+                        }
                         return try op(conn, cancel)
                     })
             }

@@ -37,6 +37,9 @@ public final class PGConnection: @unchecked Sendable {
     let cancelHandle: Mutex<CancelHandle?>
     /// Test hook: milliseconds to wait before each cancel request is sent, to make a late cancel certain.
     let cancelRequestDelay = Atomic<Int>(0)
+    /// How long an operation waits, at its end, for a cancel request it started (milliseconds, default
+    /// 10 s); past that the connection is retired (``isClosed``). Settable for tests.
+    let cancelWaitLimit = Atomic<Int>(10_000)
     /// Named prepared statements of this session, by SQL text and parameter types; only used on `queue`.
     var prepared: [String: String] = [:]
     let lostFlag = Atomic<Bool>(false)

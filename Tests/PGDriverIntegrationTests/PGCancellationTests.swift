@@ -73,6 +73,41 @@ struct PGCancellationTests {
         await watcher.close()
     }
 
+    @Test("a cancel request that hangs holds no lock: close() returns, and the connection is retired, not reused")
+    func stalledCancel() async throws {
+        let pg = try await TestPostgres.shared()
+        let proxy = try StallingProxy(to: pg.port)
+        defer { proxy.stop() }
+        var url = try #require(URLComponents(string: pg.url))
+        url.host = "127.0.0.1"
+        url.port = proxy.port
+        let conn = try await PGConnection.connect(url.string!)
+        let watcher = try await pg.connect()
+        conn.cancelWaitLimit.store(1000, ordering: .relaxed)
+        proxy.stall.store(true, ordering: .relaxed)  // the cancel request's own connection gets no answer
+        let running = Task { try await conn.query("SELECT pg_sleep(1)") }
+        try await Wait.until("the statement to run") {
+            try await watcher.query(
+                "SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = \(conn.backendPID) AND state = 'active'"
+            ).first?.decode("n", as: Int.self) == 1
+        }
+        running.cancel()
+        _ = await running.result
+        #expect(conn.isClosed, "a session with a cancel request still out is not used again")
+        // close() takes the cancel lock: it must not wait for the stalled PQcancel.
+        let closed = Task { await conn.close(); return true }
+        let finished = try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask { await closed.value }
+            group.addTask { try await Task.sleep(for: .seconds(10)); return false }
+            defer { group.cancelAll() }
+            return try await group.next() ?? false
+        }
+        #expect(finished, "close() waited for a cancel request that never ends")
+        proxy.stop()
+        _ = await closed.value
+        await watcher.close()
+    }
+
     @Test("wake() after close writes to no descriptor, even when the numbers were reused")
     func wakeAfterClose() async throws {
         let conn = try await TestPostgres.shared().connect()
