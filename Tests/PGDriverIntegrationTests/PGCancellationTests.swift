@@ -1,5 +1,6 @@
 import Foundation
 import HeraldTestSupport
+import Synchronization
 import Testing
 
 @testable import PGDriver
@@ -95,16 +96,16 @@ struct PGCancellationTests {
         _ = await running.result
         #expect(conn.isClosed, "a session with a cancel request still out is not used again")
         // close() takes the cancel lock: it must not wait for the stalled PQcancel.
-        let closed = Task { await conn.close(); return true }
-        let finished = try await withThrowingTaskGroup(of: Bool.self) { group in
-            group.addTask { await closed.value }
-            group.addTask { try await Task.sleep(for: .seconds(10)); return false }
-            defer { group.cancelAll() }
-            return try await group.next() ?? false
+        // Not awaited directly: on failure it would never return (the deferred proxy.stop() then frees it).
+        final class Flag: Sendable { let value = Atomic<Bool>(false) }
+        let closed = Flag()
+        let closing = Task {
+            await conn.close()
+            closed.value.store(true, ordering: .relaxed)
         }
-        #expect(finished, "close() waited for a cancel request that never ends")
+        try await Wait.until("close() to return while the cancel request hangs", timeout: .seconds(10)) { closed.value.load(ordering: .relaxed) }
         proxy.stop()
-        _ = await closed.value
+        await closing.value
         await watcher.close()
     }
 
