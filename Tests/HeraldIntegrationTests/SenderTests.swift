@@ -206,4 +206,19 @@ struct SenderTests {
         await http.shutdown()
         await receiver.stop()
     }
+
+    @Test("pinned clients beyond the capacity are shut down when idle, and sends keep working")
+    func pinnedClientEviction() async throws {
+        let receiver = try await TestReceiver.start()
+        let http = HTTPSender(
+            connectTimeout: .seconds(2), totalTimeout: .seconds(5), responseLimit: 1024, excerptLimit: 256, maxConnectionsPerHost: 4,
+            addressPolicy: AddressPolicy(allowPrivateNetworks: true), resolver: ScriptedResolver { _ in ["127.0.0.1"] }, pinnedClients: 1)
+        for host in ["a.invalid", "b.invalid", "a.invalid", "c.invalid"] {
+            let outcome = await http.send(url: "http://\(host):\(receiver.port)/\(host)", headers: [], body: [])
+            #expect(outcome.result.status == 200, "\(outcome.result)")
+        }
+        #expect(receiver.requests.map(\.path) == ["/a.invalid", "/b.invalid", "/a.invalid", "/c.invalid"])
+        await http.shutdown()
+        await receiver.stop()
+    }
 }

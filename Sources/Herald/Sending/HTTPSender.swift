@@ -34,7 +34,7 @@ final class HTTPSender: Sendable {
 
     init(
         connectTimeout: Duration, totalTimeout: Duration, responseLimit: Int, excerptLimit: Int, maxConnectionsPerHost: Int,
-        addressPolicy: AddressPolicy, resolver: any AddressResolver = SystemAddressResolver()
+        addressPolicy: AddressPolicy, resolver: any AddressResolver = SystemAddressResolver(), pinnedClients: Int = 256
     ) {
         self.addressPolicy = addressPolicy
         self.resolver = resolver
@@ -46,7 +46,7 @@ final class HTTPSender: Sendable {
             connectionPool: pool,
             decompression: .disabled)
         configuration.httpVersion = .http1Only
-        clients = PinnedClients(configuration: configuration)
+        clients = PinnedClients(configuration: configuration, capacity: pinnedClients)
         self.totalTimeout = totalTimeout
         self.responseLimit = responseLimit
         self.excerptLimit = excerptLimit
