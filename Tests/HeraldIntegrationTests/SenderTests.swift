@@ -104,9 +104,18 @@ struct SenderTests {
 
     @Test("a refused connection fails at once, retryable, with a plain message")
     func refusedConnection() async throws {
-        let listener = try await RawListener.start()
-        let port = listener.port
-        await listener.stop()  // nothing listens there now
+        // A port bound but not listening: connections are refused, and no other test can take it meanwhile.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        #expect(bound)
+        let port = Int(UInt16(bigEndian: address.sin_port))
         let http = sender(guarded: false)
         let began = ContinuousClock.now
         let outcome = await http.send(url: "http://127.0.0.1:\(port)/x", headers: [], body: [])
