@@ -46,17 +46,21 @@ struct PGCancellationTests {
         let pg = try await TestPostgres.shared()
         let conn = try await pg.connect()
         let watcher = try await pg.connect()
-        // The request for the first statement leaves only after that statement has ended.
-        conn.cancelRequestDelay.store(800, ordering: .relaxed)
-        let first = Task { try await conn.query("SELECT pg_sleep(0.3)") }
-        try await Wait.until("the first statement to run") {
+        // The first statement waits on a lock the watcher holds, so the test knows when it runs; the
+        // request for it leaves 2 s after the cancel, long after the lock is released and it has ended.
+        try await watcher.query("SELECT pg_advisory_lock(4242)")
+        conn.cancelRequestDelay.store(2000, ordering: .relaxed)
+        let first = Task { try await conn.query("SELECT pg_advisory_xact_lock(4242)") }
+        try await Wait.until("the first statement to wait for the lock") {
             try await watcher.query(
-                "SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = \(conn.backendPID) AND state = 'active'"
+                "SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = \(conn.backendPID) AND wait_event_type = 'Lock'"
             ).first?.decode("n", as: Int.self) == 1
         }
         first.cancel()
-        // Another task's statement on the same connection, queued behind the first.
-        let second = try await conn.query("SELECT pg_sleep(1.2), 42 AS answer")
+        try await watcher.query("SELECT pg_advisory_unlock(4242)")
+        // Another task's statement on the same connection, queued behind the first, running when the late
+        // request arrives.
+        let second = try await conn.query("SELECT pg_sleep(2.5), 42 AS answer")
         #expect(try second.first?.decode("answer", as: Int.self) == 42)
         _ = await first.result
         conn.cancelRequestDelay.store(0, ordering: .relaxed)
@@ -86,13 +90,15 @@ struct PGCancellationTests {
         let watcher = try await pg.connect()
         conn.cancelWaitLimit.store(1000, ordering: .relaxed)
         proxy.stall.store(true, ordering: .relaxed)  // the cancel request's own connection gets no answer
-        let running = Task { try await conn.query("SELECT pg_sleep(1)") }
-        try await Wait.until("the statement to run") {
+        try await watcher.query("SELECT pg_advisory_lock(4343)")
+        let running = Task { try await conn.query("SELECT pg_advisory_xact_lock(4343)") }
+        try await Wait.until("the statement to wait for the lock") {
             try await watcher.query(
-                "SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = \(conn.backendPID) AND state = 'active'"
+                "SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = \(conn.backendPID) AND wait_event_type = 'Lock'"
             ).first?.decode("n", as: Int.self) == 1
         }
         running.cancel()
+        try await watcher.query("SELECT pg_advisory_unlock(4343)")  // the statement ends; its cancel never arrives
         _ = await running.result
         #expect(conn.isClosed, "a session with a cancel request still out is not used again")
         // close() takes the cancel lock: it must not wait for the stalled PQcancel.
