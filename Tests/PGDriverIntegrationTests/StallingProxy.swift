@@ -10,7 +10,10 @@ final class StallingProxy: Sendable {
     let port: Int
     private let listener: Int32
     private let target: Int
-    private let sockets = Mutex<[Int32]>([])
+    /// Every socket accepted or opened, and whether ``stop()`` ran. Sockets are shut down on stop but never
+    /// closed: a pump thread may still hold the number, and a closed number is soon another socket of
+    /// this process (NIO's, say). A test leaks a few descriptors instead.
+    private let state = Mutex<(sockets: [Int32], stopped: Bool)>(([], false))
 
     init(to target: Int) throws {
         self.target = target
@@ -33,7 +36,11 @@ final class StallingProxy: Sendable {
         while true {
             let client = accept(listener, nil, nil)
             guard client >= 0 else { return }
-            sockets.withLock { $0.append(client) }
+            let keep = state.withLock { s in
+                s.sockets.append(client)
+                return !s.stopped
+            }
+            guard keep else { shutdown(client, Int32(SHUT_RDWR)); return }
             if stall.load(ordering: .relaxed) { continue }  // held open, never read, never answered
             let upstream = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             var address = sockaddr_in()
@@ -43,8 +50,8 @@ final class StallingProxy: Sendable {
             let connected = withUnsafePointer(to: &address) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(upstream, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
             }
-            guard connected else { close(client); continue }
-            sockets.withLock { $0.append(upstream) }
+            state.withLock { $0.sockets.append(upstream) }
+            guard connected else { shutdown(client, Int32(SHUT_RDWR)); continue }
             Thread.detachNewThread { Self.pump(from: client, to: upstream) }
             Thread.detachNewThread { Self.pump(from: upstream, to: client) }
         }
@@ -59,10 +66,14 @@ final class StallingProxy: Sendable {
         shutdown(destination, Int32(SHUT_WR))
     }
 
-    /// Closes every socket: a stalled cancel request gets its end of file and returns.
+    /// Shuts every socket down, once: a stalled cancel request gets its end of file and returns.
     func stop() {
-        shutdown(listener, Int32(SHUT_RDWR))
-        close(listener)
-        for fd in sockets.withLock({ $0 }) { shutdown(fd, Int32(SHUT_RDWR)) }
+        let sockets = state.withLock { s -> [Int32]? in
+            defer { s.stopped = true }
+            return s.stopped ? nil : s.sockets
+        }
+        guard let sockets else { return }
+        shutdown(listener, Int32(SHUT_RDWR))  // ends accept(); the listener itself is leaked like the rest
+        for fd in sockets { shutdown(fd, Int32(SHUT_RDWR)) }
     }
 }
