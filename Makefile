@@ -28,6 +28,19 @@ chaos: build ## The long chaos run (20,000 deliveries, kills, a frozen worker, 2
 	HERALD_CHAOS=full HERALD_CHAOS_REPORT=chaos-report.txt $(SWIFT) test --skip-build --filter ChaosTests
 	@cat chaos-report.txt
 
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS = url address retry-after duration header json
+
+fuzz: ## libFuzzer: URL/address checks, Retry-After, durations, headers, JSON writer; FUZZ_SECONDS each (default 30)
+	cd Fuzz && $(SWIFT) build --sanitize=fuzzer -Xswiftc -enable-testing
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p Fuzz/.build/corpus/$$t Fuzz/.build/artifacts; \
+	  echo "fuzz: $$t for $(FUZZ_SECONDS)s (seeds: Fuzz/corpus/$$t)"; \
+	  SWIFT_BACKTRACE=enable=no HERALD_FUZZ_TARGET=$$t Fuzz/.build/debug/herald-fuzz Fuzz/.build/corpus/$$t Fuzz/corpus/$$t \
+	    -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=10 -print_final_stats=1 \
+	    -artifact_prefix=Fuzz/.build/artifacts/$$t- || { echo "fuzz: $$t failed; copy the artifact into Fuzz/corpus/$$t/ as a regression"; exit 1; }; \
+	done
+
 lint: lint-deps lint-sql lint-docker ## All linters (squawk, hadolint, compose validation, dashboard JSON)
 
 lint-sql: ## Lint migrations/ with squawk (pip install squawk-cli)
@@ -65,4 +78,4 @@ clean: ## Remove build output and the local PostgreSQL
 	-scripts/dev-postgres.sh stop
 	rm -rf .build .pg
 
-.PHONY: help build release test test-deps bench chaos lint lint-deps lint-sql lint-docker embed-migrations deps db-start db-stop demo clean
+.PHONY: help build release test test-deps bench chaos fuzz lint lint-deps lint-sql lint-docker embed-migrations deps db-start db-stop demo clean

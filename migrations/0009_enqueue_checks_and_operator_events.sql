@@ -19,7 +19,7 @@ SET LOCAL lock_timeout = '5s';
 SET LOCAL statement_timeout = '5min';
 
 -- Why a URL is refused, or NULL when Herald can send to it. One function so that enqueue, `herald
--- endpoints add` and the Swift mirror (WebhookURL.swift, kept in step by a test) give the same reasons.
+-- endpoints add` and the Swift mirror (WebhookURLCheck.swift, kept in step by a test) give the same reasons.
 CREATE FUNCTION webhook_url_problem(p_url text)
 RETURNS text
 LANGUAGE plpgsql

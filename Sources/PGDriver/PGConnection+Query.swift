@@ -12,7 +12,7 @@ extension PGConnection {
         return try await run { conn, cancel in
             try self.prepareIfReused([query], on: conn)
             try self.send(query, on: conn)
-            cancel.markSent { self.requestCancel() }
+            cancel.markSent(self.requestCancel)
             do {
                 return try self.collect(on: conn, cancel: cancel)
             } catch {
@@ -36,7 +36,7 @@ extension PGConnection {
             defer { _ = PQexitPipelineMode(conn) }
             for query in queries { try self.send(query, on: conn) }
             guard PQpipelineSync(conn) == 1 else { throw self.lostOrClientError(conn) }
-            cancel.markSent { self.requestCancel() }
+            cancel.markSent(self.requestCancel)
             var results: [PGResult] = []
             var firstError: (any Error)?
             for _ in queries {
@@ -69,7 +69,7 @@ extension PGConnection {
         PGConnection.countRoundTrip()
         try await run { conn, cancel in
             guard PQsendQuery(conn, sql) == 1 else { throw self.lostOrClientError(conn) }
-            cancel.markSent { self.requestCancel() }
+            cancel.markSent(self.requestCancel)
             var firstError: (any Error)?
             while let res = PQgetResult(conn) {
                 defer { PQclear(res) }
@@ -101,6 +101,15 @@ extension PGConnection {
                             throw PGError(.connectionClosed, message: "the connection is closed or broken")
                         }
                         if cancel.isCancelled { throw CancellationError() }
+                        // No cancel request meant for this operation may outlive it (see CancelState); one
+                        // that is still out after the limit retires the session instead.
+                        defer {
+                            let limit = Duration.milliseconds(self.cancelWaitLimit.load(ordering: .relaxed))
+                            if !cancel.finish(waitingUpTo: limit) {
+                                self.lostFlag.store(true, ordering: .releasing)
+                                self.logger.warning("a cancel request got no answer; retiring the connection so it cannot cancel a later statement")
+                            }
+                        }
                         return try op(conn, cancel)
                     })
             }
@@ -109,7 +118,7 @@ extension PGConnection {
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation(work)
         } onCancel: {
-            cancel.cancel { self.requestCancel() }
+            cancel.cancel(self.requestCancel)
             self.wake()
         }
     }

@@ -48,22 +48,36 @@ extension PGConnection {
         return Array(results.dropLast())
     }
 
+    /// Commits unless the body did, and reports what happened: once a `COMMIT` has succeeded the result is
+    /// success, whatever happened to the task meanwhile. Why: a caller told "cancelled" after its work was
+    /// committed would redo committed work (send a webhook twice, say).
     private func finishTransaction<T: Sendable>(_ body: (PGConnection) async throws -> T) async throws -> T {
         do {
             let value = try await body(self)
-            try Task.checkCancellation()
             switch try await transactionStatus() {
             case .idle:
-                return value  // the body committed with commit(with:)
+                return value  // the body committed with commit(with:): done, cancelled or not
             case .inError:
                 throw PGError(.server, message: "the transaction failed and was rolled back", sqlState: "25P02")
             default:
-                try await query("COMMIT")
+                try Task.checkCancellation()
+                // Not cancellable: cancelling a COMMIT cannot undo it once the server has it, and would
+                // only make the outcome unknown.
+                try await commitNow()
                 return value
             }
         } catch {
             await rollback()
             throw error
+        }
+    }
+
+    /// `COMMIT`, immune to task cancellation.
+    private func commitNow() async throws {
+        PGConnection.countRoundTrip()
+        try await run(cancellable: false) { conn, cancel in
+            try self.send("COMMIT", on: conn)
+            _ = try self.collect(on: conn, cancel: cancel)
         }
     }
 

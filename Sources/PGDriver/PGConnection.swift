@@ -26,9 +26,20 @@ public final class PGConnection: @unchecked Sendable {
     let secrets: [String]
     /// Receives NOTICE/WARNING messages from the server; lives as long as the handle.
     let notices: NoticeLogger
-    /// Wakes a ``waitForNotifications(timeout:)`` blocked in `poll` when its task is cancelled.
+    /// Wakes a ``waitForNotifications(timeout:)`` blocked in `poll` when its task is cancelled. The read
+    /// end is only used on `queue`; the write end only under `wakeWriter`'s lock, which also closes it.
     let wakePipe: (read: Int32, write: Int32)
-    let cancelHandle: Mutex<CancelHandle>
+    /// The wake pipe's write end while it is open, -1 after: a late wake() must never write to a number
+    /// the process has since reused for another file (another connection's socket, say).
+    let wakeWriter: Mutex<Int32>
+    /// libpq's cancel object while the session is open. Taken out under the lock and used outside it, so a
+    /// blocking `PQcancel` never holds the lock (and close() never waits for one).
+    let cancelHandle: Mutex<CancelHandle?>
+    /// Test hook: milliseconds to wait before each cancel request is sent, to make a late cancel certain.
+    let cancelRequestDelay = Atomic<Int>(0)
+    /// How long an operation waits, at its end, for a cancel request it started (milliseconds, default
+    /// 10 s); past that the connection is retired (``isClosed``). Settable for tests.
+    let cancelWaitLimit = Atomic<Int>(10_000)
     /// Named prepared statements of this session, by SQL text and parameter types; only used on `queue`.
     var prepared: [String: String] = [:]
     let lostFlag = Atomic<Bool>(false)
@@ -44,7 +55,7 @@ public final class PGConnection: @unchecked Sendable {
         self.notices = notices
         self.logger = logger
         self.backendPID = PQbackendPID(handle)
-        self.cancelHandle = Mutex(CancelHandle(pointer: PQgetCancel(handle)))
+        self.cancelHandle = Mutex(PQgetCancel(handle).map(CancelHandle.init))
         var fds: [Int32] = [-1, -1]
         if pipe(&fds) == 0 {
             _ = fcntl(fds[0], F_SETFL, O_NONBLOCK)
@@ -53,6 +64,7 @@ public final class PGConnection: @unchecked Sendable {
             _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
         }
         self.wakePipe = (fds[0], fds[1])
+        self.wakeWriter = Mutex(fds[1])
     }
 
     deinit {
@@ -99,6 +111,13 @@ public final class PGConnection: @unchecked Sendable {
             keywords.append("connect_timeout")
             values.append("10")
         }
+        // A worker cut off from the server (a dead network path, a frozen host) would otherwise wait on its
+        // socket for the kernel's defaults: two hours of keepalive silence, or about 15 minutes of
+        // retransmissions. See ``tcpDefaults``. The connection string wins: it is expanded after these.
+        for (keyword, value) in Self.tcpDefaults {
+            keywords.append(keyword)
+            values.append(value)
+        }
         keywords.append("dbname")
         values.append(connectionString)
         let handle: OpaquePointer? = withCStringArray(keywords) { k in
@@ -126,6 +145,31 @@ public final class PGConnection: @unchecked Sendable {
         return PGConnection(handle: handle, queue: queue, secrets: secrets, notices: notices, logger: logger)
     }
 
+    /// TCP settings every session gets unless its connection string names them: keepalive probes after
+    /// 5 s of silence, every 2 s, 3 unanswered ones end the connection (a silent peer is noticed within about
+    /// 11 s), and data unacknowledged for 15 s ends it too (`tcp_user_timeout`, Linux). libpq ignores them
+    /// for Unix-domain sockets.
+    public static let tcpDefaults: [(String, String)] = [
+        ("keepalives", "1"), ("keepalives_idle", "5"), ("keepalives_interval", "2"), ("keepalives_count", "3"),
+        ("tcp_user_timeout", "15000"),
+    ]
+
+    /// The value libpq uses for connection option `keyword` (after defaults, environment and connection
+    /// string), or nil if unset. Never the password.
+    public func option(_ keyword: String) async throws -> String? {
+        guard keyword != "password" else { return nil }
+        return try await run(cancellable: false) { conn, _ in
+            guard let options = PQconninfo(conn) else { return nil }
+            defer { PQconninfoFree(options) }
+            var p = options
+            while let key = p.pointee.keyword {
+                if String(cString: key) == keyword { return p.pointee.val.map { String(cString: $0) } }
+                p += 1
+            }
+            return nil
+        }
+    }
+
     /// True once the connection is known to be broken (server gone, backend terminated) or closed.
     /// A broken connection is never usable again: open a new one.
     public var isClosed: Bool { lostFlag.load(ordering: .acquiring) }
@@ -145,18 +189,17 @@ public final class PGConnection: @unchecked Sendable {
     private func releaseHandle() {
         lostFlag.store(true, ordering: .releasing)
         guard handle != nil else { return }
-        cancelHandle.withLock { cancel in
-            if let c = cancel.pointer { PQfreeCancel(c) }
-            cancel.pointer = nil
-        }
+        // The cancel object is freed when the last request using it ends (CancelHandle's deinit).
+        cancelHandle.withLock { $0 = nil }
         if let h = handle {
             PQfinish(h)
             handle = nil
         }
-        if wakePipe.read >= 0 {
-            Foundation.close(wakePipe.read)
-            Foundation.close(wakePipe.write)
+        wakeWriter.withLock { fd in
+            if fd >= 0 { Foundation.close(fd) }
+            fd = -1
         }
+        if wakePipe.read >= 0 { Foundation.close(wakePipe.read) }
     }
 
     /// The password in `connectionString` and in `PGPASSWORD`, so that messages can be scrubbed of them.
@@ -179,32 +222,42 @@ public final class PGConnection: @unchecked Sendable {
         return found
     }
 
-    /// Asks the server to cancel the statement this connection is running. Off the caller's thread:
-    /// `PQcancel` opens a network connection and must not block the cooperative pool.
-    func requestCancel() {
-        DispatchQueue.global().async {
-            self.cancelHandle.withLock { cancel in
-                guard let cancel = cancel.pointer else { return }
-                var buffer = [CChar](repeating: 0, count: 256)
-                _ = PQcancel(cancel, &buffer, 256)
-            }
+    /// Asks the server to cancel the statement of the operation `state` belongs to. Off the caller's
+    /// thread: `PQcancel` opens a network connection and must not block the cooperative pool. It runs
+    /// outside any lock; the operation's ``CancelState/finish()`` waits for it, so it cannot reach the
+    /// session's next statement.
+    func requestCancel(_ state: CancelState) {
+        let delay = cancelRequestDelay.load(ordering: .relaxed)
+        DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(delay)) {
+            defer { state.requestEnded() }
+            guard let cancel = self.cancelHandle.withLock({ $0 }) else { return }
+            var buffer = [CChar](repeating: 0, count: 256)
+            _ = PQcancel(cancel.pointer, &buffer, 256)
         }
     }
 
-    /// Interrupts a `poll` in ``waitForNotifications(timeout:)``.
-    func wake() {
-        var byte: UInt8 = 1
-        _ = Foundation.write(wakePipe.write, &byte, 1)
+    /// Interrupts a `poll` in ``waitForNotifications(timeout:)``; does nothing once the connection is closed.
+    /// Returns whether a byte was written.
+    @discardableResult
+    func wake() -> Bool {
+        wakeWriter.withLock { fd in
+            guard fd >= 0 else { return false }
+            var byte: UInt8 = 1
+            return Foundation.write(fd, &byte, 1) == 1
+        }
     }
 }
 
 /// Process-wide count of round trips (see ``PGConnection/roundTrips``).
 let roundTripCounter = Atomic<Int>(0)
 
-/// libpq's cancel object. `@unchecked Sendable`: it is only used under `PGConnection.cancelHandle`'s lock,
-/// and `PQcancel` is documented as safe to call from another thread than the connection's.
-struct CancelHandle: @unchecked Sendable {
-    var pointer: OpaquePointer?
+/// libpq's cancel object, freed when the last user lets go. `@unchecked Sendable`: the pointer never
+/// changes, and libpq documents the object as read-only for `PQcancel`, which may run from any thread
+/// (several at once included) while the connection itself is used elsewhere.
+final class CancelHandle: @unchecked Sendable {
+    let pointer: OpaquePointer
+    init(_ pointer: OpaquePointer) { self.pointer = pointer }
+    deinit { PQfreeCancel(pointer) }
 }
 
 /// Calls `body` with a NULL-terminated array of C strings that live for the call.

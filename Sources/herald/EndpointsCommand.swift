@@ -47,7 +47,7 @@ struct EndpointsCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON: id, url, secret.") var json = false
 
         func validate() throws {
-            if let problem = WebhookURL.problem(url) {
+            if let problem = WebhookURLCheck.problem(url) {
                 throw ValidationError("invalid --url \(String(url.prefix(100)).debugDescription): \(problem)")
             }
             if let maxAttempts, !(1...50).contains(maxAttempts) {
@@ -58,7 +58,7 @@ struct EndpointsCommand: AsyncParsableCommand {
         func run() async throws {
             try await CommandRunner.withDatabase(connection) { conn, schema, _ in
                 let key = try EndpointsCommand.secret(secret)
-                let id = try await EndpointStore(schema: schema).add(url: url, secret: key, maxAttempts: maxAttempts, breakerKey: breakerKey, on: conn)
+                let id = try await EndpointStore(schema: schema, keys: try EncryptionKeys.from()).add(url: url, secret: key, maxAttempts: maxAttempts, breakerKey: breakerKey, on: conn)
                 if json {
                     struct Added: Encodable { var id: Int64; var url: String; var secret: String }
                     return print(try JSONOutput.encode(Added(id: id, url: url, secret: key.encoded)))
@@ -114,7 +114,7 @@ struct EndpointsCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await CommandRunner.withDatabase(connection) { conn, schema, _ in
-                let e = try await EndpointStore(schema: schema).find(endpoint, withSecret: showSecret, on: conn)
+                let e = try await EndpointStore(schema: schema, keys: try EncryptionKeys.from()).find(endpoint, withSecret: showSecret, on: conn)
                 if json { return print(try JSONOutput.encode(e)) }
                 print("endpoint     \(e.id)  \(e.url)")
                 print("enabled      \(e.enabled ? "yes" : "no: \(e.disabledReason ?? "")")")
@@ -201,7 +201,7 @@ struct EndpointsCommand: AsyncParsableCommand {
         func run() async throws {
             try await CommandRunner.withDatabase(connection) { conn, schema, _ in
                 let key = try EndpointsCommand.secret(secret)
-                let until = try await EndpointStore(schema: schema).rotateSecret(
+                let until = try await EndpointStore(schema: schema, keys: try EncryptionKeys.from()).rotateSecret(
                     endpoint, to: key, grace: try DurationText.parse(grace, name: "--grace"), on: conn)
                 if json {
                     struct Rotated: Encodable { var secret: String; var previousSecretSignsUntil: Date }

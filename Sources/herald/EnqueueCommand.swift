@@ -75,7 +75,7 @@ struct EnqueueCommand: AsyncParsableCommand {
     }
 
     func validate() throws {
-        if let problem = WebhookURL.problem(url) {
+        if let problem = WebhookURLCheck.problem(url) {
             throw ValidationError("invalid --url \(String(url.prefix(100)).debugDescription): \(problem)")
         }
         _ = try parsedHeaders()

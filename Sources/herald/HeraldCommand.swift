@@ -23,7 +23,7 @@ struct HeraldCommand: AsyncParsableCommand {
         version: HeraldVersion.current,
         subcommands: [
             MigrateCommand.self, EnqueueCommand.self, WorkerCommand.self, StatusCommand.self, DeliveriesCommand.self,
-            EndpointsCommand.self, BreakersCommand.self, PruneCommand.self,
+            EndpointsCommand.self, BreakersCommand.self, PruneCommand.self, SecretsCommand.self,
         ]
     )
 

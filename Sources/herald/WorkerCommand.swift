@@ -80,8 +80,8 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Serve /metrics, /healthz and /readyz on this port (off unless given).")
     var metricsPort: Int?
 
-    @Option(help: "Address the metrics server binds to.")
-    var metricsHost: String = "0.0.0.0"
+    @Option(help: "Address the metrics server binds to (127.0.0.1: this machine only; 0.0.0.0 in a container whose port is published).")
+    var metricsHost: String = MetricsServer.defaultHost
 
     @Option(help: "How often queue depth and lag are sampled for the metrics.")
     var sampleInterval: String = "10s"
@@ -103,6 +103,7 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         c.allowPrivateNetworks = allowPrivateNetworks || fromEnvironment == true
         c.sampleInterval = try DurationText.parse(sampleInterval, name: "--sample-interval")
+        c.encryption = try EncryptionKeys.from()
         c.retryPolicy = try RetryPolicy(
             maxAttempts: maxAttempts, base: try DurationText.parse(backoffBase, name: "--backoff-base"),
             cap: try DurationText.parse(backoffCap, name: "--backoff-cap"), factor: backoffFactor)
@@ -129,8 +130,14 @@ struct WorkerCommand: AsyncParsableCommand {
             try await worker.checkSchema()
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: worker)]
             if let metricsPort {
-                let server = MetricsServer(host: metricsHost, port: metricsPort, metrics: worker.metrics, logger: logger) {
-                    await worker.databaseIsReachable()
+                // Bound before the worker starts: a busy port stops startup with a message naming the flag.
+                let server: MetricsServer
+                do {
+                    server = try await MetricsServer.bind(host: metricsHost, port: metricsPort, metrics: worker.metrics, logger: logger) {
+                        worker.databaseIsReachable
+                    }
+                } catch let error as HeraldError {
+                    throw HeraldError.invalid("--metrics-port \(metricsPort) (--metrics-host \(metricsHost)): \(error.message)")
                 }
                 services.append(.init(service: server))
             }

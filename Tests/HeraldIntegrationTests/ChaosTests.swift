@@ -169,14 +169,15 @@ struct ChaosTests {
         let interrupted = try await check.count("SELECT count(*)::int AS n FROM \(unescaped: schema).attempts WHERE outcome = 'interrupted'")
         let parked = try await check.count("SELECT count(*)::int AS n FROM \(unescaped: schema).deliveries WHERE last_error LIKE 'parked:%'")
         #expect(parked == 0)
-        // 4. Every attempt with an outcome, and every `unknown` one left by a worker that lived (frozen, cut off
-        //    by a database restart), matches a request the receiver got: journal rows of sends that never
-        //    left are deleted or marked `interrupted`, never left `unknown`. A SIGKILLed worker can die
+        // 4. Every answered attempt, and every `unknown` one left by a worker that lived (frozen, cut off by a
+        //    database restart), matches a request the receiver got: journal rows of sends that never left
+        //    are deleted or marked `interrupted`, never left `unknown`. (Attempts that ended in a connection
+        //    error or a timeout may or may not have reached the receiver; they are not matched.) A SIGKILLed worker can die
         //    between its journal's commit and its requests leaving: those rows are counted, not matched.
         let perKey = try await check.query(
             """
             SELECT d.idempotency_key AS k,
-                   count(*) FILTER (WHERE a.outcome NOT IN ('unknown', 'interrupted'))::int AS finished,
+                   count(*) FILTER (WHERE a.outcome NOT IN ('unknown', 'interrupted') AND a.status_code IS NOT NULL)::int AS finished,
                    coalesce(array_agg(a.worker_id) FILTER (WHERE a.outcome = 'unknown'), '{}') AS unknown_workers
             FROM \(unescaped: schema).deliveries d JOIN \(unescaped: schema).attempts a ON a.delivery_id = d.id
             GROUP BY d.idempotency_key

@@ -29,7 +29,7 @@ struct EnqueueInputTests {
         for (url, reason) in WebhookURLCases.refused {
             let sql = try await sqlProblem(url, schema: schema, on: conn)
             #expect(sql?.contains(reason) == true, "\(url): \(sql ?? "accepted")")
-            #expect(sql == WebhookURL.problem(url), "\(url): SQL says \(sql ?? "nil"), Swift says \(WebhookURL.problem(url) ?? "nil")")
+            #expect(sql == WebhookURLCheck.problem(url), "\(url): SQL says \(sql ?? "nil"), Swift says \(WebhookURLCheck.problem(url) ?? "nil")")
         }
         await conn.close()
     }

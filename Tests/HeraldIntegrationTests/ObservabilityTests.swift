@@ -14,7 +14,7 @@ struct ObservabilityTests {
         try await conn.query("SELECT \(unescaped: schema).enqueue(\(receiver.url("/m")), '\\x7b7d'::bytea) FROM generate_series(1, 3)")
         let port = try TestPostgres.freePort()
         let worker = try HeraldProcess.worker(
-            pg, schema: schema, ["--metrics-port", String(port), "--metrics-host", "127.0.0.1", "--sample-interval", "200ms", "--log-format", "json"])
+            pg, schema: schema, ["--metrics-port", String(port), "--sample-interval", "200ms", "--log-format", "json"])
         defer { worker.stop() }
         let base = "http://127.0.0.1:\(port)"
         try await Wait.until("the metrics to count 3 deliveries", timeout: .seconds(30)) {
@@ -33,6 +33,16 @@ struct ObservabilityTests {
         #expect(lint.output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "promtool: \(lint.output)")
         #expect(try await HTTPGet.fetch(base + "/healthz").status == 200)
         #expect(try await HTTPGet.fetch(base + "/readyz").status == 200)
+        // Probes cost the database nothing: twenty of them open no session (the private cluster has no
+        // other clients; the count is cumulative, so short-lived sessions are not missed).
+        func sessions() async throws -> Int {
+            try await conn.query("SELECT pg_stat_clear_snapshot()")
+            return try await conn.count("SELECT sessions::int AS n FROM pg_stat_database WHERE datname = current_database()")
+        }
+        let before = try await sessions()
+        for _ in 0..<20 { #expect(try await HTTPGet.fetch(base + "/readyz").status == 200) }
+        #expect(try await sessions() - before < 3, "a /readyz probe opened a database session")
+        #expect(worker.output.contains("\"address\":\"127.0.0.1:\(port)\""), "metrics bind 127.0.0.1 by default")
         await conn.close()
         try pg.stop()
         try await Wait.until("/readyz to turn unready", timeout: .seconds(20)) { try await HTTPGet.fetch(base + "/readyz").status == 503 }
@@ -52,5 +62,20 @@ struct ObservabilityTests {
             .first { $0["delivery_id"] != nil && $0["status"] != nil })
         #expect(attempt["delivery_id"] is NSNumber && !(attempt["delivery_id"] is String), "\(attempt)")
         await receiver.stop()
+    }
+
+    @Test("a busy --metrics-port stops the worker before it starts, naming the flag and the port")
+    func busyMetricsPort() async throws {
+        let pg = try await TestPostgres.shared()
+        let (schema, conn) = try await pg.migratedSchema("obs")
+        let occupant = try await TestReceiver.start()
+        let worker = try HeraldProcess.worker(pg, schema: schema, ["--metrics-port", String(occupant.port)])
+        let status = try await worker.waitForExit()
+        #expect(status != 0)
+        #expect(worker.output.contains("--metrics-port \(occupant.port)"), "\(worker.output)")
+        #expect(worker.output.contains("already in use"), "\(worker.output)")
+        #expect(!worker.output.contains("worker started"), "\(worker.output)")
+        await occupant.stop()
+        await conn.close()
     }
 }

@@ -32,4 +32,22 @@ struct AddressPolicyTests {
         #expect(AddressPolicy.parseIPv6("1::2::3") == nil)
         #expect(AddressPolicy.parseIPv6("2001:db8::1")?.count == 16)
     }
+
+    @Test("only canonical dotted quads are IPv4 addresses: resolvers read the other forms differently",
+          arguments: ["012.0.0.1", "127.1", "0x7f.0.0.1", "2130706433", "1.2.3.04", "00.0.0.0", "1.2.3.4.", " 1.2.3.4", "١.2.3.4"])
+    func nonCanonicalIPv4(_ text: String) {
+        #expect(AddressPolicy.parseIPv4(text) == nil)
+        #expect(guarded.refusal(for: text) != nil)
+    }
+
+    @Test("addresses format canonically")
+    func formats() throws {
+        #expect(AddressPolicy.formatIPv4(try #require(AddressPolicy.parseIPv4("10.0.200.1"))) == "10.0.200.1")
+        #expect(AddressPolicy.formatIPv6(try #require(AddressPolicy.parseIPv6("2001:DB8:0:0:1:0:0:1"))) == "2001:db8::1:0:0:1")
+        #expect(AddressPolicy.formatIPv6(try #require(AddressPolicy.parseIPv6("::"))) == "::")
+        #expect(AddressPolicy.formatIPv6(try #require(AddressPolicy.parseIPv6("::1"))) == "::1")
+        #expect(AddressPolicy.formatIPv6(try #require(AddressPolicy.parseIPv6("fe80::"))) == "fe80::")
+        #expect(AddressPolicy.formatIPv6(try #require(AddressPolicy.parseIPv6("1:0:2:3:4:5:6:7"))) == "1:0:2:3:4:5:6:7")
+        #expect(AddressPolicy.parseIPv6("+1::") == nil)
+    }
 }

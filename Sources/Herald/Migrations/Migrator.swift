@@ -80,6 +80,15 @@ public struct Migrator: Sendable {
     }
 
     private func migrateLocked() async throws -> Report {
+        // Payloads, headers and errors are text that must round-trip byte for byte: SQL_ASCII stores
+        // whatever arrives unchecked, other encodings refuse or mangle characters they lack.
+        let encoding = try await store.databaseEncoding()
+        guard encoding == "UTF8" else {
+            throw HeraldError(
+                .migration,
+                "the database uses encoding \(encoding), but Herald needs UTF8: create it with "
+                    + "CREATE DATABASE … ENCODING 'UTF8' TEMPLATE template0 (nothing was changed)")
+        }
         try await store.createSchemaIfMissing()
         let statuses = Self.merge(files: migrations, applied: try await store.appliedMigrations())
         for status in statuses {

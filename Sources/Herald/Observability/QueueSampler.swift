@@ -11,6 +11,7 @@ struct QueueSampler: Sendable {
     let schema: SchemaName
     let metrics: HeraldMetrics
     let interval: Duration
+    let contact: DatabaseContact
     let logger: Logger
 
     func run() async {
@@ -21,6 +22,7 @@ struct QueueSampler: Sendable {
                     connection = try await PGConnection.connect(connectionString, applicationName: "herald-sampler", logger: logger)
                 }
                 let status = try await StatusStore(schema: schema).status(on: connection!)
+                contact.record()
                 for (state, meter) in metrics.queueDepth { meter.set(Double(status.states[state] ?? 0)) }
                 metrics.queueLag.set(status.lagSeconds)
                 metrics.breakersOpen.set(Double(status.openBreakers.count))

@@ -4,8 +4,18 @@ public import PGDriver
 /// Endpoints for `herald endpoints`.
 public struct EndpointStore: Sendable {
     public let schema: SchemaName
+    /// Seal secrets written and open secrets read; nil stores them in clear.
+    public let keys: EncryptionKeys?
 
-    public init(schema: SchemaName) { self.schema = schema }
+    public init(schema: SchemaName, keys: EncryptionKeys? = nil) {
+        self.schema = schema
+        self.keys = keys
+    }
+
+    /// A secret as stored: sealed when there are keys.
+    private func stored(_ secret: WebhookSecret) throws -> String {
+        try keys?.seal(secret.encoded, for: .endpointSecret) ?? secret.encoded
+    }
 
     /// An endpoint as an operator sees it; the secret only when asked for.
     public struct Endpoint: Sendable, Hashable, Codable {
@@ -35,7 +45,7 @@ public struct EndpointStore: Sendable {
             let row = try await connection.query(
                 """
                 INSERT INTO \(unescaped: schema.qualified("endpoints")) (url, secret, max_attempts, breaker_key)
-                VALUES (\(unescaped: schema.qualified("webhook_url_normalized"))(\(url)), \(secret.encoded), \(maxAttempts), \(breakerKey))
+                VALUES (\(unescaped: schema.qualified("webhook_url_normalized"))(\(url)), \(try stored(secret)), \(maxAttempts), \(breakerKey))
                 ON CONFLICT (url) DO NOTHING RETURNING id
                 """)
             guard let id = try row.first?.decode("id", as: Int64.self) else {
@@ -62,8 +72,9 @@ public struct EndpointStore: Sendable {
             disabledReason: try row.decode("disabled_reason"), maxAttempts: try row.decode("max_attempts"),
             breakerKey: try row.decode("breaker_key"), pending: try row.decode("pending"),
             previousSecretExpiresAt: try row.decode("previous_secret_expires_at"), createdAt: try row.decode("created_at"),
-            secret: withSecret ? try row.decode("secret") : nil, maxInFlight: try row.decode("max_in_flight"),
-            rateLimitPerMinute: try row.decode("rate_limit_per_minute"), ordered: try row.decode("ordered"))
+            secret: withSecret ? try EncryptionKeys.open(secret: row.decode("secret"), with: keys) : nil,
+            maxInFlight: try row.decode("max_in_flight"), rateLimitPerMinute: try row.decode("rate_limit_per_minute"),
+            ordered: try row.decode("ordered"))
     }
 
     public func list(on connection: PGConnection) async throws -> [Endpoint] {
@@ -121,7 +132,7 @@ public struct EndpointStore: Sendable {
             """
             UPDATE \(unescaped: schema.qualified("endpoints"))
             SET previous_secret = secret, previous_secret_expires_at = now() + make_interval(secs => \(graceSeconds)),
-                secret = \(secret.encoded), updated_at = now()
+                secret = \(try stored(secret)), updated_at = now()
             WHERE id = \(endpoint.id)
             RETURNING previous_secret_expires_at
             """

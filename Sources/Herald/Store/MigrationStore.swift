@@ -28,6 +28,11 @@ struct MigrationStore {
         try await connection.query("SELECT pg_advisory_unlock(hashtextextended(\(lockName), 0))")
     }
 
+    /// The database's character set as PostgreSQL names it (`UTF8`, `SQL_ASCII`, `LATIN1` …).
+    func databaseEncoding() async throws -> String {
+        try await connection.query("SELECT current_setting('server_encoding') AS encoding").first?.decode("encoding") ?? ""
+    }
+
     /// Creates the schema itself. The one piece of DDL outside `migrations/`: the migration files are
     /// schema-agnostic and need the schema to exist before `schema_migrations` can be read.
     func createSchemaIfMissing() async throws {

@@ -13,15 +13,17 @@ internal import PGDriver
 actor AttemptJournal {
     let connectionString: String
     let store: DeliveryStore
+    let contact: DatabaseContact
     let logger: Logger
     private var connection: PGConnection?
     /// Abandoned rows not yet settled (the database was away when the round failed): retried before the
     /// next batch is recorded.
     private var unsettled: [(began: [Int64], neverBegan: [Int64], reason: String)] = []
 
-    init(connectionString: String, store: DeliveryStore, logger: Logger) {
+    init(connectionString: String, store: DeliveryStore, contact: DatabaseContact, logger: Logger) {
         self.connectionString = connectionString
         self.store = store
+        self.contact = contact
         self.logger = logger
     }
 
@@ -76,14 +78,17 @@ actor AttemptJournal {
     }
 
     private func runRetryingOnce(_ query: PGQuery) async throws -> PGResult {
+        let result: PGResult
         do {
-            return try await open().query(query)
+            result = try await open().query(query)
         } catch let error as PGError where error.isConnectionProblem {
             // One retry on a fresh connection: the database may have restarted since the last batch.
             await connection?.close()
             connection = nil
-            return try await open().query(query)
+            result = try await open().query(query)
         }
+        contact.record()
+        return result
     }
 
     private func open() async throws -> PGConnection {

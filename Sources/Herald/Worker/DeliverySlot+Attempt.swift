@@ -6,7 +6,10 @@ internal import PGDriver
 extension DeliverySlot {
     /// Sends one delivery and decides what it becomes; nil when it was not sent after all because
     /// `startBy` passed first (see ``HTTPSender/send(url:headers:body:startBy:)``).
-    func attempt(_ delivery: LeasedDelivery, attemptID: Int64?, startBy: ContinuousClock.Instant) async -> SentAttempt? {
+    func attempt(_ stored: LeasedDelivery, attemptID: Int64?, startBy: ContinuousClock.Instant) async -> SentAttempt? {
+        // Sealed secrets and headers in clear for the send (security: encryption at rest).
+        let opened = try? stored.opened(with: configuration.encryption)
+        let delivery = opened ?? stored
         var random = SystemRandomNumberGenerator()
         let machine = DeliveryStateMachine(policy: delivery.policy(base: configuration.retryPolicy))
         let startedAt = now()
@@ -22,6 +25,7 @@ extension DeliverySlot {
         let clock = ContinuousClock()
         let began = clock.now
         do {
+            guard opened != nil else { throw EncryptionKeys.Unavailable() }
             var secrets = [try WebhookSecret(delivery.secret)]
             if let previous = delivery.previousSecret { secrets.append(try WebhookSecret(previous)) }
             headers.append(("webhook-signature", WebhookSigner.header(id: delivery.idempotencyKey, timestamp: timestamp, body: delivery.body, secrets: secrets)))
@@ -31,6 +35,8 @@ extension DeliverySlot {
             metrics.inFlight.decrement()
             guard let sent else { return nil }
             outcome = sent
+        } catch is EncryptionKeys.Unavailable {
+            outcome = HTTPSender.Outcome(result: .connectionError(EncryptionKeys.Unavailable.message), excerpt: nil)
         } catch {
             outcome = HTTPSender.Outcome(result: .refused("the endpoint's signing secret is invalid; rotate it"), excerpt: nil)
         }
@@ -42,11 +48,12 @@ extension DeliverySlot {
             "duration_ms": "\(Int(duration.seconds * 1000))",
         ]
         if let status = outcome.result.status { metadata["status"] = "\(status)" }
-        if let reason = decision.reason { metadata["error"] = "\(Redactor.redact(reason, secrets: [delivery.secret], limit: 256))" }
+        if let reason = decision.reason { metadata["error"] = "\(Redactor.redact(reason, secrets: [delivery.secret] + CredentialHeaders.values(in: delivery.headers), limit: 256))" }
         logger.log(level: decision.state == .delivered ? .debug : .info, "attempt finished", metadata: metadata)
         let completion = completion(
             delivery, decision, startedAt: startedAt, duration: duration,
-            headers: Dictionary(headers, uniquingKeysWith: { a, _ in a }), outcome: outcome, attemptID: attemptID)
+            headers: CredentialHeaders.redacted(Dictionary(headers, uniquingKeysWith: { a, _ in a })), outcome: outcome,
+            attemptID: attemptID)
         let policy = delivery.breakerPolicy(base: configuration.breakerPolicy)
         let steady = delivery.breakerState == "closed" && delivery.breakerFailures == 0
             && (delivery.sendWindow ?? policy.failureThreshold) >= delivery.windowCap
@@ -61,7 +68,7 @@ extension DeliverySlot {
         _ delivery: LeasedDelivery, _ decision: DeliveryStateMachine.Decision, startedAt: Date, duration: Duration,
         headers: [String: String], outcome: HTTPSender.Outcome, attemptID: Int64?
     ) -> Completion {
-        let secrets = [delivery.secret] + (delivery.previousSecret.map { [$0] } ?? [])
+        let secrets = [delivery.secret] + (delivery.previousSecret.map { [$0] } ?? []) + CredentialHeaders.values(in: delivery.headers)
         return Completion(
             delivery_id: delivery.id, attempt: delivery.attemptNumber, state: decision.state.rawValue, attempts: decision.attempts,
             next_attempt_at: decision.nextAttemptAt.map(PGTimestamp.format), status_code: outcome.result.status,

@@ -183,7 +183,17 @@ struct DeliverySlot: Sendable {
 
             // Complete.
             let records = BreakerBatch.records(sent.map(\.breakerSend), now: now())
-            let transitions = try await complete(sent.map(\.completion) + finished, breakers: records, on: tx)
+            let transitions: PGResult?
+            do {
+                transitions = try await complete(sent.map(\.completion) + finished, breakers: records, on: tx)
+            } catch {
+                // The lease ended (or the database went away) before the outcomes were recorded: this live
+                // worker settles its journal rows, so they never read as a death mid-send (parking).
+                await journal.abandon(
+                    began: sent.compactMap(\.completion.attempt_id), neverBegan: heldBack.compactMap { attemptIDs[$0.id] },
+                    reason: "the outcome could not be recorded (the lease ended) while the worker was alive")
+                throw error
+            }
             for attempt in sent { metrics.deliveries[attempt.completion.outcome]?.increment() }
             if let transitions { result.backlogs += logTransitions(transitions) }
             result.leased = rows.count

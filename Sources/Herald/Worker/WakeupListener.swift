@@ -10,6 +10,7 @@ struct WakeupListener: Sendable {
     let connectionString: String
     let channel: String
     let doorbell: Doorbell
+    let contact: DatabaseContact
     let logger: Logger
 
     func run() async {
@@ -20,11 +21,13 @@ struct WakeupListener: Sendable {
                 let conn = try await PGConnection.connect(connectionString, applicationName: "herald-listener", logger: logger)
                 defer { Task { await conn.close() } }
                 try await conn.listen(channel)
+                contact.record()
                 if backoff.failures > 0 { logger.info("listening for enqueues again", metadata: ["channel": "\(channel)"]) }
                 backoff.reset()
                 await doorbell.ringAll()
                 while !Task.isCancelled {
                     let notes = try await conn.waitForNotifications(timeout: .seconds(5))
+                    contact.record()  // the socket was read and the session is intact
                     if !notes.isEmpty { await doorbell.ring(notes.count) }
                 }
             } catch is CancellationError {

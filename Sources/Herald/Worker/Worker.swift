@@ -13,6 +13,8 @@ public struct Worker: Service, CustomStringConvertible {
     let configuration: WorkerConfiguration
     let logger: Logger
     public let metrics: HeraldMetrics
+    /// When the worker's listener, sampler or journal last talked to the database.
+    public let databaseContact: DatabaseContact
     let now: @Sendable () -> Date
 
     /// - Parameters:
@@ -27,6 +29,7 @@ public struct Worker: Service, CustomStringConvertible {
         self.logger = logger
         self.metrics = metrics
         self.now = now
+        databaseContact = DatabaseContact(window: configuration.readinessWindow, now: now)
     }
 
     /// Fails fast when the schema is not migrated, so a misconfigured worker says so once instead of
@@ -35,6 +38,7 @@ public struct Worker: Service, CustomStringConvertible {
         let conn = try await PGConnection.connect(configuration.connectionString, applicationName: "herald-worker", logger: logger)
         defer { Task { await conn.close() } }
         let statuses = try await Migrator(connection: conn, schema: configuration.schema, logger: logger).status()
+        databaseContact.record()
         let pending = statuses.filter { $0.state == .pending }.map(\.name)
         guard pending.isEmpty else {
             throw HeraldError(
@@ -46,28 +50,9 @@ public struct Worker: Service, CustomStringConvertible {
     /// Short and secret-free: ServiceLifecycle logs services by their description.
     public var description: String { "Worker(\(configuration.workerID))" }
 
-    /// Whether the database answers, for `/readyz`: a fresh connection and `SELECT 1` within 2 s.
-    public func databaseIsReachable() async -> Bool {
-        do {
-            return try await withThrowingTaskGroup(of: Bool.self) { group in
-                group.addTask {
-                    let conn = try await PGConnection.connect(
-                        configuration.connectionString, applicationName: "herald-readyz", logger: logger)
-                    defer { Task { await conn.close() } }
-                    return try await conn.query("SELECT 1 AS one").first?.decode("one", as: Int.self) == 1
-                }
-                group.addTask {
-                    try await Task.sleep(for: .seconds(2))
-                    return false
-                }
-                let first = try await group.next() ?? false
-                group.cancelAll()
-                return first
-            }
-        } catch {
-            return false
-        }
-    }
+    /// Whether the worker heard from its database recently, for `/readyz`: no query per probe (see
+    /// ``DatabaseContact``).
+    public var databaseIsReachable: Bool { databaseContact.isRecent }
 
     public func run() async throws {
         let http = HTTPSender(
@@ -77,10 +62,11 @@ public struct Worker: Service, CustomStringConvertible {
             addressPolicy: AddressPolicy(allowPrivateNetworks: configuration.allowPrivateNetworks))
         let doorbell = Doorbell()
         let journal = AttemptJournal(
-            connectionString: configuration.connectionString, store: DeliveryStore(schema: configuration.schema), logger: logger)
+            connectionString: configuration.connectionString, store: DeliveryStore(schema: configuration.schema), contact: databaseContact,
+            logger: logger)
         let listener = WakeupListener(
             connectionString: configuration.connectionString, channel: DeliveryStore(schema: configuration.schema).wakeupChannel,
-            doorbell: doorbell, logger: logger)
+            doorbell: doorbell, contact: databaseContact, logger: logger)
         logger.info(
             "worker started",
             metadata: [
@@ -97,8 +83,14 @@ public struct Worker: Service, CustomStringConvertible {
             }
             let sampler = QueueSampler(
                 connectionString: configuration.connectionString, schema: configuration.schema, metrics: metrics,
-                interval: configuration.sampleInterval, logger: logger)
+                interval: configuration.sampleInterval, contact: databaseContact, logger: logger)
             group.addTask { await cancelWhenGracefulShutdown { await sampler.run() } }
+            if let keys = configuration.encryption {
+                let sealing = SealingService(
+                    connectionString: configuration.connectionString, sealer: SecretSealer(keys: keys, schema: configuration.schema),
+                    interval: configuration.sealInterval, logger: logger)
+                group.addTask { await cancelWhenGracefulShutdown { await sealing.run() } }
+            }
             for index in 0..<configuration.concurrency {
                 let slot = DeliverySlot(
                     index: index, configuration: configuration, http: http, doorbell: doorbell, logger: logger, metrics: metrics, journal: journal, now: now)

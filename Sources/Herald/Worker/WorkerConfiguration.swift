@@ -40,6 +40,14 @@ public struct WorkerConfiguration: Sendable, CustomStringConvertible {
     public var allowPrivateNetworks = false
     /// How often queue depth, lag and open breakers are sampled into the metrics. Default 10 s.
     public var sampleInterval: Duration = .seconds(10)
+    /// `/readyz` answers ready while the worker heard from its database this recently. Default 15 s; the
+    /// wake-up listener alone talks to it at least every 5 s.
+    public var readinessWindow: Duration = .seconds(15)
+    /// Keys that seal signing secrets and producer headers at rest (`HERALD_ENCRYPTION_KEY`); nil stores
+    /// them in clear. With keys, the worker opens sealed values to send and seals clear ones in the background.
+    public var encryption: EncryptionKeys?
+    /// How often the worker seals values stored in clear since its last pass, when ``encryption`` is set. Default 2 s.
+    public var sealInterval: Duration = .seconds(2)
     /// How long a key's backlog waits when its breaker is half-open and another worker has the probe out.
     public var probeWait: Duration = .seconds(2)
 

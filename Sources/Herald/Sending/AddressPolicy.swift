@@ -50,16 +50,46 @@ public struct AddressPolicy: Sendable, Hashable {
         return nil
     }
 
-    /// `a.b.c.d` → 32 bits, or nil.
+    /// Canonical `a.b.c.d` → 32 bits, or nil.
+    ///
+    /// Only the canonical form: four decimal parts of 0…255 without leading zeros. Resolvers read the other
+    /// forms their own way (`inet_aton` takes `012` as octal 10, `127.1` as 127.0.0.1, `0x7f…` as hex), so a
+    /// lenient reading here would check one address and let the system connect to another.
     public static func parseIPv4(_ text: String) -> UInt32? {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 4 else { return nil }
         var value: UInt32 = 0
         for part in parts {
-            guard !part.isEmpty, part.count <= 3, part.allSatisfy(\.isNumber), let n = UInt32(part), n <= 255 else { return nil }
+            let digits = part.utf8
+            guard (1...3).contains(digits.count), digits.allSatisfy({ (48...57).contains($0) }) else { return nil }
+            guard digits.count == 1 || digits.first != UInt8(ascii: "0"), let n = UInt32(part), n <= 255 else { return nil }
             value = value << 8 | n
         }
         return value
+    }
+
+    /// 32 bits → `a.b.c.d`.
+    public static func formatIPv4(_ v4: UInt32) -> String {
+        "\(v4 >> 24).\((v4 >> 16) & 0xFF).\((v4 >> 8) & 0xFF).\(v4 & 0xFF)"
+    }
+
+    /// 16 bytes → RFC 5952 text: lower-case hex, leading zeros dropped, the longest run of two or more zero
+    /// groups (the first, on a tie) written `::`.
+    public static func formatIPv6(_ bytes: [UInt8]) -> String {
+        guard bytes.count == 16 else { return "" }
+        let groups = (0..<8).map { UInt16(bytes[2 * $0]) << 8 | UInt16(bytes[2 * $0 + 1]) }
+        var best: Range<Int>?
+        var index = 0
+        while index < 8 {
+            guard groups[index] == 0 else { index += 1; continue }
+            var end = index
+            while end < 8, groups[end] == 0 { end += 1 }
+            if end - index >= 2, end - index > (best?.count ?? 0) { best = index..<end }
+            index = end
+        }
+        func hex(_ range: Range<Int>) -> String { range.map { String(groups[$0], radix: 16) }.joined(separator: ":") }
+        guard let best else { return hex(0..<8) }
+        return hex(0..<best.lowerBound) + "::" + hex(best.upperBound..<8)
     }
 
     /// IPv6 text (with `::` and an optional trailing dotted IPv4) → 16 bytes, or nil.
@@ -78,7 +108,9 @@ public struct AddressPolicy: Sendable, Hashable {
                     out.append(UInt16(v4 >> 16))
                     out.append(UInt16(v4 & 0xFFFF))
                 } else {
-                    guard (1...4).contains(piece.count), let g = UInt16(piece, radix: 16) else { return nil }
+                    guard (1...4).contains(piece.utf8.count), piece.utf8.allSatisfy({ isHexByte($0) }), let g = UInt16(piece, radix: 16) else {
+                        return nil
+                    }
                     out.append(g)
                 }
             }
@@ -97,4 +129,6 @@ public struct AddressPolicy: Sendable, Hashable {
         }
         return all.flatMap { [UInt8($0 >> 8), UInt8($0 & 0xFF)] }
     }
+
+    private static func isHexByte(_ b: UInt8) -> Bool { (48...57).contains(b) || (97...102).contains(b) || (65...70).contains(b) }
 }

@@ -1,8 +1,11 @@
 internal import Foundation
 
-/// Resolves a host name with `getaddrinfo` on a background thread (it blocks), returning IP texts.
-enum AddressResolver {
-    static func resolve(_ host: String, port: Int) async throws -> [String] {
+/// Resolves with `getaddrinfo`, as every other program on the machine does, on a background thread (it blocks).
+///
+/// `getaddrinfo` cannot be interrupted: a lookup that hangs keeps its thread until the resolver gives up,
+/// but the sender stops waiting for it at the request timeout (see ``TimeLimit``).
+struct SystemAddressResolver: AddressResolver {
+    func resolve(_ host: String, port: Int) async throws -> [String] {
         try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global().async {
                 var hints = addrinfo()

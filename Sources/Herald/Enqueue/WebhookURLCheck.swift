@@ -2,8 +2,8 @@
 ///
 /// Why a mirror: the command line refuses a bad `--url` as an invalid argument (exit 64) before it
 /// connects, with the same reason the database gives. The SQL function stays the source of truth for
-/// every producer; `WebhookURLTests` runs both over one table of URLs so the two cannot drift apart.
-public enum WebhookURL {
+/// every producer; `EnqueueInputTests` runs both over one table of URLs so the two cannot drift apart.
+public enum WebhookURLCheck {
     /// Why Herald will not send to `url`, or nil when it will.
     public static func problem(_ url: String) -> String? {
         if url.unicodeScalars.count > 2048 { return "it is longer than 2048 characters" }

@@ -1,0 +1,1 @@
+../../../Tests/HeraldTests/FuzzProperties.swift
