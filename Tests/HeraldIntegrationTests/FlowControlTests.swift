@@ -12,22 +12,17 @@ struct FlowControlTests {
     let pg: TestPostgres
     init() async throws { pg = try await TestPostgres.shared() }
 
-    func enqueueMany(_ conn: PGConnection, schema: String, url: String, count: Int) async throws {
-        try await conn.query(
-            "SELECT \(unescaped: schema).enqueue(\(url), convert_to('{\"n\":' || g || '}', 'UTF8')) FROM generate_series(1, \(count)) g")
-    }
-
     func stopAll(_ workers: [HeraldProcess]) async throws {
-        for w in workers { w.signal(SIGTERM) }
-        for w in workers { #expect(try await w.waitForExit() == 0, "worker output: \(w.output.suffix(2000))") }
+        let statuses = try await workers.terminateAll()
+        for (w, status) in zip(workers, statuses) { #expect(status == 0, "worker output: \(w.output.suffix(2000))") }
     }
 
     @Test("4 workers x 8 slots at the default batch: a dead endpoint gets at most 2 x threshold requests; 400 healthy delivered")
     func breakerBoundAcrossTheFleet() async throws {
         let receiver = try await TestReceiver.start { request, _ in request.path == "/down" ? .status(500) : .status(200) }
         let (schema, conn) = try await pg.migratedSchema("fc")
-        try await enqueueMany(conn, schema: schema, url: receiver.url("/down"), count: 400)
-        try await enqueueMany(conn, schema: schema, url: receiver.url("/ok"), count: 400)
+        try await conn.enqueueMany(schema: schema, url: receiver.url("/down"), count: 400)
+        try await conn.enqueueMany(schema: schema, url: receiver.url("/ok"), count: 400)
         let workers = try (0..<4).map { _ in
             try HeraldProcess.worker(pg, schema: schema, ["--breaker-cooldown", "1h", "--breaker-cooldown-cap", "2h"])
         }
@@ -51,7 +46,7 @@ struct FlowControlTests {
     func slowHealthyEndpoint() async throws {
         let receiver = try await TestReceiver.start { _, _ in .status(200, delay: .seconds(9)) }
         let (schema, conn) = try await pg.migratedSchema("fc")
-        try await enqueueMany(conn, schema: schema, url: receiver.url("/slow"), count: 16)
+        try await conn.enqueueMany(schema: schema, url: receiver.url("/slow"), count: 16)
         let worker = try HeraldProcess.worker(pg, schema: schema)
         try await Wait.until("16 delivered", timeout: .seconds(90)) {
             try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).deliveries WHERE state = 'delivered'") == 16
@@ -71,7 +66,7 @@ struct FlowControlTests {
     func maxInFlight() async throws {
         let receiver = try await TestReceiver.start { _, _ in .status(200, delay: .milliseconds(200)) }
         let (schema, conn) = try await pg.migratedSchema("fc")
-        try await enqueueMany(conn, schema: schema, url: receiver.url("/capped"), count: 60)
+        try await conn.enqueueMany(schema: schema, url: receiver.url("/capped"), count: 60)
         let env = ["DATABASE_URL": pg.url]
         let set = try await HeraldBinary.run(["endpoints", "set", receiver.url("/capped"), "--max-in-flight", "3", "--schema", schema], environment: env)
         #expect(set.status == 0, "\(set.stderr)")
@@ -130,7 +125,7 @@ struct FlowControlTests {
             seen.add(1, ordering: .relaxed).oldValue < 5 ? .status(429, headers: ["Retry-After": "2"]) : .status(200)
         }
         let (schema, conn) = try await pg.migratedSchema("fc")
-        try await enqueueMany(conn, schema: schema, url: receiver.url("/busy"), count: 10)
+        try await conn.enqueueMany(schema: schema, url: receiver.url("/busy"), count: 10)
         let worker = try HeraldProcess.worker(pg, schema: schema)
         try await Wait.until("10 delivered", timeout: .seconds(30)) {
             try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).deliveries WHERE state = 'delivered'") == 10
@@ -161,7 +156,7 @@ struct FlowControlTests {
                 .decode("id", as: Int64.self))
         // Written by hand, past enqueue's validation: a header value that is a number, not a string.
         try await conn.query("UPDATE \(unescaped: schema).deliveries SET headers = '{\"X-Count\": 1}' WHERE id = \(bad)")
-        try await enqueueMany(conn, schema: schema, url: receiver.url("/rows"), count: 100)
+        try await conn.enqueueMany(schema: schema, url: receiver.url("/rows"), count: 100)
         let worker = try HeraldProcess.worker(pg, schema: schema)
         try await Wait.until("100 delivered", timeout: .seconds(30)) {
             try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).deliveries WHERE state = 'delivered'") == 100
@@ -181,7 +176,7 @@ struct FlowControlTests {
     func refusedCompletionFailsAlone() async throws {
         let receiver = try await TestReceiver.start()
         let (schema, conn) = try await pg.migratedSchema("fc")
-        try await enqueueMany(conn, schema: schema, url: receiver.url("/refused"), count: 10)
+        try await conn.enqueueMany(schema: schema, url: receiver.url("/refused"), count: 10)
         let bad = try #require(try await conn.query("SELECT min(id) AS id FROM \(unescaped: schema).deliveries").first?.decode("id", as: Int64.self))
         // A trigger refuses to record this one delivery's attempt, as a constraint or a bad value would.
         try await conn.query(PGQuery(sql: """
@@ -209,7 +204,7 @@ struct FlowControlTests {
     func resendWaitIsMeasured() async throws {
         let receiver = try await TestReceiver.start { _, attempt in attempt == 1 ? .hold : .status(200) }
         let (schema, conn) = try await pg.migratedSchema("fc")
-        try await enqueueMany(conn, schema: schema, url: receiver.url("/held"), count: 1)
+        try await conn.enqueueMany(schema: schema, url: receiver.url("/held"), count: 1)
         let first = try HeraldProcess.worker(pg, schema: schema, ["--request-timeout", "2s"])
         try await Wait.until("the first send to arrive") { receiver.requests(path: "/held").count == 1 }
         first.signal(SIGKILL)

@@ -12,21 +12,16 @@ struct RateLimitTimingTests {
     let pg: TestPostgres
     init() async throws { pg = try await TestPostgres.shared() }
 
-    func enqueueMany(_ conn: PGConnection, schema: String, url: String, count: Int) async throws {
-        try await conn.query(
-            "SELECT \(unescaped: schema).enqueue(\(url), convert_to('{\"n\":' || g || '}', 'UTF8')) FROM generate_series(1, \(count)) g")
-    }
-
     func stopAll(_ workers: [HeraldProcess]) async throws {
-        for w in workers { w.signal(SIGTERM) }
-        for w in workers { #expect(try await w.waitForExit() == 0, "worker output: \(w.output.suffix(2000))") }
+        let statuses = try await workers.terminateAll()
+        for (w, status) in zip(workers, statuses) { #expect(status == 0, "worker output: \(w.output.suffix(2000))") }
     }
 
     @Test("--rate-limit 50/s with 3 processes: no one-second window above rate + burst, and the rate is used")
     func rateLimit() async throws {
         let receiver = try await TestReceiver.start()
         let (schema, conn) = try await pg.migratedSchema("fc")
-        try await enqueueMany(conn, schema: schema, url: receiver.url("/rated"), count: 400)
+        try await conn.enqueueMany(schema: schema, url: receiver.url("/rated"), count: 400)
         let set = try await HeraldBinary.run(
             ["endpoints", "set", receiver.url("/rated"), "--rate-limit", "50/s", "--schema", schema], environment: ["DATABASE_URL": pg.url])
         #expect(set.status == 0, "\(set.stderr)")

@@ -79,3 +79,13 @@ public final class HeraldProcess: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: logPath)
     }
 }
+
+extension Array where Element == HeraldProcess {
+    /// SIGTERMs every process and waits for each to exit; returns their exit statuses in order.
+    public func terminateAll() async throws -> [Int32] {
+        for p in self { p.signal(SIGTERM) }
+        var statuses: [Int32] = []
+        for p in self { statuses.append(try await p.waitForExit()) }
+        return statuses
+    }
+}

@@ -17,3 +17,11 @@ extension PGConnection {
         try await self.query(query).first?.decode("n", as: Int.self) ?? -1
     }
 }
+
+extension PGConnection {
+    /// Queues `count` deliveries to `url` on `schema` in one statement, bodies `{"n":1}` … `{"n":count}`.
+    public func enqueueMany(schema: String, url: String, count: Int) async throws {
+        try await query(
+            "SELECT \(unescaped: schema).enqueue(\(url), convert_to('{\"n\":' || g || '}', 'UTF8')) FROM generate_series(1, \(count)) g")
+    }
+}
