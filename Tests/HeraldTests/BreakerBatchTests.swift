@@ -24,7 +24,7 @@ struct BreakerBatchTests {
     func growthIsWritten() throws {
         let records = BreakerBatch.records([send(.response(status: 200, retryAfter: nil)), send(.response(status: 204, retryAfter: nil))], now: now)
         let r = try #require(records.first)
-        #expect(r.successes == 2 && r.failures == 0 && !r.congested && r.retry_after_ms == nil && r.cap == 128)
+        #expect(r.successes == 2 && r.failures == 0 && !r.congested && r.retryAfterMilliseconds == nil && r.cap == 128)
     }
 
     @Test("5xx, timeouts and connection errors are failures that congest; the last failure names the event")
@@ -33,9 +33,9 @@ struct BreakerBatchTests {
             [send(.response(status: 200, retryAfter: nil), id: 1), send(.response(status: 500, retryAfter: nil), id: 2),
              send(.timeout("slow"), id: 3)], now: now)
         let r = try #require(records.first)
-        #expect(r.successes == 1 && r.failures == 2 && r.trailing_failures == 2)
+        #expect(r.successes == 1 && r.failures == 2 && r.trailingFailures == 2)
         #expect(r.congested)
-        #expect(r.delivery_id == 3)
+        #expect(r.deliveryID == 3)
         #expect(r.reason == "slow")
     }
 
@@ -48,20 +48,20 @@ struct BreakerBatchTests {
         let r = try #require(BreakerBatch.records([send(result)], now: now).first)
         #expect(r.failures == 0 && r.successes == 0)
         #expect(r.congested)
-        #expect(r.retry_after_ms == deferMs)
+        #expect(r.retryAfterMilliseconds == deferMs)
     }
 
     @Test("503 without Retry-After is an ordinary failure")
     func plain503() throws {
         let r = try #require(BreakerBatch.records([send(.response(status: 503, retryAfter: nil))], now: now).first)
-        #expect(r.failures == 1 && r.retry_after_ms == nil)
+        #expect(r.failures == 1 && r.retryAfterMilliseconds == nil)
     }
 
     @Test("the longest Retry-After of a batch wins")
     func longestWait() throws {
         let r = try #require(BreakerBatch.records(
             [send(.response(status: 429, retryAfter: "3")), send(.response(status: 429, retryAfter: "9"))], now: now).first)
-        #expect(r.retry_after_ms == 9000)
+        #expect(r.retryAfterMilliseconds == 9000)
     }
 
     @Test("4xx and 3xx say nothing of the endpoint being down")
@@ -81,7 +81,7 @@ struct BreakerBatchTests {
     func probe(result: AttemptResult, ok: Bool) throws {
         let r = try #require(BreakerBatch.records([send(result, probe: true, steady: true)], now: now).first)
         #expect(r.probe)
-        #expect(r.probe_ok == ok)
+        #expect(r.probeOK == ok)
     }
 
     @Test("one record per key, in key order (the completion locks breaker rows in that order)")

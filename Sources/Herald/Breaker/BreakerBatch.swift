@@ -64,11 +64,11 @@ enum BreakerBatch {
             let policy = batch[0].policy
             let lastFailure = Array(zip(batch, readings)).last { $0.1.success == false }?.0
             return BreakerRecord(
-                key: key, successes: outcomes.successes, failures: outcomes.failures, trailing_failures: outcomes.trailingFailures,
-                probe: probe, probe_ok: probeOK, threshold: policy.failureThreshold, cooldown_ms: Int(policy.cooldown.seconds * 1000),
-                cooldown_cap_ms: Int(policy.cooldownCap.seconds * 1000),
-                delivery_id: (lastFailure ?? batch[batch.count - 1]).deliveryID, reason: lastFailure?.reason,
-                congested: congested, retry_after_ms: retryAfter.map { Int($0.seconds * 1000) }, cap: batch[0].cap)
+                key: key, successes: outcomes.successes, failures: outcomes.failures, trailingFailures: outcomes.trailingFailures,
+                probe: probe, probeOK: probeOK, threshold: policy.failureThreshold,
+                cooldownMilliseconds: Int(policy.cooldown.seconds * 1000), cooldownCapMilliseconds: Int(policy.cooldownCap.seconds * 1000),
+                deliveryID: (lastFailure ?? batch[batch.count - 1]).deliveryID, reason: lastFailure?.reason,
+                congested: congested, retryAfterMilliseconds: retryAfter.map { Int($0.seconds * 1000) }, cap: batch[0].cap)
         }
     }
 }

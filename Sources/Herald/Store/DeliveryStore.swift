@@ -105,11 +105,7 @@ struct DeliveryStore: Sendable {
         let json = PGJSON(text: JSONObjectWriter.array(completions.map(\.json)))
         let query: PGQuery = """
             WITH input AS (
-                SELECT * FROM jsonb_to_recordset(\(json)::jsonb) AS x(
-                    delivery_id bigint, attempt integer, state text, attempts integer, next_attempt_at timestamptz,
-                    status_code integer, error text, started_at timestamptz, duration_ms integer, request_headers jsonb,
-                    response_excerpt text, retryable boolean, outcome text, worker_id text, log_attempt boolean,
-                    attempt_id bigint, interrupted integer)
+                SELECT * FROM jsonb_to_recordset(\(json)::jsonb) AS x(\(unescaped: Completion.columns))
             ), updated AS (
                 UPDATE \(unescaped: schema.qualified("deliveries")) d
                 SET state = i.state,
@@ -192,10 +188,7 @@ struct DeliveryStore: Sendable {
     func recordBreakersQuery(_ records: [BreakerRecord]) -> PGQuery {
         let json = PGJSON(text: JSONObjectWriter.array(records.sorted { $0.key < $1.key }.map(\.json)))
         let query: PGQuery = """
-            SELECT x.key AS breaker_key, r.* FROM jsonb_to_recordset(\(json)::jsonb) AS x(
-                key text, successes integer, failures integer, trailing_failures integer, probe boolean, probe_ok boolean,
-                threshold integer, cooldown_ms integer, cooldown_cap_ms integer, delivery_id bigint, reason text,
-                congested boolean, retry_after_ms integer, cap integer)
+            SELECT x.key AS breaker_key, r.* FROM jsonb_to_recordset(\(json)::jsonb) AS x(\(unescaped: BreakerRecord.columns))
             CROSS JOIN LATERAL \(unescaped: schema.qualified("breaker_record"))(
                 x.key, x.successes, x.failures, x.trailing_failures, x.probe, x.probe_ok, x.threshold, x.cooldown_ms,
                 x.cooldown_cap_ms, x.delivery_id, x.reason, x.congested, x.retry_after_ms, x.cap) r

@@ -70,12 +70,12 @@ extension DeliverySlot {
     ) -> Completion {
         let secrets = [delivery.secret] + (delivery.previousSecret.map { [$0] } ?? []) + CredentialHeaders.values(in: delivery.headers)
         return Completion(
-            delivery_id: delivery.id, attempt: delivery.attemptNumber, state: decision.state.rawValue, attempts: decision.attempts,
-            next_attempt_at: decision.nextAttemptAt.map(PGTimestamp.format), status_code: outcome.result.status,
+            deliveryID: delivery.id, attempt: delivery.attemptNumber, state: decision.state, attempts: decision.attempts,
+            nextAttemptAt: decision.nextAttemptAt, statusCode: outcome.result.status,
             error: decision.reason.map { Redactor.redact($0, secrets: secrets, limit: configuration.excerptLimit) },
-            started_at: PGTimestamp.format(startedAt), duration_ms: Int(duration.seconds * 1000), request_headers: headers,
-            response_excerpt: outcome.excerpt.map { Redactor.redact($0, secrets: secrets, limit: configuration.excerptLimit) },
-            retryable: decision.retryable, outcome: decision.outcome.rawValue, worker_id: configuration.workerID, log_attempt: true,
-            attempt_id: attemptID, interrupted: nil)
+            startedAt: startedAt, durationMilliseconds: Int(duration.seconds * 1000), requestHeaders: headers,
+            responseExcerpt: outcome.excerpt.map { Redactor.redact($0, secrets: secrets, limit: configuration.excerptLimit) },
+            retryable: decision.retryable, outcome: decision.outcome, workerID: configuration.workerID, logAttempt: true,
+            attemptID: attemptID, interrupted: nil)
     }
 }

@@ -41,15 +41,14 @@ extension DeliverySlot {
     /// written again.
     func refused(_ completion: Completion, because error: PGError) -> Completion {
         logger.error(
-            "delivery failed: the database refused its completion", metadata: ["delivery_id": "\(completion.delivery_id)", "error": "\(error)"])
+            "delivery failed: the database refused its completion", metadata: ["delivery_id": "\(completion.deliveryID)", "error": "\(error)"])
         var failed = completion
-        failed.state = DeliveryState.failed.rawValue
-        failed.outcome = DeliveryStateMachine.Outcome.failed.rawValue
-        failed.next_attempt_at = nil
+        failed.state = .failed
+        failed.outcome = .failed
+        failed.nextAttemptAt = nil
         failed.retryable = false
-        failed.request_headers = [:]
-        failed.response_excerpt = nil
-        failed.status_code = completion.status_code
+        failed.requestHeaders = [:]
+        failed.responseExcerpt = nil
         failed.error = String("the database refused to record this delivery's outcome (\(error.sqlState ?? "?")): \(error.message)".prefix(1000))
         return failed
     }

@@ -10,8 +10,8 @@ extension DeliverySlot {
         let decision = machine.decideDisabled(attempts: delivery.attempts, reason: delivery.disabledReason)
         logger.info("delivery failed: endpoint disabled", metadata: ["delivery_id": "\(delivery.id)"])
         var completion = deferral(delivery, until: now())
-        completion.state = decision.state.rawValue
-        completion.outcome = decision.outcome.rawValue
+        completion.state = decision.state
+        completion.outcome = decision.outcome
         completion.retryable = false
         completion.error = decision.reason
         return completion
@@ -21,8 +21,8 @@ extension DeliverySlot {
     func parked(_ delivery: LeasedDelivery) -> Completion {
         logger.warning("parking a delivery whose sends keep interrupting workers", metadata: ["delivery_id": "\(delivery.id)", "interrupted": "\(delivery.interrupted)"])
         var completion = deferral(delivery, until: now())
-        completion.state = DeliveryState.dead.rawValue
-        completion.outcome = "dead"
+        completion.state = .dead
+        completion.outcome = .dead
         completion.retryable = false
         completion.interrupted = delivery.interrupted
         completion.error = "parked: its last \(delivery.interrupted) sends never finished (the worker was killed or wedged mid-send); "
@@ -34,19 +34,19 @@ extension DeliverySlot {
     func unreadable(_ error: LeaseRowError) -> Completion {
         logger.error("delivery failed: its row could not be read", metadata: ["delivery_id": "\(error.id)", "error": "\(error.reason)"])
         return Completion(
-            delivery_id: error.id, attempt: 0, state: DeliveryState.failed.rawValue, attempts: nil, next_attempt_at: nil, status_code: nil,
-            error: "not sent: \(error.reason); fix the row and replay it", started_at: PGTimestamp.format(now()), duration_ms: 0,
-            request_headers: [:], response_excerpt: nil, retryable: false, outcome: "failed", worker_id: configuration.workerID,
-            log_attempt: false, attempt_id: nil, interrupted: nil)
+            deliveryID: error.id, attempt: 0, state: .failed, attempts: nil, nextAttemptAt: nil, statusCode: nil,
+            error: "not sent: \(error.reason); fix the row and replay it", startedAt: now(), durationMilliseconds: 0,
+            requestHeaders: [:], responseExcerpt: nil, retryable: false, outcome: .failed, workerID: configuration.workerID,
+            logAttempt: false, attemptID: nil, interrupted: nil)
     }
 
     /// A delivery put back for later without a send: no attempt spent, no attempt row.
     func deferral(_ delivery: LeasedDelivery, until: Date) -> Completion {
         Completion(
-            delivery_id: delivery.id, attempt: delivery.attemptNumber, state: DeliveryState.pending.rawValue, attempts: delivery.attempts,
-            next_attempt_at: PGTimestamp.format(until), status_code: nil, error: nil, started_at: PGTimestamp.format(now()),
-            duration_ms: 0, request_headers: [:], response_excerpt: nil, retryable: true, outcome: "retry",
-            worker_id: configuration.workerID, log_attempt: false, attempt_id: nil, interrupted: nil)
+            deliveryID: delivery.id, attempt: delivery.attemptNumber, state: .pending, attempts: delivery.attempts,
+            nextAttemptAt: until, statusCode: nil, error: nil, startedAt: now(), durationMilliseconds: 0, requestHeaders: [:],
+            responseExcerpt: nil, retryable: true, outcome: .retry, workerID: configuration.workerID, logAttempt: false,
+            attemptID: nil, interrupted: nil)
     }
 
     /// Counts and logs each breaker transition the completion reported, naming the breaker; returns the

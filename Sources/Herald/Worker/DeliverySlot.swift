@@ -156,8 +156,8 @@ struct DeliverySlot: Sendable {
             // Send: every send on record first (and rate limits reserved); if that fails nothing is sent.
             let entries = try await journal.begin(toSend.map { d in
                 AttemptMarker(
-                    delivery_id: d.id, attempt: d.attemptNumber, worker_id: configuration.workerID, started_at: PGTimestamp.format(now()),
-                    breaker_key: d.breakerKey, rate_per_minute: d.rateLimitPerMinute)
+                    deliveryID: d.id, attempt: d.attemptNumber, workerID: configuration.workerID, startedAt: now(),
+                    breakerKey: d.breakerKey, ratePerMinute: d.rateLimitPerMinute)
             })
             var attemptIDs: [Int64: Int64] = [:]
             var sendable: [(LeasedDelivery, Duration)] = []
@@ -177,7 +177,7 @@ struct DeliverySlot: Sendable {
             let (sent, heldBack) = try await sendAll(sendable, attemptIDs: attemptIDs, lease: tx, deadline: deadline)
             finished += heldBack.map { delivery in
                 var completion = deferral(delivery, until: now())
-                completion.attempt_id = attemptIDs[delivery.id]  // its journal row goes: it was never sent
+                completion.attemptID = attemptIDs[delivery.id]  // its journal row goes: it was never sent
                 return completion
             }
 
@@ -190,11 +190,11 @@ struct DeliverySlot: Sendable {
                 // The lease ended (or the database went away) before the outcomes were recorded: this live
                 // worker settles its journal rows, so they never read as a death mid-send (parking).
                 await journal.abandon(
-                    began: sent.compactMap(\.completion.attempt_id), neverBegan: heldBack.compactMap { attemptIDs[$0.id] },
+                    began: sent.compactMap(\.completion.attemptID), neverBegan: heldBack.compactMap { attemptIDs[$0.id] },
                     reason: "the outcome could not be recorded (the lease ended) while the worker was alive")
                 throw error
             }
-            for attempt in sent { metrics.deliveries[attempt.completion.outcome]?.increment() }
+            for attempt in sent { metrics.deliveries[attempt.completion.outcome.rawValue]?.increment() }
             if let transitions { result.backlogs += logTransitions(transitions) }
             result.leased = rows.count
             result.sent = sent.count
