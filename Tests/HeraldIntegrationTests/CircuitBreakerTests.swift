@@ -80,6 +80,45 @@ struct CircuitBreakerTests {
             """)
     }
 
+    @Test("a failed probe re-opens the breaker: counted in herald_breaker_transitions_total and logged with the breaker's key")
+    func reopenIsCounted() async throws {
+        let receiver = try await TestReceiver.start { _, _ in .status(500) }
+        let (schema, conn) = try await pg.migratedSchema("cb")
+        let url = receiver.url("/probe")
+        try await enqueueMany(conn, schema: schema, url: url, count: 3)
+        try await openBreakerReadyToProbe(conn, schema: schema, url: url)
+        let key = try #require(try await conn.query("SELECT key FROM \(unescaped: schema).circuit_breakers").first?.decode("key", as: String.self))
+        let port = try TestPostgres.freePort()
+        let worker = try HeraldProcess.worker(pg, schema: schema, ["--metrics-port", String(port), "--breaker-cooldown", "1h", "--breaker-cooldown-cap", "2h"])
+        try await Wait.until("the failed probe to re-open the breaker", timeout: .seconds(20)) {
+            try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).circuit_breaker_events WHERE from_state = 'half_open' AND to_state = 'open'") == 1
+        }
+        try await Wait.until("the re-open to be counted", timeout: .seconds(10)) {
+            (try? await HTTPGet.fetch("http://127.0.0.1:\(port)/metrics").body.contains("herald_breaker_transitions_total{to=\"open\"} 1")) == true
+        }
+        #expect(receiver.requests(path: "/probe").count == 1, "one probe, then nothing during the cool-down")
+        worker.signal(SIGTERM)
+        _ = try await worker.waitForExit()
+        #expect(worker.output.contains("circuit breaker \(key) open"), "\(worker.output.suffix(2000))")
+        await receiver.stop()
+        await conn.close()
+    }
+
+    @Test("breakers reset on a closed breaker records no closed -> closed event; on an open one it records the reset")
+    func resetOfClosedBreaker() async throws {
+        let (schema, conn) = try await pg.migratedSchema("cb")
+        try await conn.query("INSERT INTO \(unescaped: schema).circuit_breakers (key, state) VALUES ('endpoint:closed', 'closed')")
+        try await conn.query("INSERT INTO \(unescaped: schema).circuit_breakers (key, state, open_until, trips) VALUES ('endpoint:open', 'open', now() + interval '1 hour', 1)")
+        let env = ["DATABASE_URL": pg.url]
+        for key in ["endpoint:closed", "endpoint:open"] {
+            let reset = try await HeraldBinary.run(["breakers", "reset", key, "--schema", schema], environment: env)
+            #expect(reset.status == 0, "\(reset.stderr)")
+        }
+        let events = try await conn.query("SELECT breaker_key, from_state, to_state FROM \(unescaped: schema).circuit_breaker_events ORDER BY id")
+        #expect(try events.rows.map { "\(try $0.decode("breaker_key", as: String.self)):\(try $0.decode("from_state", as: String.self))→\(try $0.decode("to_state", as: String.self))" } == ["endpoint:open:open→closed"])
+        await conn.close()
+    }
+
     @Test("half-open with 4 worker processes and 50 pending: one request at a time until the probe succeeds, then the backlog drains")
     func singleProbe() async throws {
         // The first request (the probe) is held until the test releases it; every later one gets 200.
