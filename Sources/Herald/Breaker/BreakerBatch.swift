@@ -41,6 +41,9 @@ enum BreakerBatch {
         }
     }
 
+    /// The longest a `Retry-After` defers a whole key: 1 day.
+    static let longestDeferral: Duration = .seconds(86_400)
+
     static func records(_ sends: [Send], now: Date) -> [BreakerRecord] {
         var byKey: [String: [Send]] = [:]
         var order: [String] = []
@@ -53,7 +56,9 @@ enum BreakerBatch {
             let readings = batch.map { signal($0.result, now: now) }
             let outcomes = CircuitBreakerStateMachine.Outcomes(readings.compactMap(\.success))
             let congested = readings.contains { $0.congested }
-            let retryAfter = readings.compactMap(\.retryAfter).max()
+            // Bounded like a delivery's own Retry-After wait: an endpoint asking for years must not overflow
+            // the record (a refused breaker write would roll back answered sends) or silence a key forever.
+            let retryAfter = readings.compactMap(\.retryAfter).max().map { min($0, Self.longestDeferral) }
             let probe = batch.contains { $0.probe }
             if !probe, outcomes.failures == 0, !congested, batch.allSatisfy(\.leaseSawSteadyState) { return nil }
             // A probe succeeds when the endpoint answered at all with something other than "down".

@@ -859,29 +859,40 @@ BEGIN
                        array_agg(r.id ORDER BY r.nth) AS ids
                 FROM rows r GROUP BY r.breaker_key
             ), windows AS (
-                SELECT ky.*, e.ordered,
+                SELECT ky.*, s.ordered,
                        CASE
                            WHEN b.deferred_until > now() THEN 0
                            WHEN b.state = 'open' AND b.open_until > now() THEN 0
                            WHEN b.state = 'open' THEN 1
-                           WHEN coalesce(b.consecutive_failures, 0) > 0 THEN 1
+                           WHEN coalesce(b.consecutive_failures, 0) > 0 OR s.ordered THEN 1
                            ELSE least(coalesce(b.send_window, e.breaker_failure_threshold, p_threshold),
-                                      coalesce(e.max_in_flight, p_default_cap))
+                                      coalesce(s.max_in_flight, p_default_cap))
                        END AS win,
                        coalesce(b.state = 'open' AND b.open_until <= now(), false) AS probe,
                        CASE WHEN b.deferred_until > now() THEN b.deferred_until
                             WHEN b.state = 'open' AND b.open_until > now() THEN b.open_until END AS held_until
                 FROM keys ky
                 JOIN endpoints e ON e.id = ky.endpoint_id
+                -- Endpoints sharing a breaker key share its permits: the strictest cap of them, and FIFO for
+                -- the whole key if any of them is ordered. (An endpoint with its own key is its own row.)
+                CROSS JOIN LATERAL (
+                    SELECT e.max_in_flight, e.ordered WHERE e.breaker_key IS NULL
+                    UNION ALL
+                    SELECT min(x.max_in_flight), bool_or(x.ordered) FROM endpoints x
+                    WHERE e.breaker_key IS NOT NULL AND x.breaker_key = e.breaker_key
+                    HAVING count(*) > 0
+                ) s
                 LEFT JOIN circuit_breakers b ON b.key = ky.breaker_key
             )
-            SELECT w.*,
-                   -- Ordered endpoints: only their oldest pending delivery, and only if it is in this batch.
-                   CASE WHEN w.ordered THEN
-                       (SELECT CASE WHEN o.id = ANY (w.ids) THEN 1 ELSE 0 END
-                        FROM deliveries o WHERE o.endpoint_id = w.endpoint_id AND o.state = 'pending' ORDER BY o.id LIMIT 1)
-                   ELSE w.need END AS wanted
+            SELECT w.*, h.head_id, h.head_due,
+                   -- Ordered keys: only the oldest pending delivery, and only if this batch holds (locked) it.
+                   CASE WHEN w.ordered THEN CASE WHEN h.head_id = ANY (w.ids) THEN 1 ELSE 0 END ELSE w.need END AS wanted
             FROM windows w
+            LEFT JOIN LATERAL (
+                SELECT o.id AS head_id, o.next_attempt_at AS head_due FROM deliveries o
+                WHERE w.ordered AND o.endpoint_id = w.endpoint_id AND o.state = 'pending'
+                ORDER BY o.id LIMIT 1
+            ) h ON true
             ORDER BY w.breaker_key
         LOOP
             IF k.win = 0 THEN
@@ -921,7 +932,8 @@ BEGIN
                 v_full := v_full || k.breaker_key;
                 v_excess := v_excess + k.need - v_got;
                 IF k.probe AND v_got = 0 AND i IS NULL THEN
-                    -- Another worker has the probe out: the backlog waits, away from the head of the index.
+                    -- Another worker has the probe out: the backlog waits, away from the head of the index;
+                    -- a larger backlog than one bounded move is moved on by the worker after its commit.
                     UPDATE deliveries SET next_attempt_at = now() + make_interval(secs => p_probe_wait_ms / 1000.0),
                                           updated_at = now()
                     WHERE id IN (SELECT x.id FROM deliveries x
@@ -929,24 +941,27 @@ BEGIN
                                  ORDER BY x.next_attempt_at
                                  LIMIT 500
                                  FOR UPDATE SKIP LOCKED);
-                ELSIF k.ordered AND k.wanted = 0 THEN
-                    -- The head is not due (a retry is scheduled): the rest wait for it, out of the index's head.
-                    UPDATE deliveries SET next_attempt_at = h.next_attempt_at, updated_at = now()
-                    FROM (SELECT o.next_attempt_at FROM deliveries o WHERE o.endpoint_id = k.endpoint_id AND o.state = 'pending'
-                          ORDER BY o.id LIMIT 1) h
-                    WHERE deliveries.id IN (SELECT x.id FROM deliveries x
-                                            WHERE x.endpoint_id = k.endpoint_id AND x.state = 'pending' AND x.next_attempt_at <= now()
-                                            ORDER BY x.id
-                                            LIMIT 500
-                                            FOR UPDATE SKIP LOCKED)
-                      AND h.next_attempt_at > now();
+                    GET DIAGNOSTICS v_moved = ROW_COUNT;
+                    IF v_moved >= 500 THEN
+                        lease_id := NULL; lease_probe := NULL; backlog_key := k.breaker_key;
+                        backlog_until := now() + make_interval(secs => p_probe_wait_ms / 1000.0); lease_excess := NULL;
+                        RETURN NEXT;
+                    END IF;
+                ELSIF k.ordered AND k.wanted = 0 AND k.head_due > now() THEN
+                    -- The head waits for its retry: the rest wait for it, out of the index's head (due rows
+                    -- only, through the key's pending index).
+                    UPDATE deliveries SET next_attempt_at = k.head_due, updated_at = now()
+                    WHERE id IN (SELECT x.id FROM deliveries x
+                                 WHERE x.breaker_key = k.breaker_key AND x.state = 'pending' AND x.next_attempt_at <= now()
+                                 ORDER BY x.next_attempt_at
+                                 LIMIT 500
+                                 FOR UPDATE SKIP LOCKED);
                 END IF;
             END IF;
             IF v_got > 0 THEN
                 IF k.ordered THEN
-                    -- The head only: the endpoint's oldest pending delivery.
-                    lease_id := (SELECT o.id FROM deliveries o WHERE o.endpoint_id = k.endpoint_id AND o.state = 'pending'
-                                 ORDER BY o.id LIMIT 1);
+                    -- The head only: the key's oldest pending delivery, which this batch holds.
+                    lease_id := k.head_id;
                     lease_probe := k.probe; backlog_key := NULL; backlog_until := NULL; lease_excess := NULL;
                     RETURN NEXT;
                     v_count := v_count + 1;
@@ -1006,7 +1021,8 @@ BEGIN
            'closed', now(),
            CASE WHEN t.state <> 'closed' THEN NULL
                 WHEN p_congested THEN greatest(1, p_threshold / 2)
-                ELSE least(p_cap, greatest(p_threshold * 2, p_threshold + p_successes)) END,
+                WHEN p_successes > 0 THEN least(p_cap, greatest(p_threshold * 2, p_threshold + p_successes))
+                ELSE p_threshold END,
            v_defer
     FROM breaker_transition('closed', 0, 0, NULL, p_successes, p_trailing_failures, p_probe, p_probe_ok,
                             p_threshold, p_cooldown_ms, p_cooldown_cap_ms, v_at) t
@@ -1015,8 +1031,9 @@ BEGIN
             SELECT t.state, t.consecutive_failures, t.trips, coalesce(t.opened_at, b.opened_at), t.open_until,
                    CASE WHEN t.state <> 'closed' OR (p_probe AND t.state = 'closed') THEN NULL
                         WHEN p_congested THEN greatest(1, coalesce(b.send_window, p_threshold) / 2)
-                        ELSE least(p_cap, greatest(coalesce(b.send_window, p_threshold) * 2,
-                                                   coalesce(b.send_window, p_threshold) + p_successes)) END
+                        WHEN p_successes > 0 THEN least(p_cap, greatest(coalesce(b.send_window, p_threshold) * 2,
+                                                                        coalesce(b.send_window, p_threshold) + p_successes))
+                        ELSE b.send_window END
             FROM breaker_transition(b.state, b.consecutive_failures, b.trips, b.open_until, p_successes,
                                     p_trailing_failures, p_probe, p_probe_ok, p_threshold, p_cooldown_ms,
                                     p_cooldown_cap_ms, v_at) t),
@@ -1125,7 +1142,7 @@ BEGIN
         FROM jsonb_to_recordset(p_markers) AS x(delivery_id bigint, breaker_key text, rate_per_minute integer)
         WHERE x.rate_per_minute IS NOT NULL
         GROUP BY x.breaker_key
-        ORDER BY x.breaker_key    -- a fixed lock order across journals of different workers
+        ORDER BY x.breaker_key COLLATE "C"    -- the completions' order (Swift sorts by code point): no deadlock
     LOOP
         v_period := make_interval(secs => 61.8 / k.rate);
         INSERT INTO circuit_breakers (key) VALUES (k.breaker_key) ON CONFLICT (key) DO NOTHING;
@@ -1145,8 +1162,9 @@ BEGIN
     RETURN QUERY
     WITH inserted AS (
         INSERT INTO attempts (delivery_id, attempt, worker_id, started_at, outcome)
-        SELECT x.delivery_id, x.attempt, x.worker_id, x.started_at, 'unknown'
-        FROM jsonb_to_recordset(p_markers) AS x(delivery_id bigint, attempt integer, worker_id text, started_at timestamptz)
+        -- started_at by the database's clock: the resend wait after an interrupted send is measured from it.
+        SELECT x.delivery_id, x.attempt, x.worker_id, v_now, 'unknown'
+        FROM jsonb_to_recordset(p_markers) AS x(delivery_id bigint, attempt integer, worker_id text)
         WHERE x.delivery_id <> ALL (v_refused)
         RETURNING delivery_id, id
     )

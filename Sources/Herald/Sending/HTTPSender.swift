@@ -146,6 +146,8 @@ final class HTTPSender: Sendable {
 
     /// One request and its (bounded) response.
     private func exchange(_ request: HTTPClientRequest, on client: HTTPClient, startBy: ContinuousClock.Instant?) async throws -> Outcome {
+        // Past its start deadline, or its round gave up on it (the lease ended while a lookup ran): not sent.
+        if Task.isCancelled { throw NotStarted() }
         if let startBy, ContinuousClock.now >= startBy { throw NotStarted() }
         let response = try await client.execute(request, deadline: .now() + .nanoseconds(Int64(totalTimeout.seconds * 1e9)))
         var collected: [UInt8] = []

@@ -59,7 +59,7 @@ struct DeliveryStore: Sendable {
     /// Prepared once per connection (``PGQuery/reusingPlan()``): with 8 slots leasing at once this took
     /// the lease from 6.2 to 3.4 ms (docs/benchmarks.md).
     func leaseQuery(_ settings: LeaseSettings) -> PGQuery {
-        let walk = settings.limit * 4 + 64
+        let walk = settings.limit * 16 + 256
         let resendWait = "interval '\(settings.resendWaitMilliseconds) milliseconds'"
         let query: PGQuery = """
         WITH due AS MATERIALIZED (

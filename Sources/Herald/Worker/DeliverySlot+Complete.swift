@@ -31,8 +31,21 @@ extension DeliverySlot {
                     try await tx.query(store.completeQuery([self.refused(completion, because: refused)]))
                 }
             }
-            let results = try await tx.commit(with: breakers)
-            return results.first
+            // The breaker records go in a savepoint of their own too: if even they are refused, the answered
+            // sends are still recorded, and only the breaker misses this batch.
+            var transitions: PGResult?
+            if !breakers.isEmpty {
+                try await tx.query("SAVEPOINT breakers")
+                do {
+                    transitions = try await tx.query(breakers[0])
+                    try await tx.query("RELEASE SAVEPOINT breakers")
+                } catch let refused as PGError where refused.code == .server {
+                    try await tx.query("ROLLBACK TO SAVEPOINT breakers")
+                    logger.error("the breaker records were refused; this batch is not counted", metadata: ["error": "\(refused)"])
+                }
+            }
+            try await tx.commit(with: [])
+            return transitions
         }
     }
 

@@ -170,6 +170,10 @@ struct DeliverySlot: Sendable {
                     finished.append(deferral(delivery, until: until))
                     result.soonest = min(result.soonest ?? until, until)
                 case nil:
+                    // Nothing has been sent: the rows already journaled go, so they never read as a death mid-send.
+                    await journal.abandon(
+                        began: [], neverBegan: entries.values.compactMap { if case .recorded(let id, _) = $0 { id } else { nil } },
+                        reason: "not sent: the attempt journal's answer was incomplete")
                     throw PGError(.server, message: "the attempt journal returned no row for delivery \(delivery.id)")
                 }
             }
