@@ -14,6 +14,8 @@ public struct WorkerHeartbeat: Service {
     let sends: SendTally
     let contact: DatabaseContact
     let logger: Logger
+    /// Looked up once: on some systems the lookup asks the resolver, which a heartbeat must not wait on.
+    let host = ProcessInfo.processInfo.hostName
 
     init(configuration: WorkerConfiguration, sends: SendTally, contact: DatabaseContact, logger: Logger) {
         self.configuration = configuration
@@ -32,7 +34,7 @@ public struct WorkerHeartbeat: Service {
 
     func beat(first: Bool) -> WorkerHeartbeatStore.Beat {
         WorkerHeartbeatStore.Beat(
-            workerID: configuration.workerID, host: ProcessInfo.processInfo.hostName, pid: Int(getpid()),
+            workerID: configuration.workerID, host: host, pid: Int(getpid()),
             version: HeraldVersion.current, slots: configuration.concurrency, sendsInFlight: sends.inFlight,
             secondsSinceLastSend: sends.secondsSinceLastStart, interval: configuration.heartbeatInterval, first: first)
     }
