@@ -41,7 +41,7 @@ fuzz: ## libFuzzer: URL/address checks, Retry-After, durations, headers, JSON wr
 	    -artifact_prefix=Fuzz/.build/artifacts/$$t- || { echo "fuzz: $$t failed; copy the artifact into Fuzz/corpus/$$t/ as a regression"; exit 1; }; \
 	done
 
-lint: lint-deps lint-sql lint-docker ## All linters (squawk, hadolint, compose validation, dashboard JSON)
+lint: lint-deps lint-sql lint-docker lint-alerts ## All linters (squawk, hadolint, compose validation, dashboard JSON, alert rules)
 
 lint-sql: ## Lint migrations/ with squawk (pip install squawk-cli)
 	squawk migrations/*.sql
@@ -50,6 +50,10 @@ lint-docker: ## hadolint the Dockerfile, validate compose.yaml and the Grafana d
 	hadolint docker/Dockerfile
 	docker-compose -f docker/compose.yaml config -q
 	python3 -m json.tool docker/grafana/herald-dashboard.json > /dev/null
+
+lint-alerts: ## Check the Prometheus alert rules and run their unit tests (promtool test rules)
+	promtool check rules docker/prometheus/alerts.yml
+	cd docker/prometheus && promtool test rules alerts_test.yml
 
 embed-migrations: ## Regenerate the migrations compiled into the binary from migrations/*.sql
 	scripts/embed-migrations.sh
@@ -68,7 +72,7 @@ deps: ## Install what building and the demo need (Debian/Ubuntu packages)
 test-deps: ## Install what the tests run besides Swift (PostgreSQL server, promtool, script)
 	scripts/install-deps.sh --test
 
-lint-deps: ## Install the linters (squawk, hadolint, docker-compose)
+lint-deps: ## Install the linters (squawk, hadolint, docker-compose, promtool)
 	scripts/install-deps.sh --lint
 
 demo: deps build db-start ## Throwaway PostgreSQL, a flaky receiver, 300 deliveries, two workers, then status
@@ -78,4 +82,4 @@ clean: ## Remove build output and the local PostgreSQL
 	-scripts/dev-postgres.sh stop
 	rm -rf .build .pg
 
-.PHONY: help build release test test-deps bench chaos fuzz lint lint-deps lint-sql lint-docker embed-migrations deps db-start db-stop demo clean
+.PHONY: help build release test test-deps bench chaos fuzz lint lint-deps lint-sql lint-docker lint-alerts embed-migrations deps db-start db-stop demo clean

@@ -30,6 +30,7 @@ if $want_test; then
 fi
 if $want_lint; then
   command -v docker-compose >/dev/null || missing+=(docker-compose) # tool: docker-compose (validates docker/compose.yaml, no engine needed)
+  command -v promtool >/dev/null || missing+=(prometheus)          # tool: promtool (make lint-alerts: promtool test rules)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then echo "missing: ${missing[*]} (run as root, or install them)" >&2; exit 1; fi

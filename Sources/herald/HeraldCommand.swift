@@ -22,7 +22,7 @@ struct HeraldCommand: AsyncParsableCommand {
             """,
         version: HeraldVersion.current,
         subcommands: [
-            MigrateCommand.self, EnqueueCommand.self, WorkerCommand.self, StatusCommand.self, DeliveriesCommand.self,
+            MigrateCommand.self, EnqueueCommand.self, WorkerCommand.self, WorkersCommand.self, StatusCommand.self, DeliveriesCommand.self,
             EndpointsCommand.self, BreakersCommand.self, PruneCommand.self, SecretsCommand.self,
         ]
     )

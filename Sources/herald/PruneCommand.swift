@@ -10,7 +10,8 @@ struct PruneCommand: AsyncParsableCommand {
         discussion: """
             Only delivered, failed, dead and cancelled deliveries whose end is older than --older-than are
             deleted (with their attempts and operator events), 1,000 per short transaction, skipping rows
-            locked by anyone: safe while workers run. Circuit-breaker transitions older than the cut-off go too.
+            locked by anyone: safe while workers run. Circuit-breaker transitions older than the cut-off go too,
+            and so do the heartbeat rows (`herald workers`) of workers stopped or silent for more than a day.
             The cut-off needs a unit (30d, 12h, 1h30m): a bare number is refused.
 
             Run on a terminal, a prune that would delete more than half of all deliveries asks for --yes
@@ -43,6 +44,10 @@ struct PruneCommand: AsyncParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
+    /// Heartbeat rows of workers silent (or stopped) this long go, whatever --older-than says: a worker
+    /// that vanished is worth seeing the next morning, not for a month.
+    static let silentWorkerAge: Duration = .seconds(86_400)
+
     func validate() throws {
         guard (1...10_000).contains(batchSize) else { throw ValidationError("--batch-size must be between 1 and 10000, got \(batchSize)") }
         do { _ = try DurationText.parse(olderThan, name: "--older-than") } catch let e as HeraldError { throw ValidationError(e.message) }
@@ -68,12 +73,14 @@ struct PruneCommand: AsyncParsableCommand {
                     "this would delete \(preview.deliveries) of \(preview.totalDeliveries) deliveries (more than half): check --older-than \(olderThan), then add --yes; nothing was deleted")
             }
             let pruned = try await store.prune(olderThan: age, batchSize: batchSize, on: conn)
+            let workers = try await WorkerHeartbeatStore(schema: schema).workerPrune(olderThan: Self.silentWorkerAge, on: conn)
             if json {
-                struct Pruned: Encodable { var deliveries: Int; var breakerEvents: Int }
-                return print(try JSONOutput.encode(Pruned(deliveries: pruned.deliveries, breakerEvents: pruned.breakerEvents)))
+                struct Pruned: Encodable { var deliveries: Int; var breakerEvents: Int; var workers: Int }
+                return print(try JSONOutput.encode(Pruned(deliveries: pruned.deliveries, breakerEvents: pruned.breakerEvents, workers: workers)))
             }
             print("pruned \(TextTable.count(pruned.deliveries, "delivery", "deliveries")) finished more than \(olderThan) ago")
             print("pruned \(TextTable.count(pruned.breakerEvents, "breaker event", "breaker events"))")
+            print("pruned \(TextTable.count(workers, "worker heartbeat", "worker heartbeats")) silent for more than a day")
         }
     }
 }

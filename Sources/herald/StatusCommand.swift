@@ -35,6 +35,7 @@ struct StatusCommand: AsyncParsableCommand {
             print("due now     \(status.due)  (lag \(String(format: "%.1f", status.lagSeconds))s)")
             print("last 5 min  \(String(format: "%.1f", status.deliveredPerMinute)) delivered/min, \(String(format: "%.1f", status.attemptsPerMinute)) attempts/min")
             print("breakers    \(status.openBreakers.isEmpty ? "none open" : "open: " + status.openBreakers.joined(separator: ", "))")
+            print("workers     \(status.liveWorkers) live  (`herald workers` lists them)")
             print("secrets     " + (try await SecretsStatus.line(schema: schema, on: conn)))
         }
     }

@@ -86,6 +86,9 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "How often queue depth and lag are sampled for the metrics.")
     var sampleInterval: String = "10s"
 
+    @Option(help: "How often the worker records its heartbeat for `herald workers` (100ms-5m); silent after 3 missed.")
+    var heartbeatInterval: String = "5s"
+
     @Option(help: "Name in the attempt log (default host-pid-random).")
     var workerID: String?
 
@@ -103,6 +106,7 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         c.allowPrivateNetworks = allowPrivateNetworks || fromEnvironment == true
         c.sampleInterval = try DurationText.parse(sampleInterval, name: "--sample-interval")
+        c.heartbeatInterval = try DurationText.parse(heartbeatInterval, name: "--heartbeat-interval")
         c.encryption = try EncryptionKeys.from()
         c.retryPolicy = try RetryPolicy(
             maxAttempts: maxAttempts, base: try DurationText.parse(backoffBase, name: "--backoff-base"),

@@ -22,7 +22,7 @@ struct CommandContractTests {
         ["endpoints", "add", "--url", "https://example.com/c"], ["endpoints", "list"], ["endpoints", "show", "1"],
         ["endpoints", "disable", "1", "--reason", "x"], ["endpoints", "enable", "1"], ["endpoints", "rotate-secret", "1"],
         ["breakers"], ["breakers", "reset", "endpoint:1"], ["prune", "--older-than", "30d"],
-        ["enqueue", "--url", "https://example.com/c", "--data", "{}"], ["worker", "--allow-private-networks"],
+        ["enqueue", "--url", "https://example.com/c", "--data", "{}"], ["worker", "--allow-private-networks"], ["workers"],
     ]
 
     @Test("on a schema never migrated, every command says run `herald migrate` in one line, exit 1", arguments: databaseCommands)
@@ -53,7 +53,8 @@ struct CommandContractTests {
         ["breakers", "reset"], ["prune", "--older-than", "90"], ["prune", "--older-than", "30d", "--batch-size", "0"],
         ["enqueue", "--url", "http://:80/", "--data", "{}"], ["enqueue", "--url", "https://a/", "--data", "{}", "--max-attempts", "0"],
         ["enqueue", "--url", "https://a/", "--data", "{}", "--header", ": v"], ["worker", "--concurrency", "0"],
-        ["worker", "--poll-interval", "1"],
+        ["worker", "--poll-interval", "1"], ["worker", "--heartbeat-interval", "50ms"], ["worker", "--heartbeat-interval", "5"],
+        ["workers", "--bogus"],
     ]
 
     @Test("invalid arguments exit 64 on every command", arguments: invalidArguments)
@@ -122,6 +123,8 @@ struct CommandContractTests {
         try await conn.query(
             "INSERT INTO \(unescaped: schema).attempts (delivery_id, attempt, worker_id, started_at, outcome) VALUES (\(id), 1, 'w', now(), 'unknown')")
         try await conn.query("INSERT INTO \(unescaped: schema).circuit_breakers (key) VALUES ('endpoint:1')")
+        try await conn.query(
+            "INSERT INTO \(unescaped: schema).worker_heartbeats (worker_id, host, pid, version, slots, heartbeat_interval_ms) VALUES ('w', 'h', 1, '0', 2, 5000)")
 
         let delivery = ["id", "state", "url", "event_type", "event_id", "idempotency_key", "attempts", "next_attempt_at", "last_status",
                         "last_error", "created_at", "finished_at"]
@@ -129,7 +132,8 @@ struct CommandContractTests {
                         "created_at", "secret", "max_in_flight", "rate_limit_per_minute", "ordered"]
         let change = ["changed", "not_found", "skipped"]
         let table: [([String], [String])] = [
-            (["status", "--json"], ["states", "lag_seconds", "due", "delivered_per_minute", "attempts_per_minute", "open_breakers"]),
+            (["status", "--json"], ["states", "lag_seconds", "due", "delivered_per_minute", "attempts_per_minute", "open_breakers",
+                                "live_workers"]),
             (["deliveries", "list", "--json"], delivery),
             (["endpoints", "list", "--json"], endpoint),
             (["endpoints", "show", "1", "--json"], endpoint),
@@ -137,9 +141,11 @@ struct CommandContractTests {
             (["breakers", "--json"], ["key", "state", "consecutive_failures", "trips", "open_until", "total_successes", "total_failures",
                                       "pending_deliveries", "last_transition", "updated_at"]),
             (["migrate", "--status", "--json"], ["schema", "migrations"]),
+            (["workers", "--json"], ["worker_id", "state", "host", "pid", "version", "slots", "sends_in_flight", "started_at", "last_send_at",
+                                     "last_heartbeat_at", "heartbeat_interval_ms", "silent_for_seconds", "stopped_at"]),
             (["prune", "--older-than", "30d", "--dry-run", "--json"], ["deliveries", "total_deliveries", "oldest_finished_at",
                                                                       "newest_finished_at", "breaker_events"]),
-            (["prune", "--older-than", "30d", "--json"], ["deliveries", "breaker_events"]),
+            (["prune", "--older-than", "30d", "--json"], ["deliveries", "breaker_events", "workers"]),
             (["endpoints", "rotate-secret", "1", "--json"], ["secret", "previous_secret_signs_until"]),
             (["deliveries", "replay", String(id), "--json"], change),
             (["deliveries", "cancel", String(id), "--json"], change),
@@ -177,7 +183,7 @@ struct CommandContractTests {
         [], ["migrate"], ["enqueue"], ["worker"], ["status"], ["deliveries"], ["deliveries", "list"], ["deliveries", "show"],
         ["deliveries", "replay"], ["deliveries", "cancel"], ["endpoints"], ["endpoints", "add"], ["endpoints", "list"],
         ["endpoints", "show"], ["endpoints", "set"], ["endpoints", "disable"], ["endpoints", "enable"], ["endpoints", "rotate-secret"], ["breakers"],
-        ["breakers", "list"], ["breakers", "reset"], ["prune"],
+        ["breakers", "list"], ["breakers", "reset"], ["prune"], ["workers"],
     ]
 
     @Test("every --help shows an example", arguments: commandPaths)

@@ -59,4 +59,23 @@ struct MakefileTests {
         let missing = used.subtracting(essential).subtracting(installed)
         #expect(missing.isEmpty, "tests run \(missing.sorted()) but `scripts/install-deps.sh --test` does not install them")
     }
+
+    @Test("make lint tests the alert rules, install-deps.sh --lint installs promtool, and the rules name real metrics")
+    func lintAlerts() throws {
+        let makefile = try read("Makefile")
+        #expect(rule("lint", in: makefile).prerequisites.contains("lint-alerts"))
+        #expect(rule("lint-alerts", in: makefile).recipe.contains { $0.contains("promtool test rules alerts_test.yml") })
+        let script = try read("scripts/install-deps.sh")
+        let lintSection = try #require(script.range(of: "if $want_lint; then").map { script[$0.upperBound...] }?
+            .components(separatedBy: "\nfi").first)
+        #expect(lintSection.contains("tool: promtool"), "make lint runs promtool, so --lint must install it")
+        // Names as HeraldMetrics builds them: herald_ + name + _unit.
+        let source = try read("Sources/Herald/Observability/HeraldMetrics.swift")
+        let exported = Set(source.matches(of: /descriptor\("([a-z_]+)", "([a-z]*)"/).map { m in
+            "herald_" + m.output.1 + (m.output.2.isEmpty ? "" : "_" + m.output.2)
+        })
+        let used = Set(try read("docker/prometheus/alerts.yml").matches(of: /herald_[a-z_]+/).map { String($0.output) })
+        #expect(!used.isEmpty)
+        #expect(used.subtracting(exported).isEmpty, "alerts.yml uses \(used.subtracting(exported).sorted()), not exported")
+    }
 }

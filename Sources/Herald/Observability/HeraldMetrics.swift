@@ -19,6 +19,8 @@ public final class HeraldMetrics: Sendable {
     public let attemptDuration: Metrics.Timer
     /// `herald_sends_in_flight`: HTTP requests open right now.
     public let inFlight: Meter
+    /// What ``inFlight`` counts, readable: the worker heartbeat reports it.
+    let sends: SendTally
     /// `herald_breaker_transitions_total{to}`.
     public let breakerTransitions: [String: Metrics.Counter]
     /// `herald_breakers_open`: breakers open or half-open (sampled).
@@ -47,7 +49,8 @@ public final class HeraldMetrics: Sendable {
             label: duration.name, dimensions: [], handler: registry.makeDurationHistogram(descriptor: duration, buckets: buckets),
             factory: factory)
         let flight = descriptor("sends_in_flight", "", "HTTP sends currently open.")
-        inFlight = Meter(label: flight.name, dimensions: [], handler: registry.makeGauge(descriptor: flight), factory: factory)
+        sends = SendTally(forwardingTo: registry.makeGauge(descriptor: flight))
+        inFlight = Meter(label: flight.name, dimensions: [], handler: sends, factory: factory)
         let transitions = descriptor("breaker_transitions", "total", "Circuit breaker transitions by new state.")
         breakerTransitions = Dictionary(uniqueKeysWithValues: ["open", "closed"].map { to in
             (to, Metrics.Counter(label: transitions.name, dimensions: [("to", to)], handler: registry.makeCounter(descriptor: transitions, labels: [("to", to)]), factory: factory))

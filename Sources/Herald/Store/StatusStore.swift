@@ -21,6 +21,8 @@ public struct StatusStore: Sendable {
         public var attemptsPerMinute: Double
         /// Keys of breakers that are open or half-open.
         public var openBreakers: [String]
+        /// Workers heard from within 3 of their heartbeat intervals and not stopped (`herald workers`).
+        public var liveWorkers: Int
     }
 
     public func status(on connection: PGConnection) async throws -> Status {
@@ -45,6 +47,7 @@ public struct StatusStore: Sendable {
         return Status(
             states: states, lagSeconds: try row.first?.decode("lag") ?? 0, due: try row.first?.decode("due") ?? 0,
             deliveredPerMinute: try rates.first?.decode("delivered") ?? 0, attemptsPerMinute: try rates.first?.decode("attempts") ?? 0,
-            openBreakers: try breakers.rows.map { try $0.decode("key") })
+            openBreakers: try breakers.rows.map { try $0.decode("key") },
+            liveWorkers: try await WorkerHeartbeatStore(schema: schema).workerCountLive(on: connection))
     }
 }

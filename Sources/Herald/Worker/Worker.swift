@@ -85,6 +85,8 @@ public struct Worker: Service, CustomStringConvertible {
                 connectionString: configuration.connectionString, schema: configuration.schema, metrics: metrics,
                 interval: configuration.sampleInterval, contact: databaseContact, logger: logger)
             group.addTask { await cancelWhenGracefulShutdown { await sampler.run() } }
+            let heartbeat = WorkerHeartbeat(configuration: configuration, sends: metrics.sends, contact: databaseContact, logger: logger)
+            group.addTask { await heartbeat.run() }
             if let keys = configuration.encryption {
                 let sealing = SealingService(
                     connectionString: configuration.connectionString, sealer: SecretSealer(keys: keys, schema: configuration.schema),

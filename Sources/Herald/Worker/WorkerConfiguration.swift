@@ -40,6 +40,9 @@ public struct WorkerConfiguration: Sendable, CustomStringConvertible {
     public var allowPrivateNetworks = false
     /// How often queue depth, lag and open breakers are sampled into the metrics. Default 10 s.
     public var sampleInterval: Duration = .seconds(10)
+    /// How often the worker upserts its row in `worker_heartbeats` (`herald workers`). Default 5 s,
+    /// 100 ms…5 min; the worker counts as silent after 3 intervals without one.
+    public var heartbeatInterval: Duration = .seconds(5)
     /// `/readyz` answers ready while the worker heard from its database this recently. Default 15 s; the
     /// wake-up listener alone talks to it at least every 5 s.
     public var readinessWindow: Duration = .seconds(15)
@@ -99,6 +102,9 @@ public struct WorkerConfiguration: Sendable, CustomStringConvertible {
         }
         guard (1...4096).contains(excerptLimit) else { throw HeraldError.invalid("excerpt limit must be between 1 and 4096, got \(excerptLimit)") }
         guard (1...100).contains(poisonThreshold) else { throw HeraldError.invalid("poison threshold must be between 1 and 100, got \(poisonThreshold)") }
+        guard heartbeatInterval >= .milliseconds(100), heartbeatInterval <= .seconds(300) else {
+            throw HeraldError.invalid("heartbeat interval must be between 100ms and 5m, got \(heartbeatInterval)")
+        }
         guard !workerID.isEmpty, workerID.count <= 128 else { throw HeraldError.invalid("worker id must be 1 to 128 characters") }
     }
 
