@@ -73,6 +73,11 @@ struct ChaosTests {
             "--worker-id", "chaos-\(generation)", "--request-timeout", "2s", "--connect-timeout", "1s", "--backoff-base", "1s",
             "--backoff-factor", "1.5", "--backoff-cap", "4s", "--max-attempts", "30", "--breaker-cooldown", "1s",
             "--breaker-cooldown-cap", "3s", "--poll-interval", "200ms", "--log-level", "info", "--shutdown-grace", "10s",
+            // Random SIGKILLs every 1.5-3.5 s across 4 workers can land on one delivery's batch three times
+            // running (seen: 5 of 2,000 at the default threshold of 3); the parking rule cannot tell such
+            // kills from a delivery that kills workers (FaultToleranceTests shows it parks those). At 5, what
+            // "none parked" checks is that lease losses of live workers never count.
+            "--poison-threshold", "5",
             ]
         }
         var workers = try (0..<4).map { _ in try HeraldProcess.worker(pg, schema: schema, flags()) }
@@ -169,6 +174,12 @@ struct ChaosTests {
         let interrupted = try await check.count("SELECT count(*)::int AS n FROM \(unescaped: schema).attempts WHERE outcome = 'interrupted'")
         let parked = try await check.count("SELECT count(*)::int AS n FROM \(unescaped: schema).deliveries WHERE last_error LIKE 'parked:%'")
         #expect(parked == 0)
+        // Interrupted sends counted toward parking are only those of workers that died: no `unknown` row of a
+        // worker that lived (frozen, or cut off by a restart) is left once the run ends.
+        let aliveUnknown = try await check.query(
+            "SELECT worker_id FROM \(unescaped: schema).attempts WHERE outcome = 'unknown'").rows
+            .compactMap { try? $0.decode("worker_id", as: String.self) }.filter { !killedIDs.contains($0) }
+        #expect(aliveUnknown.isEmpty, "unknown attempts of workers that lived: \(aliveUnknown.count) (\(Set(aliveUnknown).sorted()))")
         // 4. Every answered attempt, and every `unknown` one left by a worker that lived (frozen, cut off by a
         //    database restart), matches a request the receiver got: journal rows of sends that never left
         //    are deleted or marked `interrupted`, never left `unknown`. (Attempts that ended in a connection
@@ -194,7 +205,15 @@ struct ChaosTests {
             if got < finished + alive { unmatchedAlive.append(key) }
             unmatchedKilled += max(0, finished + unknownWorkers.count - got)
         }
-        #expect(unmatchedAlive.isEmpty, "attempts on record with no request at the receiver: \(unmatchedAlive.prefix(5))")
+        var unmatchedDetail = ""
+        for key in unmatchedAlive.prefix(3) {
+            let rows = try await check.query(
+                "SELECT a.attempt, a.worker_id, a.outcome, a.started_at::text AS s, a.status_code, a.error FROM \(unescaped: schema).attempts a JOIN \(unescaped: schema).deliveries d ON d.id = a.delivery_id WHERE d.idempotency_key = \(key) ORDER BY a.id")
+            unmatchedDetail += "\n\(key) received \(received[key] ?? 0), replies \(replyLog[key] ?? []): " + rows.rows.map { r in
+                "[\((try? r.decode("attempt", as: Int.self)) ?? 0) \((try? r.decode("worker_id", as: String.self)) ?? "") \((try? r.decode("outcome", as: String.self)) ?? "") \((try? r.decode("s", as: String.self)) ?? "") \(String(describing: (try? r.decode("status_code", as: Int?.self)) ?? nil)) \(String(describing: (try? r.decode("error", as: String?.self)) ?? nil))]"
+            }.joined(separator: " ")
+        }
+        #expect(unmatchedAlive.isEmpty, "attempts on record with no request at the receiver (killed: \(killedIDs.sorted())):\(unmatchedDetail)")
         // 5. Reconnection without flooding: warnings stay few per worker.
         let allOutput = (workers + retired).map(\.output)
         let warnings = allOutput.map { $0.split(separator: "\n").filter { $0.contains(" warning ") }.count }

@@ -64,6 +64,12 @@ actor AttemptJournal {
         await settle()
     }
 
+    /// Settles rows left from earlier failed rounds, if any (every slot calls it before each lease, so
+    /// they are settled within about a second of the database coming back, not only at the next batch).
+    func settlePending() async {
+        if !unsettled.isEmpty { await settle() }
+    }
+
     private func settle() async {
         while let next = unsettled.first {
             do {

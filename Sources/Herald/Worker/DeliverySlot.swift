@@ -40,6 +40,7 @@ struct DeliverySlot: Sendable {
                     backoff.reset()
                 }
                 let ticket = await doorbell.ticket
+                await journal.settlePending()
                 let round = try await self.round(lease, on: connection!)
                 for backlog in round.backlogs { try await moveBacklog(backlog, on: connection!) }
                 // A full batch: there is likely more due work than this slot takes; wake an idle one.
