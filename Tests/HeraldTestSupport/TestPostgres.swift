@@ -116,7 +116,7 @@ public final class TestPostgres: Sendable {
         for _ in 0..<5 {
             let port = try freePort()
             let options = "-p \(port) -k \(root) -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "
-                + "-c full_page_writes=off -c max_connections=300 -c shared_buffers=128MB"
+                + "-c full_page_writes=off -c max_connections=1000 -c shared_buffers=128MB"
             let started = try Shell.runAs(
                 postgresUser: asRoot, bin + "/pg_ctl", ["-D", data, "-o", options, "-l", root + "/server.log", "-w", "-t", "60", "start"])
             if started.status == 0 {

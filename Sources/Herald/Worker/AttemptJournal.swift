@@ -19,6 +19,10 @@ actor AttemptJournal {
     /// Abandoned rows not yet settled (the database was away when the round failed): retried before the
     /// next batch is recorded.
     private var unsettled: [(began: [Int64], neverBegan: [Int64], reason: String)] = []
+    /// After a failed attempt to settle, the next one waits a second: while the database is away, every
+    /// slot asking would otherwise queue connection attempts on this actor, which the slots' own batches
+    /// then wait behind.
+    private var nextSettle = ContinuousClock.now
 
     init(connectionString: String, store: DeliveryStore, contact: DatabaseContact, logger: Logger) {
         self.connectionString = connectionString
@@ -39,7 +43,7 @@ actor AttemptJournal {
     /// and then nothing may be sent.
     func begin(_ markers: [AttemptMarker]) async throws -> [Int64: Entry] {
         guard !markers.isEmpty else { return [:] }
-        await settle()
+        await settlePending()
         let result = try await runRetryingOnce(store.journalQuery(markers))
         var entries: [Int64: Entry] = [:]
         for row in result.rows {
@@ -61,13 +65,13 @@ actor AttemptJournal {
     func abandon(began: [Int64], neverBegan: [Int64], reason: String) async {
         guard !began.isEmpty || !neverBegan.isEmpty else { return }
         unsettled.append((began, neverBegan, reason))
-        await settle()
+        await settlePending()
     }
 
     /// Settles rows left from earlier failed rounds, if any (every slot calls it before each lease, so
     /// they are settled within about a second of the database coming back, not only at the next batch).
     func settlePending() async {
-        if !unsettled.isEmpty { await settle() }
+        if !unsettled.isEmpty, ContinuousClock.now >= nextSettle { await settle() }
     }
 
     private func settle() async {
@@ -76,6 +80,7 @@ actor AttemptJournal {
                 _ = try await runRetryingOnce(store.journalAbandonQuery(began: next.began, neverBegan: next.neverBegan, reason: next.reason))
                 unsettled.removeFirst()
             } catch {
+                nextSettle = ContinuousClock.now + .seconds(1)
                 if unsettled.count > 1000 { unsettled.removeFirst() }  // bounded: a long outage leaves the oldest `unknown`
                 logger.debug("could not settle abandoned sends yet", metadata: ["rounds": "\(unsettled.count)", "error": "\(error)"])
                 return
