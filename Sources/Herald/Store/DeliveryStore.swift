@@ -150,6 +150,21 @@ struct DeliveryStore: Sendable {
         return "SELECT * FROM \(unescaped: schema.qualified("attempt_journal"))(\(json)::jsonb)"
     }
 
+    /// Deletes this worker's `unknown` journal rows for these (delivery, attempt) pairs, except `keep`: rows
+    /// a journal statement may have written before its answer was lost (the connection died after the
+    /// commit), so that they never read as sends that began.
+    func journalForgetQuery(workerID: String, markers: [(deliveryID: Int64, attempt: Int)], keep: [Int64]) -> PGQuery {
+        let ids = "{" + markers.map { String($0.deliveryID) }.joined(separator: ",") + "}"
+        let attempts = "{" + markers.map { String($0.attempt) }.joined(separator: ",") + "}"
+        let kept = "{" + keep.map(String.init).joined(separator: ",") + "}"
+        return """
+            DELETE FROM \(unescaped: schema.qualified("attempts")) a
+            USING unnest(\(ids)::bigint[], \(attempts)::integer[]) AS m(delivery_id, attempt)
+            WHERE a.delivery_id = m.delivery_id AND a.attempt = m.attempt AND a.worker_id = \(workerID)
+              AND a.outcome = 'unknown' AND a.id <> ALL(\(kept)::bigint[])
+            """
+    }
+
     /// Moves up to `limit` of `key`'s due pending rows to `until` (when the key may send again), skipping
     /// rows others hold; returns how many moved. Run in a loop in short transactions of its own after a trip
     /// or a lease that found a large held-back backlog: never the whole backlog in one worker's commit.

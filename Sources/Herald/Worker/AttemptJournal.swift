@@ -18,7 +18,10 @@ actor AttemptJournal {
     private var connection: PGConnection?
     /// Abandoned rows not yet settled (the database was away when the round failed): retried before the
     /// next batch is recorded.
-    private var unsettled: [(began: [Int64], neverBegan: [Int64], reason: String)] = []
+    /// Statements that settle journal rows of failed rounds, in order (see ``abandon(began:neverBegan:reason:)``).
+    private var unsettled: [PGQuery] = []
+    /// Some of them forget rows a lost answer may have left: no new rows are written before they ran.
+    private var mustSettleFirst = false
     /// After a failed attempt to settle, the next one waits a second: while the database is away, every
     /// slot asking would otherwise queue connection attempts on this actor, which the slots' own batches
     /// then wait behind.
@@ -43,8 +46,36 @@ actor AttemptJournal {
     /// and then nothing may be sent.
     func begin(_ markers: [AttemptMarker]) async throws -> [Int64: Entry] {
         guard !markers.isEmpty else { return [:] }
-        await settlePending()
-        let result = try await runRetryingOnce(store.journalQuery(markers))
+        if mustSettleFirst { await settle() } else { await settlePending() }
+        if mustSettleFirst {
+            throw PGError(.connectionLost, message: "earlier journal rows are not settled yet (the database is away)")
+        }
+        let query = store.journalQuery(markers)
+        let pairs = markers.map { (deliveryID: $0.deliveryID, attempt: $0.attempt) }
+        let workerID = markers[0].workerID
+        let result: PGResult
+        do {
+            result = try await open().query(query)
+        } catch let error as PGError where error.isConnectionProblem {
+            // One retry on a fresh connection: the database may have restarted since the last batch. The
+            // first try may have committed its rows before its answer was lost; those are forgotten below.
+            await connection?.close()
+            connection = nil
+            do {
+                result = try await open().query(query)
+            } catch {
+                unsettled.append(store.journalForgetQuery(workerID: workerID, markers: pairs, keep: []))
+                mustSettleFirst = true
+                throw error
+            }
+            let keep = result.rows.compactMap { try? $0.decode("journal_attempt_id", as: Int64?.self) }
+            let forget = store.journalForgetQuery(workerID: workerID, markers: pairs, keep: keep)
+            if (try? await open().query(forget)) == nil {
+                unsettled.append(forget)
+                mustSettleFirst = true
+            }
+        }
+        contact.record()
         var entries: [Int64: Entry] = [:]
         for row in result.rows {
             let id: Int64 = try row.decode("journal_delivery_id")
@@ -64,7 +95,7 @@ actor AttemptJournal {
     /// until then they read `unknown`, the conservative reading.
     func abandon(began: [Int64], neverBegan: [Int64], reason: String) async {
         guard !began.isEmpty || !neverBegan.isEmpty else { return }
-        unsettled.append((began, neverBegan, reason))
+        unsettled.append(store.journalAbandonQuery(began: began, neverBegan: neverBegan, reason: reason))
         await settlePending()
     }
 
@@ -77,8 +108,9 @@ actor AttemptJournal {
     private func settle() async {
         while let next = unsettled.first {
             do {
-                _ = try await runRetryingOnce(store.journalAbandonQuery(began: next.began, neverBegan: next.neverBegan, reason: next.reason))
+                _ = try await runRetryingOnce(next)
                 unsettled.removeFirst()
+                if unsettled.isEmpty { mustSettleFirst = false }
             } catch {
                 nextSettle = ContinuousClock.now + .seconds(1)
                 if unsettled.count > 1000 { unsettled.removeFirst() }  // bounded: a long outage leaves the oldest `unknown`
