@@ -53,21 +53,21 @@ actor AttemptJournal {
         let query = store.journalQuery(markers)
         let pairs = markers.map { (deliveryID: $0.deliveryID, attempt: $0.attempt) }
         let workerID = markers[0].workerID
+        // A first try that lost its connection may have committed its rows before the answer was lost: after
+        // a retry, this worker's other unknown rows for these sends are forgotten (before anything new, if
+        // the database is away).
+        var retried = false
         let result: PGResult
         do {
-            result = try await open().query(query)
-        } catch let error as PGError where error.isConnectionProblem {
-            // One retry on a fresh connection: the database may have restarted since the last batch. The
-            // first try may have committed its rows before its answer was lost; those are forgotten below.
-            await connection?.close()
-            connection = nil
-            do {
-                result = try await open().query(query)
-            } catch {
+            result = try await runRetryingOnce(query, retried: &retried)
+        } catch {
+            if retried {
                 unsettled.append(store.journalForgetQuery(workerID: workerID, markers: pairs, keep: []))
                 mustSettleFirst = true
-                throw error
             }
+            throw error
+        }
+        if retried {
             let keep = result.rows.compactMap { try? $0.decode("journal_attempt_id", as: Int64?.self) }
             let forget = store.journalForgetQuery(workerID: workerID, markers: pairs, keep: keep)
             if (try? await open().query(forget)) == nil {
@@ -75,7 +75,6 @@ actor AttemptJournal {
                 mustSettleFirst = true
             }
         }
-        contact.record()
         var entries: [Int64: Entry] = [:]
         for row in result.rows {
             let id: Int64 = try row.decode("journal_delivery_id")
@@ -121,11 +120,18 @@ actor AttemptJournal {
     }
 
     private func runRetryingOnce(_ query: PGQuery) async throws -> PGResult {
+        var retried = false
+        return try await runRetryingOnce(query, retried: &retried)
+    }
+
+    /// Runs `query`, once more on a fresh connection if the first try lost its connection (the database may
+    /// have restarted since the last batch); `retried` says whether that happened.
+    private func runRetryingOnce(_ query: PGQuery, retried: inout Bool) async throws -> PGResult {
         let result: PGResult
         do {
             result = try await open().query(query)
         } catch let error as PGError where error.isConnectionProblem {
-            // One retry on a fresh connection: the database may have restarted since the last batch.
+            retried = true
             await connection?.close()
             connection = nil
             result = try await open().query(query)
