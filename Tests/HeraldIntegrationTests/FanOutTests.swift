@@ -203,6 +203,10 @@ struct FanOutTests {
         }
         worker.signal(SIGTERM)
         _ = try await worker.waitForExit()
+        // The log says when each retry comes back, and which endpoint went.
+        let log = worker.output
+        #expect(log.contains("retry_delay_ms=") && log.contains("next_attempt_at=20"), "\(log.suffix(1500))")
+        #expect(log.contains("endpoint \(down) disabled: every attempt failed for"))
         let reason = try await conn.query("SELECT disabled_reason FROM \(unescaped: schema).endpoints WHERE id = \(down)").first?.decode("disabled_reason", as: String?.self)
         #expect(reason?.hasPrefix("every attempt failed for") == true)
         #expect(receiver.requests(path: "/down").count >= 3, "it was tried for the whole period")

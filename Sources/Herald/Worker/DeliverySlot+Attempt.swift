@@ -50,6 +50,13 @@ extension DeliverySlot {
             "duration_ms": "\(Int(duration.seconds * 1000))",
         ]
         if let status = outcome.result.status { metadata["status"] = "\(status)" }
+        metadata["endpoint_id"] = "\(delivery.endpointID)"
+        metadata["application_id"] = "\(delivery.applicationID)"
+        if let next = decision.nextAttemptAt {
+            // A retry says when it comes back and after how long (seed 001: the retry schedule, visible).
+            metadata["next_attempt_at"] = "\(next.formatted(.iso8601))"
+            metadata["retry_delay_ms"] = "\(max(0, Int(next.timeIntervalSince(now()) * 1000)))"
+        }
         if let reason = decision.reason { metadata["error"] = "\(Redactor.redact(reason, secrets: [delivery.secret] + CredentialHeaders.values(in: delivery.requestHeaders), limit: 256))" }
         logger.log(level: decision.state == .delivered ? .debug : .info, "attempt finished", metadata: metadata)
         let completion = completion(
