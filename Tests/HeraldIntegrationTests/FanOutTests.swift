@@ -324,4 +324,25 @@ struct FanOutTests {
         await receiver.stop()
         await conn.close()
     }
+
+    @Test("with HERALD_ENCRYPTION_KEY, an endpoint's headers written in clear by SQL are sealed by the worker and still sent")
+    func endpointHeadersSealed() async throws {
+        let receiver = try await TestReceiver.start()
+        let (schema, conn) = try await pg.migratedSchema()
+        let key = Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
+        let id = try await endpoint(conn, schema, app: "acme", url: receiver.url("/sealed"), extra: "headers = '{\"Authorization\": \"Bearer clear-at-first\"}'")
+        let worker = try HeraldProcess(
+            ["worker", "--schema", schema, "--allow-private-networks"], environment: ["DATABASE_URL": pg.url, "HERALD_ENCRYPTION_KEY": key])
+        try await Wait.until("the endpoint's headers sealed", timeout: .seconds(20)) {
+            try await conn.count(
+                "SELECT count(*)::int AS n FROM \(unescaped: schema).endpoints WHERE id = \(id) AND headers::text NOT LIKE '%clear-at-first%' AND headers ? '(sealed)'") == 1
+        }
+        _ = try await publish(conn, schema, app: "acme", type: "t", payload: "{}")
+        try await Wait.until("delivered", timeout: .seconds(20)) { !receiver.requests(path: "/sealed").isEmpty }
+        worker.signal(SIGTERM)
+        _ = try await worker.waitForExit()
+        #expect(receiver.requests(path: "/sealed").first?.headers["authorization"] == "Bearer clear-at-first")
+        await receiver.stop()
+        await conn.close()
+    }
 }
