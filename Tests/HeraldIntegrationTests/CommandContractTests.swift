@@ -132,7 +132,7 @@ struct CommandContractTests {
                         "created_at", "secret", "max_in_flight", "rate_limit_per_minute", "ordered"]
         let change = ["changed", "not_found", "skipped"]
         let table: [([String], [String])] = [
-            (["status", "--json"], ["states", "lag_seconds", "due", "delivered_per_minute", "attempts_per_minute", "open_breakers",
+            (["status", "--json"], ["states", "states_estimated", "lag_seconds", "due", "delivered_per_minute", "attempts_per_minute", "open_breakers",
                                 "live_workers"]),
             (["deliveries", "list", "--json"], delivery),
             (["endpoints", "list", "--json"], endpoint),
