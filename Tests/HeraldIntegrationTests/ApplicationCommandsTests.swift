@@ -360,4 +360,48 @@ struct ApplicationCommandsTests {
         #expect(try await herald(schema, ["applications", "set", "nope", "--name", "x"]).status == 1)
         await conn.close()
     }
+
+    @Test("endpoint headers added without a key are sealed by secrets rotate-key, and still only their names show")
+    func rotateKeySealsEndpointHeaders() async throws {
+        let (schema, conn) = try await pg.migratedSchema("app")
+        let key = ["HERALD_ENCRYPTION_KEY": Data((100..<132).map { UInt8($0) }).base64EncodedString()]
+        let id = try await addEndpoint(schema, app: "acme", url: "https://example.com/k", ["--header", "Authorization: Bearer clear-t0ken"])
+        let before = try #require(try await conn.query("SELECT headers::text AS h FROM \(unescaped: schema).endpoints WHERE id = \(id)").first?.decode("h", as: String.self))
+        #expect(before.contains("clear-t0ken"), "no key: stored in clear, as delivery headers are")
+        let rotated = try await herald(schema, ["secrets", "rotate-key"], environment: key)
+        #expect(rotated.status == 0, "\(rotated.stderr)")
+        let after = try #require(try await conn.query("SELECT headers::text AS h FROM \(unescaped: schema).endpoints WHERE id = \(id)").first?.decode("h", as: String.self))
+        #expect(after.contains("(sealed)") && !after.contains("clear-t0ken"), "\(after)")
+        let shown = try await json(schema, ["endpoints", "show", String(id)], environment: key)
+        #expect(shown["header_names"] as? [String] == ["Authorization"])
+        await conn.close()
+    }
+
+    @Test("WebhookQueue.publish in the caller's transaction: rolled back, nothing stays; invalid input is invalidInput")
+    func swiftPublish() async throws {
+        let (schema, conn) = try await pg.migratedSchema("app")
+        _ = try await addEndpoint(schema, app: "acme", url: "https://example.com/p")
+        let queue = WebhookQueue(schema: try SchemaName(schema))
+        struct Rollback: Error {}
+        await #expect(throws: Rollback.self) {
+            try await conn.withTransaction { tx -> Int in
+                let outcome = try await queue.publish(PublishRequest(application: "acme", eventType: "t.x", payload: Array("{}".utf8)), on: tx)
+                #expect(outcome.queued == 1 && !outcome.duplicate)
+                throw Rollback()
+            }
+        }
+        #expect(try await count(conn, schema, "messages") == 0, "the message exists only if the transaction commits")
+        let outcome = try await queue.publish(
+            PublishRequest(application: "acme", eventType: "t.x", payload: Array("{}".utf8), eventID: "e1", channels: ["eu"]), on: conn)
+        #expect(outcome.queued == 1)
+        let again = try await queue.publish(PublishRequest(application: "acme", eventType: "t.x", payload: [], eventID: "e1"), on: conn)
+        #expect(again == PublishOutcome(messageID: outcome.messageID, duplicate: true, queued: 0))
+        do {
+            _ = try await queue.publish(PublishRequest(application: "acme", eventType: "not a type", payload: []), on: conn)
+            Issue.record("an invalid type was accepted")
+        } catch let error as HeraldError {
+            #expect(error.code == .invalidInput, "\(error)")
+        }
+        await conn.close()
+    }
 }

@@ -9,11 +9,13 @@ internal import PGDriver
 struct SecretStore {
     let schema: SchemaName
 
-    /// One endpoint's stored secrets.
+    /// One endpoint's stored secrets, and its extra request headers (migrations/0012), which may hold the
+    /// receiver's credentials.
     struct EndpointSecrets: Sendable, Encodable {
         var id: Int64
         var secret: String
         var previous_secret: String?
+        var headers: [String: String] = [:]
     }
 
     /// One delivery's stored headers.
@@ -25,10 +27,14 @@ struct SecretStore {
     func endpointsAfter(_ cursor: Int64, limit: Int, on connection: PGConnection) async throws -> [EndpointSecrets] {
         try await connection.query(
             """
-            SELECT id, secret, previous_secret FROM \(unescaped: schema.qualified("endpoints"))
+            SELECT id, secret, previous_secret, headers FROM \(unescaped: schema.qualified("endpoints"))
             WHERE id > \(cursor) ORDER BY id LIMIT \(limit)
             """
-        ).rows.map { EndpointSecrets(id: try $0.decode("id"), secret: try $0.decode("secret"), previous_secret: try $0.decode("previous_secret")) }
+        ).rows.map {
+            EndpointSecrets(
+                id: try $0.decode("id"), secret: try $0.decode("secret"), previous_secret: try $0.decode("previous_secret"),
+                headers: try $0.decode("headers", as: PGJSON.self).decode([String: String].self))
+        }
     }
 
     /// Writes `sealed` where each endpoint still holds `old`; returns how many rows changed.
@@ -39,10 +45,11 @@ struct SecretStore {
         return try await connection.query(
             """
             UPDATE \(unescaped: schema.qualified("endpoints")) e
-            SET secret = n.secret, previous_secret = n.previous_secret
-            FROM jsonb_to_recordset(\(rows)::jsonb) AS n(id bigint, secret text, previous_secret text),
-                 jsonb_to_recordset(\(before)::jsonb) AS o(id bigint, secret text, previous_secret text)
+            SET secret = n.secret, previous_secret = n.previous_secret, headers = n.headers
+            FROM jsonb_to_recordset(\(rows)::jsonb) AS n(id bigint, secret text, previous_secret text, headers jsonb),
+                 jsonb_to_recordset(\(before)::jsonb) AS o(id bigint, secret text, previous_secret text, headers jsonb)
             WHERE e.id = n.id AND o.id = n.id AND e.secret = o.secret AND e.previous_secret IS NOT DISTINCT FROM o.previous_secret
+              AND e.headers = o.headers
             """
         ).affectedRows
     }
