@@ -26,7 +26,7 @@ struct CommandContractTests {
         ["publish", "--app", "a1", "--type", "t.x", "--data", "{}"], ["applications", "add", "a1"], ["applications", "list"],
         ["applications", "show", "a1"], ["applications", "set", "a1", "--name", "x"], ["messages", "list"], ["messages", "show", "1"],
         ["messages", "replay", "1"], ["deliveries", "retry-now", "1"], ["endpoints", "set", "1", "--types", "all"],
-        ["endpoints", "list", "--app", "a1"], ["deliveries", "list", "--app", "a1"],
+        ["endpoints", "list", "--app", "a1"], ["deliveries", "list", "--app", "a1"], ["status", "--app", "a1"],
     ]
 
     @Test("on a schema never migrated, every command says run `herald migrate` in one line, exit 1", arguments: databaseCommands)
@@ -180,6 +180,8 @@ struct CommandContractTests {
                                                          "delivery_bodies"]),
             (["prune", "--older-than", "30d", "--payloads-older-than", "30d", "--json"],
              ["deliveries", "breaker_events", "workers", "messages", "message_payloads", "delivery_bodies"]),
+            (["status", "--app", "default", "--json"], ["states", "lag_seconds", "due", "delivered_per_minute", "attempts_per_minute",
+                                                        "open_breakers", "live_workers"]),
             (["applications", "list", "--json"], application),
             (["applications", "show", "json_app", "--json"], application),
             (["applications", "set", "json_app", "--retention", "none", "--json"], application),
