@@ -1,12 +1,13 @@
 import ArgumentParser
 import Foundation
 import Herald
+import PGDriver
 
 /// `herald deliveries`: look at and act on deliveries.
 struct DeliveriesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "deliveries",
-        abstract: "List, show, replay or cancel deliveries.",
+        abstract: "List, show, replay, cancel or retry now deliveries.",
         discussion: """
             Examples:
               herald deliveries list --state dead --since 1h
@@ -14,10 +15,11 @@ struct DeliveriesCommand: AsyncParsableCommand {
               herald deliveries replay 42 43
               herald deliveries replay --state dead --endpoint https://example.com/hooks
               herald deliveries cancel 44
+              herald deliveries retry-now --endpoint 7 --app cust_42
 
             Exit codes: 0 success; 1 database error or unknown delivery; 64 invalid arguments.
             """,
-        subcommands: [List.self, Show.self, Replay.self, Cancel.self]
+        subcommands: [List.self, Show.self, Replay.self, Cancel.self, RetryNow.self]
     )
 
     /// --state/--endpoint/--since, shared by list, replay and cancel.
@@ -31,6 +33,9 @@ struct DeliveriesCommand: AsyncParsableCommand {
         @Option(help: "Only deliveries created within this long, e.g. 1h.")
         var since: String?
 
+        @Option(name: .customLong("app"), help: "Only deliveries of this application's endpoints.")
+        var application: String?
+
         func filter() throws -> DeliveryAdminStore.Filter {
             let states = try state.map { name -> DeliveryState in
                 guard let s = DeliveryState(rawValue: name) else {
@@ -39,13 +44,25 @@ struct DeliveriesCommand: AsyncParsableCommand {
                 return s
             }
             do {
-                return DeliveryAdminStore.Filter(states: states, endpoint: endpoint, since: try since.map { try DurationText.parse($0, name: "--since") })
+                return DeliveryAdminStore.Filter(
+                    states: states, endpoint: endpoint, since: try since.map { try DurationText.parse($0, name: "--since") }, application: application)
             } catch let e as HeraldError {
                 throw ValidationError(e.message)
             }
         }
 
         func validate() throws { _ = try filter() }
+
+        /// ``filter()`` with an endpoint URL narrowed to one endpoint: a URL registered in several
+        /// applications needs --app (an error says so); a URL with no endpoint simply matches nothing.
+        func resolved(on connection: PGConnection, schema: SchemaName) async throws -> DeliveryAdminStore.Filter {
+            var result = try filter()
+            guard let endpoint, Int64(endpoint) == nil else { return result }
+            do {
+                result.endpoint = String(try await EndpointStore(schema: schema).find(endpoint, application: application, on: connection).id)
+            } catch let error as HeraldError where error.code == .notFound {}
+            return result
+        }
 
         /// Refuses a --state the command would do nothing with (replay of pending, cancel of delivered).
         func requireStates(in allowed: [DeliveryState], for command: String) throws {
@@ -79,18 +96,20 @@ struct DeliveriesCommand: AsyncParsableCommand {
         func run() async throws {
             try await CommandRunner.withDatabase(connection) { conn, schema, _ in
                 let store = DeliveryAdminStore(schema: schema)
-                let rows = try await store.list(try filter.filter(), limit: limit, on: conn)
+                let resolved = try await filter.resolved(on: conn, schema: schema)
+                let rows = try await store.list(resolved, limit: limit, on: conn)
                 if json { return print(try JSONOutput.encode(rows)) }
                 if rows.isEmpty { return print("no deliveries") }
                 print(TextTable.render(
-                    header: ["ID", "STATE", "ATTEMPTS", "LAST", "URL", "EVENT", "CREATED"],
+                    header: ["ID", "STATE", "ATTEMPTS", "LAST", "APP", "URL", "EVENT", "CREATED"],
                     rows: rows.map { d in
-                        [String(d.id), d.state, String(d.attempts), d.lastStatus.map(String.init) ?? "-", TextTable.truncate(d.url),
+                        [String(d.id), d.state, String(d.attempts), d.lastStatus.map(String.init) ?? "-", TextTable.truncate(d.applicationID, to: 20),
+                         TextTable.truncate(d.url),
                          TextTable.truncate([d.eventType, d.eventID ?? ""].filter { !$0.isEmpty }.joined(separator: " "), to: 40),
                          TextTable.time(d.createdAt)]
                     }))
                 if rows.count == limit {
-                    let total = try await store.count(try filter.filter(), on: conn)
+                    let total = try await store.count(resolved, on: conn)
                     if total > limit { print("showing \(limit) of \(total) deliveries; use --limit to see more") }
                 }
             }
@@ -155,7 +174,7 @@ struct DeliveriesCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await CommandRunner.withDatabase(connection) { conn, schema, _ in
-                let report = try await DeliveryAdminStore(schema: schema).replay(ids: ids.isEmpty ? nil : ids, filter: try filter.filter(), on: conn)
+                let report = try await DeliveryAdminStore(schema: schema).replay(ids: ids.isEmpty ? nil : ids, filter: try await filter.resolved(on: conn, schema: schema), on: conn)
                 try DeliveriesCommand.printReport(report, verb: "replayed", json: json)
             }
         }
@@ -181,15 +200,15 @@ struct DeliveriesCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON: changed, not_found, skipped (id, state, reason).") var json = false
 
         func validate() throws {
-            if ids.isEmpty && filter.endpoint == nil && filter.since == nil {
-                throw ValidationError("give delivery ids, or --endpoint/--since to cancel matching pending deliveries")
+            if ids.isEmpty && filter.endpoint == nil && filter.since == nil && filter.application == nil {
+                throw ValidationError("give delivery ids, or --endpoint/--since/--app to cancel matching pending deliveries")
             }
             try filter.requireStates(in: DeliveryAdminStore.cancellableStates, for: "cancel")
         }
 
         func run() async throws {
             try await CommandRunner.withDatabase(connection) { conn, schema, _ in
-                let report = try await DeliveryAdminStore(schema: schema).cancel(ids: ids.isEmpty ? nil : ids, filter: try filter.filter(), on: conn)
+                let report = try await DeliveryAdminStore(schema: schema).cancel(ids: ids.isEmpty ? nil : ids, filter: try await filter.resolved(on: conn, schema: schema), on: conn)
                 try DeliveriesCommand.printReport(report, verb: "cancelled", json: json)
             }
         }

@@ -18,7 +18,9 @@ struct DeliveryTimeline {
         var out = [
             "delivery \(d.id)  \(d.state)  \(d.url)",
             "event    \(d.eventType.isEmpty ? "-" : d.eventType)  id \(d.eventID ?? "-")  key \(d.idempotencyKey)",
+            "app      \(d.applicationID)  endpoint \(d.endpointID)  message \(d.messageID.map(String.init) ?? "- (enqueued directly)")",
         ]
+        if d.payloadPruned { out.append("payload  pruned (herald prune --payloads-older-than): it can no longer be replayed") }
         var rows: [(Date, String)] = [(d.createdAt, "enqueued")]
         for a in attempts {
             if a.outcome == "unknown" {

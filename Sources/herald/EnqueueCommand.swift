@@ -52,27 +52,7 @@ struct EnqueueCommand: AsyncParsableCommand {
     @Flag(help: "Print JSON: id, duplicate, endpoint_id, endpoint_disabled_reason.")
     var json = false
 
-    func parsedHeaders() throws -> [String: String] {
-        var result: [String: String] = [:]
-        for header in headers {
-            guard let colon = header.firstIndex(of: ":") else {
-                throw ValidationError("invalid --header \(header.prefix(60).debugDescription): use 'Name: value'")
-            }
-            let name = header[..<colon].trimmingCharacters(in: .whitespaces)
-            let value = header[header.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-            guard !name.isEmpty, name.allSatisfy(Self.isTokenCharacter) else {
-                throw ValidationError(
-                    "invalid --header \(header.prefix(60).debugDescription): the name before ':' must be letters, digits or !#$%&'*+.^_`|~- (e.g. 'X-Tenant: acme')")
-            }
-            result[name] = value
-        }
-        return result
-    }
-
-    /// RFC 9110's `tchar`: what a header name may hold (the database checks the same).
-    static func isTokenCharacter(_ c: Character) -> Bool {
-        c.isASCII && (c.isLetter || c.isNumber || "!#$%&'*+.^_`|~-".contains(c))
-    }
+    func parsedHeaders() throws -> [String: String] { try HeaderArguments.parse(headers) }
 
     func validate() throws {
         if let problem = WebhookURLCheck.problem(url) {

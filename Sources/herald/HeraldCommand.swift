@@ -22,8 +22,9 @@ struct HeraldCommand: AsyncParsableCommand {
             """,
         version: HeraldVersion.current,
         subcommands: [
-            MigrateCommand.self, EnqueueCommand.self, WorkerCommand.self, WorkersCommand.self, StatusCommand.self, DeliveriesCommand.self,
-            EndpointsCommand.self, BreakersCommand.self, PruneCommand.self, SecretsCommand.self,
+            MigrateCommand.self, EnqueueCommand.self, PublishCommand.self, WorkerCommand.self, WorkersCommand.self, StatusCommand.self,
+            DeliveriesCommand.self, MessagesCommand.self, EndpointsCommand.self, ApplicationsCommand.self, BreakersCommand.self,
+            PruneCommand.self, SecretsCommand.self,
         ]
     )
 

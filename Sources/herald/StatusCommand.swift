@@ -9,9 +9,11 @@ struct StatusCommand: AsyncParsableCommand {
         abstract: "Deliveries per state, lag, throughput over the last 5 minutes, open breakers.",
         discussion: """
             Lag is the age of the oldest delivery that is due and not yet sent: near zero when workers keep up.
+            --app counts only that application's deliveries and attempts (breakers and workers are fleet-wide).
 
             Examples:
               herald status
+              herald status --app cust_42
               herald status --json
 
             Exit codes: 0 success; 1 database error; 64 invalid arguments.
@@ -20,12 +22,15 @@ struct StatusCommand: AsyncParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
 
+    @Option(name: .customLong("app"), help: "Only this application's deliveries, lag and rates.")
+    var application: String?
+
     @Flag(help: "Print JSON.")
     var json = false
 
     func run() async throws {
         try await CommandRunner.withDatabase(connection) { conn, schema, _ in
-            let status = try await StatusStore(schema: schema).status(on: conn)
+            let status = try await StatusStore(schema: schema).status(application: application, on: conn)
             if json {
                 print(try JSONOutput.encode(status))
                 return

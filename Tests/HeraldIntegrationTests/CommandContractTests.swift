@@ -23,6 +23,10 @@ struct CommandContractTests {
         ["endpoints", "disable", "1", "--reason", "x"], ["endpoints", "enable", "1"], ["endpoints", "rotate-secret", "1"],
         ["breakers"], ["breakers", "reset", "endpoint:1"], ["prune", "--older-than", "30d"],
         ["enqueue", "--url", "https://example.com/c", "--data", "{}"], ["worker", "--allow-private-networks"], ["workers"],
+        ["publish", "--app", "a1", "--type", "t.x", "--data", "{}"], ["applications", "add", "a1"], ["applications", "list"],
+        ["applications", "show", "a1"], ["applications", "set", "a1", "--name", "x"], ["messages", "list"], ["messages", "show", "1"],
+        ["messages", "replay", "1"], ["deliveries", "retry-now", "1"], ["endpoints", "set", "1", "--types", "all"],
+        ["endpoints", "list", "--app", "a1"], ["deliveries", "list", "--app", "a1"], ["status", "--app", "a1"],
     ]
 
     @Test("on a schema never migrated, every command says run `herald migrate` in one line, exit 1", arguments: databaseCommands)
@@ -55,6 +59,18 @@ struct CommandContractTests {
         ["enqueue", "--url", "https://a/", "--data", "{}", "--header", ": v"], ["worker", "--concurrency", "0"],
         ["worker", "--poll-interval", "1"], ["worker", "--heartbeat-interval", "50ms"], ["worker", "--heartbeat-interval", "5"],
         ["workers", "--bogus"],
+        ["publish", "--type", "t", "--data", "{}"], ["publish", "--app", "a", "--data", "{}"],
+        ["publish", "--app", "a", "--type", "t", "--data", "{}", "--data-file", "x.json"],
+        ["publish", "--app", "a", "--type", "t", "--data", "{}", "--header", "nocolon"],
+        ["applications", "add"], ["applications", "add", "a", "--retention", "36500d"], ["applications", "add", "a", "--retention", "36h"],
+        ["applications", "set", "a"], ["applications", "set", "a", "--retention", "30"], ["messages", "list", "--limit", "0"],
+        ["messages", "show", "abc"], ["deliveries", "retry-now"], ["deliveries", "retry-now", "--app", "a", "--state", "dead"],
+        ["endpoints", "set", "1"], ["endpoints", "set", "1", "--timeout", "10m"], ["endpoints", "set", "1", "--backoff-base", "500ms"],
+        ["endpoints", "set", "1", "--backoff-base", "1m", "--backoff-cap", "10s"], ["endpoints", "set", "1", "--max-attempts", "51"],
+        ["endpoints", "set", "1", "--header", "X-A: 1", "--remove-header", "x-a"], ["endpoints", "set", "1", "--types", ","],
+        ["endpoints", "add", "--url", "https://a/", "--timeout", "50ms"], ["endpoints", "add", "--url", "https://a/", "--channels", ""],
+        ["endpoints", "enable", "1", "--replay-since", "yesterday"], ["endpoints", "enable", "1", "--replay-since", "2026-13-45T00:00:00Z"],
+        ["prune", "--older-than", "30d", "--payloads-older-than", "7"],
     ]
 
     @Test("invalid arguments exit 64 on every command", arguments: invalidArguments)
@@ -116,7 +132,7 @@ struct CommandContractTests {
         let (schema, conn) = try await pg.migratedSchema("ctr")
         let added = try await herald(["endpoints", "add", "--url", "https://example.com/j", "--json"], schema: schema)
         #expect(added.status == 0, "\(added.stderr)")
-        try Self.expectKeys(added.stdout, ["id", "url", "secret"], "endpoints add")
+        try Self.expectKeys(added.stdout, ["id", "application_id", "url", "secret"], "endpoints add")
         let enqueued = try await herald(["enqueue", "--url", "https://example.com/j", "--data", "{}", "--json"], schema: schema)
         try Self.expectKeys(enqueued.stdout, ["id", "duplicate", "endpoint_id", "endpoint_disabled_reason"], "enqueue")
         let id = try #require(try await conn.query("SELECT max(id) AS id FROM \(unescaped: schema).deliveries").first?.decode("id", as: Int64.self))
@@ -126,10 +142,25 @@ struct CommandContractTests {
         try await conn.query(
             "INSERT INTO \(unescaped: schema).worker_heartbeats (worker_id, host, pid, version, slots, heartbeat_interval_ms) VALUES ('w', 'h', 1, '0', 2, 5000)")
 
-        let delivery = ["id", "state", "url", "event_type", "event_id", "idempotency_key", "attempts", "next_attempt_at", "last_status",
-                        "last_error", "created_at", "finished_at"]
-        let endpoint = ["id", "url", "enabled", "disabled_reason", "max_attempts", "breaker_key", "pending", "previous_secret_expires_at",
-                        "created_at", "secret", "max_in_flight", "rate_limit_per_minute", "ordered"]
+        let delivery = ["id", "state", "application_id", "endpoint_id", "message_id", "url", "event_type", "event_id", "idempotency_key",
+                        "attempts", "next_attempt_at", "last_status", "last_error", "created_at", "finished_at", "payload_pruned"]
+        let endpoint = ["id", "application_id", "url", "description", "enabled", "disabled_reason", "disabled_at", "failing_since",
+                        "event_types", "channels", "header_names", "headers_sealed", "request_timeout_ms", "max_attempts", "backoff_base_ms",
+                        "backoff_cap_ms", "breaker_key", "pending", "previous_secret_expires_at", "created_at", "secret", "max_in_flight",
+                        "rate_limit_per_minute", "ordered"]
+        let application = ["id", "name", "retention_days", "endpoints", "enabled_endpoints", "messages", "created_at", "updated_at"]
+        let message = ["id", "application_id", "event_type", "event_id", "channels", "content_type", "size_bytes", "payload_pruned_at",
+                       "deliveries", "created_at"]
+        let appEndpoint = try await herald(["endpoints", "add", "--app", "json_app", "--url", "https://example.com/j"], schema: schema)
+        #expect(appEndpoint.status == 0, "\(appEndpoint.stderr)")
+        let published = try await herald(
+            ["publish", "--app", "json_app", "--type", "t.x", "--data", "{}", "--json"], schema: schema)
+        #expect(published.status == 0, "\(published.stderr)")
+        try Self.expectKeys(published.stdout, ["message_id", "duplicate", "queued"], "publish")
+        let messageID = try #require(try await conn.query("SELECT max(id) AS id FROM \(unescaped: schema).messages").first?.decode("id", as: Int64.self))
+        let added2 = try await herald(["applications", "add", "json_app2", "--retention", "7d", "--json"], schema: schema)
+        #expect(added2.status == 0, "\(added2.stderr)")
+        try Self.expectKeys(added2.stdout, application, "applications add")
         let change = ["changed", "not_found", "skipped"]
         let table: [([String], [String])] = [
             (["status", "--json"], ["states", "states_estimated", "lag_seconds", "due", "delivered_per_minute", "attempts_per_minute", "open_breakers",
@@ -144,8 +175,24 @@ struct CommandContractTests {
             (["workers", "--json"], ["worker_id", "state", "host", "pid", "version", "slots", "sends_in_flight", "started_at", "last_send_at",
                                      "last_heartbeat_at", "heartbeat_interval_ms", "silent_for_seconds", "stopped_at"]),
             (["prune", "--older-than", "30d", "--dry-run", "--json"], ["deliveries", "total_deliveries", "oldest_finished_at",
-                                                                      "newest_finished_at", "breaker_events"]),
-            (["prune", "--older-than", "30d", "--json"], ["deliveries", "breaker_events", "workers"]),
+                                                                      "newest_finished_at", "breaker_events", "messages", "payloads"]),
+            (["prune", "--older-than", "30d", "--json"], ["deliveries", "breaker_events", "workers", "messages", "message_payloads",
+                                                         "delivery_bodies"]),
+            (["prune", "--older-than", "30d", "--payloads-older-than", "30d", "--json"],
+             ["deliveries", "breaker_events", "workers", "messages", "message_payloads", "delivery_bodies"]),
+            (["status", "--app", "default", "--json"], ["states", "lag_seconds", "due", "delivered_per_minute", "attempts_per_minute",
+                                                        "open_breakers", "live_workers"]),
+            (["applications", "list", "--json"], application),
+            (["applications", "show", "json_app", "--json"], application),
+            (["applications", "set", "json_app", "--retention", "none", "--json"], application),
+            (["messages", "list", "--json"], message),
+            (["messages", "list", "--app", "json_app", "--type", "t.x", "--json"], message),
+            (["endpoints", "list", "--app", "default", "--json"], endpoint),
+            (["endpoints", "set", "1", "--types", "a.*", "--timeout", "5s", "--json"], endpoint),
+            (["deliveries", "list", "--app", "default", "--json"], delivery),
+            (["deliveries", "retry-now", String(id), "--json"], change),
+            (["messages", "replay", String(messageID), "--json"], change),
+            (["endpoints", "enable", "1", "--replay-since", "1h", "--json"], ["endpoint_id", "changed", "replayed", "skipped"]),
             (["endpoints", "rotate-secret", "1", "--json"], ["secret", "previous_secret_signs_until"]),
             (["deliveries", "replay", String(id), "--json"], change),
             (["deliveries", "cancel", String(id), "--json"], change),
@@ -165,6 +212,12 @@ struct CommandContractTests {
         #expect(Set(attempt.keys) == ["attempt", "started_at", "duration_ms", "status_code", "outcome", "error", "response_excerpt",
                                       "worker_id", "next_attempt_at"])
         #expect(attempt["duration_ms"] is NSNull, "an interrupted attempt has a null duration, not a missing one")
+        let shownMessage = try await herald(["messages", "show", String(messageID), "--json"], schema: schema)
+        let messageObject = try #require(try JSONSerialization.jsonObject(with: Data(shownMessage.stdout.utf8)) as? [String: Any])
+        #expect(Set(messageObject.keys) == ["message", "deliveries"])
+        #expect(Set((messageObject["message"] as? [String: Any] ?? [:]).keys) == Set(message))
+        let fannedOut = try #require((messageObject["deliveries"] as? [[String: Any]])?.first, "json_app has an endpoint")
+        #expect(Set(fannedOut.keys) == ["delivery_id", "endpoint_id", "url", "state", "attempts", "last_status", "last_error", "finished_at"])
         await conn.close()
     }
 
@@ -183,7 +236,9 @@ struct CommandContractTests {
         [], ["migrate"], ["enqueue"], ["worker"], ["status"], ["deliveries"], ["deliveries", "list"], ["deliveries", "show"],
         ["deliveries", "replay"], ["deliveries", "cancel"], ["endpoints"], ["endpoints", "add"], ["endpoints", "list"],
         ["endpoints", "show"], ["endpoints", "set"], ["endpoints", "disable"], ["endpoints", "enable"], ["endpoints", "rotate-secret"], ["breakers"],
-        ["breakers", "list"], ["breakers", "reset"], ["prune"], ["workers"],
+        ["breakers", "list"], ["breakers", "reset"], ["prune"], ["workers"], ["publish"], ["applications"], ["applications", "add"],
+        ["applications", "list"], ["applications", "show"], ["applications", "set"], ["messages"], ["messages", "list"], ["messages", "show"],
+        ["messages", "replay"], ["deliveries", "retry-now"],
     ]
 
     @Test("every --help shows an example", arguments: commandPaths)

@@ -35,4 +35,14 @@ public struct WebhookQueue: Sendable {
     public func enqueueWithOutcome(_ request: EnqueueRequest, on connection: PGConnection) async throws -> EnqueueOutcome {
         try await DeliveryStore(schema: schema).enqueue(request, maxBodyBytes: maxBodyBytes, on: connection)
     }
+
+    /// Publishes `request`'s event on `connection`: the payload is stored once as a message and fanned out
+    /// to every enabled endpoint of the application subscribed to its type (and channel), in the caller's
+    /// transaction, like ``enqueue(_:on:)``. Calls the `publish_with_outcome` SQL function, so validation
+    /// is the same as for SQL producers.
+    /// - Throws: ``HeraldError/Code/invalidInput`` for a request Herald refuses (nothing is written), or
+    ///   ``HeraldError/Code/database`` when the database fails.
+    public func publish(_ request: PublishRequest, on connection: PGConnection) async throws -> PublishOutcome {
+        try await MessageStore(schema: schema).publish(request, maxBodyBytes: maxBodyBytes, on: connection)
+    }
 }

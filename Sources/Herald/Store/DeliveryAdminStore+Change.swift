@@ -31,13 +31,15 @@ extension DeliveryAdminStore {
     /// Puts failed, dead or cancelled deliveries back to `pending` with a fresh attempt budget; the body,
     /// the idempotency key and the attempt rows are untouched, and the replay is recorded in
     /// `delivery_events` with how the delivery had ended (the audit timeline keeps that end). Wakes idle
-    /// workers.
+    /// workers. A delivery whose payload `herald prune --payloads-older-than` dropped is skipped: there is
+    /// nothing left to send.
     public func replay(ids: [Int64]?, filter: Filter, on connection: PGConnection) async throws -> ChangeReport {
         let report = try await change(
             ids: ids, filter: filter, from: Self.replayableStates, event: "replayed", on: connection,
-            set: "state = 'pending', attempts = 0, interrupted_sends = 0, next_attempt_at = now(), finished_at = NULL, updated_at = now(), replayed_at = clock_timestamp()"
+            set: "state = 'pending', attempts = 0, interrupted_sends = 0, next_attempt_at = now(), finished_at = NULL, updated_at = now(), replayed_at = clock_timestamp()",
+            requirePayload: true
         ) { state, applies, filtered in
-            if applies { return filtered ? "does not match the --state/--endpoint/--since given" : "changed by someone else meanwhile; try again" }
+            if applies { return filtered ? "does not match the filters given" : "changed by someone else meanwhile; try again" }
             return state == "pending" ? "still pending: nothing to replay" : "\(state): only failed, dead or cancelled deliveries are replayed"
         }
         if !report.changed.isEmpty { try await connection.notify(DeliveryStore(schema: schema).wakeupChannel) }
@@ -56,11 +58,17 @@ extension DeliveryAdminStore {
         }
     }
 
+    /// SQL true when delivery `d` still has something to send: its own body, or its message's payload.
+    var hasPayload: String {
+        "(d.body IS NOT NULL OR EXISTS (SELECT 1 FROM \(schema.qualified("messages")) m WHERE m.id = d.message_id AND m.payload IS NOT NULL))"
+    }
+
     /// One statement: lock the matching rows (skipping locked ones), change them, record the event, and
-    /// report every id asked for with its state before the change.
+    /// report every id asked for with its state before the change. With `requirePayload`, rows whose
+    /// payload was pruned are left alone and reported as such.
     private func change(
         ids: [Int64]?, filter: Filter, from: [DeliveryState], event: String, on connection: PGConnection, set: String,
-        reason: (_ state: String, _ applies: Bool, _ filtered: Bool) -> String
+        requirePayload: Bool = false, reason: (_ state: String, _ applies: Bool, _ filtered: Bool) -> String
     ) async throws -> ChangeReport {
         let idArray = ids.map { "{" + $0.map(String.init).joined(separator: ",") + "}" }
         let fromArray = "{" + from.map(\.rawValue).joined(separator: ",") + "}"
@@ -74,6 +82,7 @@ extension DeliveryAdminStore {
                     SELECT d.id, d.state, d.finished_at, d.attempts, d.last_status, d.last_error
                     FROM \(deliveries) d JOIN \(schema.qualified("endpoints")) e ON e.id = d.endpoint_id
                     WHERE d.state = ANY($1::text[]) AND ($2::bigint[] IS NULL OR d.id = ANY($2::bigint[])) AND \(condition.sql)
+                      AND \(requirePayload ? hasPayload : "true")
                     FOR UPDATE OF d SKIP LOCKED
                 ), changed AS (
                     UPDATE \(deliveries) d SET \(set) FROM target WHERE d.id = target.id RETURNING d.id
@@ -82,14 +91,14 @@ extension DeliveryAdminStore {
                     SELECT t.id, $3, t.state, t.finished_at, t.attempts, t.last_status, t.last_error
                     FROM target t JOIN changed c ON c.id = t.id
                 )
-                SELECT c.id, t.state, true AS changed FROM changed c JOIN target t ON t.id = c.id
+                SELECT c.id, t.state, true AS changed, false AS pruned FROM changed c JOIN target t ON t.id = c.id
                 UNION ALL
-                SELECT w.id, d.state, false FROM wanted w LEFT JOIN \(deliveries) d ON d.id = w.id
+                SELECT w.id, d.state, false, NOT \(hasPayload) FROM wanted w LEFT JOIN \(deliveries) d ON d.id = w.id
                 WHERE w.id NOT IN (SELECT id FROM changed)
                 ORDER BY 1
                 """,
             binds: [fromArray.pgBind, idArray.map { $0.pgBind } ?? .null, event.pgBind] + condition.binds)
-        let filtered = filter.endpoint != nil || filter.since != nil || !filter.states.isEmpty
+        let filtered = filter.isFiltered
         var report = ChangeReport(changed: [], notFound: [], skipped: [])
         for row in try await connection.query(query).rows {
             let id: Int64 = try row.decode("id")
@@ -98,7 +107,9 @@ extension DeliveryAdminStore {
                 report.changed.append(id)
             } else if let state {
                 let applies = from.map(\.rawValue).contains(state)
-                report.skipped.append(.init(id: id, state: state, reason: reason(state, applies, filtered)))
+                let prunedColumn = try row.decode("pruned", as: Bool?.self) ?? false
+                let pruned = requirePayload && applies && prunedColumn
+                report.skipped.append(.init(id: id, state: state, reason: pruned ? "its payload was pruned" : reason(state, applies, filtered)))
             } else {
                 report.notFound.append(id)
             }

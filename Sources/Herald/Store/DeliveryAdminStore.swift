@@ -11,6 +11,11 @@ public struct DeliveryAdminStore: Sendable {
     public struct Delivery: Sendable, Hashable, Codable {
         public var id: Int64
         public var state: String
+        /// The endpoint's application ('default' for deliveries made by `enqueue(url, …)`).
+        public var applicationID: String
+        public var endpointID: Int64
+        /// The message this delivery fans out (nil: enqueued directly, with a body of its own).
+        public var messageID: Int64?
         public var url: String
         public var eventType: String
         public var eventID: String?
@@ -21,6 +26,8 @@ public struct DeliveryAdminStore: Sendable {
         public var lastError: String?
         public var createdAt: Date
         public var finishedAt: Date?
+        /// `herald prune --payloads-older-than` dropped its body (or its message's payload): it cannot be replayed.
+        public var payloadPruned: Bool
     }
 
     /// One attempt of a delivery's timeline.
@@ -49,15 +56,34 @@ public struct DeliveryAdminStore: Sendable {
         public var actor: String
     }
 
-    /// Filters for ``list(state:endpoint:since:limit:on:)`` and bulk replay.
+    /// Filters for ``list(_:limit:on:)`` and bulk replay, cancel and retry-now.
     public struct Filter: Sendable {
         public var states: [DeliveryState]
+        /// Endpoint id or URL.
         public var endpoint: String?
+        /// Created within this long.
         public var since: Duration?
-        public init(states: [DeliveryState] = [], endpoint: String? = nil, since: Duration? = nil) {
+        /// Deliveries of this application's endpoints.
+        public var application: String?
+        /// Deliveries of this message.
+        public var messageID: Int64?
+        /// Ended at or after this moment (`herald endpoints enable --replay-since`).
+        public var finishedSince: PointInTime?
+        public init(
+            states: [DeliveryState] = [], endpoint: String? = nil, since: Duration? = nil, application: String? = nil,
+            messageID: Int64? = nil, finishedSince: PointInTime? = nil
+        ) {
             self.states = states
             self.endpoint = endpoint
             self.since = since
+            self.application = application
+            self.messageID = messageID
+            self.finishedSince = finishedSince
+        }
+
+        /// Whether anything narrows the deliveries beyond explicit ids.
+        var isFiltered: Bool {
+            !states.isEmpty || endpoint != nil || since != nil || application != nil || messageID != nil || finishedSince != nil
         }
     }
 
@@ -71,27 +97,38 @@ public struct DeliveryAdminStore: Sendable {
             AND (\(endpointID)::bigint IS NULL OR d.endpoint_id = \(endpointID)::bigint)
             AND (\(endpointURL)::text IS NULL OR e.url = \(endpointURL)::text)
             AND (\(since)::float8 IS NULL OR d.created_at >= now() - make_interval(secs => \(since)::float8))
+            AND (\(filter.application)::text IS NULL OR e.application_id = \(filter.application)::text)
+            AND (\(filter.messageID)::bigint IS NULL OR d.message_id = \(filter.messageID)::bigint)
+            AND ((\(filter.finishedSince?.secondsAgo)::float8 IS NULL AND \(filter.finishedSince?.epochSeconds)::float8 IS NULL)
+                 OR d.finished_at >= coalesce(to_timestamp(\(filter.finishedSince?.epochSeconds)::float8),
+                                              now() - make_interval(secs => \(filter.finishedSince?.secondsAgo)::float8)))
             """
     }
 
-    private static let columns = """
-        d.id, d.state, e.url, d.event_type, d.event_id, d.idempotency_key, d.attempts, d.next_attempt_at, d.last_status,
-        d.last_error, d.created_at, d.finished_at
+    private var columns: String {
         """
+        d.id, d.state, e.application_id, d.endpoint_id, d.message_id, e.url, d.event_type, d.event_id, d.idempotency_key, d.attempts,
+        d.next_attempt_at, d.last_status, d.last_error, d.created_at, d.finished_at,
+        (d.body IS NULL AND (d.message_id IS NULL
+            OR (SELECT m.payload IS NULL FROM \(schema.qualified("messages")) m WHERE m.id = d.message_id))) AS payload_pruned
+        """
+    }
 
     private func decode(_ row: PGRow) throws -> Delivery {
         Delivery(
-            id: try row.decode("id"), state: try row.decode("state"), url: try row.decode("url"), eventType: try row.decode("event_type"),
+            id: try row.decode("id"), state: try row.decode("state"), applicationID: try row.decode("application_id"),
+            endpointID: try row.decode("endpoint_id"), messageID: try row.decode("message_id"), url: try row.decode("url"),
+            eventType: try row.decode("event_type"),
             eventID: try row.decode("event_id"), idempotencyKey: try row.decode("idempotency_key"), attempts: try row.decode("attempts"),
             nextAttemptAt: try row.decode("next_attempt_at"), lastStatus: try row.decode("last_status"), lastError: try row.decode("last_error"),
-            createdAt: try row.decode("created_at"), finishedAt: try row.decode("finished_at"))
+            createdAt: try row.decode("created_at"), finishedAt: try row.decode("finished_at"), payloadPruned: try row.decode("payload_pruned"))
     }
 
     /// Deliveries matching `filter`, newest first.
     public func list(_ filter: Filter, limit: Int, on connection: PGConnection) async throws -> [Delivery] {
         let condition = whereClause(filter)
         var query = PGQuery(
-            sql: "SELECT \(Self.columns) FROM \(schema.qualified("deliveries")) d JOIN \(schema.qualified("endpoints")) e ON e.id = d.endpoint_id WHERE ",
+            sql: "SELECT \(columns) FROM \(schema.qualified("deliveries")) d JOIN \(schema.qualified("endpoints")) e ON e.id = d.endpoint_id WHERE ",
             binds: [])
         query = PGQuery(sql: query.sql + renumber(condition, from: 0).sql + " ORDER BY d.id DESC LIMIT $\(condition.binds.count + 1)", binds: condition.binds + [limit.pgBind])
         return try await connection.query(query).rows.map(decode)
@@ -110,7 +147,7 @@ public struct DeliveryAdminStore: Sendable {
     /// One delivery and its attempts in order.
     public func show(id: Int64, on connection: PGConnection) async throws -> (Delivery, [Attempt]) {
         let result = try await connection.query(
-            "SELECT \(unescaped: Self.columns) FROM \(unescaped: schema.qualified("deliveries")) d JOIN \(unescaped: schema.qualified("endpoints")) e ON e.id = d.endpoint_id WHERE d.id = \(id)")
+            "SELECT \(unescaped: columns) FROM \(unescaped: schema.qualified("deliveries")) d JOIN \(unescaped: schema.qualified("endpoints")) e ON e.id = d.endpoint_id WHERE d.id = \(id)")
         guard let row = result.first else { throw HeraldError(.notFound, "no delivery \(id); `herald deliveries list` shows them") }
         let attempts = try await connection.query(
             """
@@ -136,95 +173,6 @@ public struct DeliveryAdminStore: Sendable {
         ).rows.map { r in
             Event(at: try r.decode("at"), what: try r.decode("what"), fromState: try r.decode("from_state"),
                   endedAt: try r.decode("ended_at"), actor: try r.decode("actor"))
-        }
-    }
-
-    /// What ``prune(olderThan:batchSize:on:)`` would delete now, for `herald prune --dry-run` and the
-    /// confirmation a large prune asks for.
-    public struct PrunePreview: Sendable, Hashable, Codable {
-        /// Finished deliveries older than the cut-off.
-        public var deliveries: Int
-        /// Every delivery in the table, pending included.
-        public var totalDeliveries: Int
-        /// The earliest and latest end among the doomed deliveries.
-        public var oldestFinishedAt: Date?
-        public var newestFinishedAt: Date?
-        /// Circuit-breaker transitions older than the cut-off.
-        public var breakerEvents: Int
-
-        /// The share of all deliveries above which a prune on a terminal asks for `--yes`: more than half.
-        ///
-        /// Why half: a routine prune removes the oldest slice of a table that keeps weeks of history; one
-        /// that removes most of it is likely a cut-off typed wrong (`--older-than 90s` for `90d`).
-        public var needsConfirmation: Bool { deliveries > 0 && deliveries * 2 > totalDeliveries }
-
-        public init(deliveries: Int, totalDeliveries: Int, oldestFinishedAt: Date?, newestFinishedAt: Date?, breakerEvents: Int) {
-            self.deliveries = deliveries
-            self.totalDeliveries = totalDeliveries
-            self.oldestFinishedAt = oldestFinishedAt
-            self.newestFinishedAt = newestFinishedAt
-            self.breakerEvents = breakerEvents
-        }
-    }
-
-    /// Counts what a prune with `olderThan` would delete, deleting nothing.
-    public func prunePreview(olderThan: Duration, on connection: PGConnection) async throws -> PrunePreview {
-        let cutoff = olderThan.seconds
-        let row = try await connection.query(
-            """
-            SELECT count(*) FILTER (WHERE doomed)::int AS deliveries, count(*)::int AS total,
-                   min(finished_at) FILTER (WHERE doomed) AS oldest, max(finished_at) FILTER (WHERE doomed) AS newest,
-                   (SELECT count(*) FROM \(unescaped: schema.qualified("circuit_breaker_events"))
-                    WHERE created_at < now() - make_interval(secs => \(cutoff)))::int AS breaker_events
-            FROM (SELECT finished_at, finished_at < now() - make_interval(secs => \(cutoff)) AND state <> 'pending' AS doomed
-                  FROM \(unescaped: schema.qualified("deliveries"))) d
-            """
-        ).first
-        guard let row else { throw HeraldError(.database, "the prune preview returned no row") }
-        return PrunePreview(
-            deliveries: try row.decode("deliveries"), totalDeliveries: try row.decode("total"),
-            oldestFinishedAt: try row.decode("oldest"), newestFinishedAt: try row.decode("newest"),
-            breakerEvents: try row.decode("breaker_events"))
-    }
-
-    /// Deletes terminal deliveries (with their attempts and operator events) finished before `olderThan`
-    /// ago, and circuit-breaker transitions older than that, in batches of `batchSize`, each its own short
-    /// transaction; safe while workers run. Returns how many deliveries and breaker events.
-    @discardableResult
-    public func prune(olderThan: Duration, batchSize: Int = 1000, on connection: PGConnection) async throws -> (deliveries: Int, breakerEvents: Int) {
-        var total = 0
-        while true {
-            let deleted = try await connection.query(
-                """
-                WITH doomed AS (
-                    SELECT id FROM \(unescaped: schema.qualified("deliveries"))
-                    WHERE finished_at < now() - make_interval(secs => \(olderThan.seconds)) AND state <> 'pending'
-                    ORDER BY finished_at LIMIT \(batchSize) FOR UPDATE SKIP LOCKED
-                ), attempts_gone AS (
-                    -- Attempt rows have no foreign key (migration 0007): they go with their delivery here.
-                    DELETE FROM \(unescaped: schema.qualified("attempts")) a USING doomed WHERE a.delivery_id = doomed.id
-                ), events_gone AS (
-                    -- Nor do operator events (migration 0009).
-                    DELETE FROM \(unescaped: schema.qualified("delivery_events")) ev USING doomed WHERE ev.delivery_id = doomed.id
-                )
-                DELETE FROM \(unescaped: schema.qualified("deliveries")) d USING doomed WHERE d.id = doomed.id
-                """
-            ).affectedRows
-            total += deleted
-            if deleted < batchSize { break }
-        }
-        // The breaker history grows with every trip; without this "prune keeps the tables small" was false.
-        var events = 0
-        while true {
-            let deleted = try await connection.query(
-                """
-                DELETE FROM \(unescaped: schema.qualified("circuit_breaker_events"))
-                WHERE id IN (SELECT id FROM \(unescaped: schema.qualified("circuit_breaker_events"))
-                             WHERE created_at < now() - make_interval(secs => \(olderThan.seconds)) ORDER BY id LIMIT \(batchSize))
-                """
-            ).affectedRows
-            events += deleted
-            if deleted < batchSize { return (total, events) }
         }
     }
 

@@ -37,21 +37,40 @@ public struct StatusStore: Sendable {
         public var liveWorkers: Int
     }
 
-    public func status(on connection: PGConnection) async throws -> Status {
-        let deliveries = schema.qualified("deliveries")
-        let (states, estimated) = try await stateCounts(on: connection)
+    /// The summary; with `application`, deliveries, lag and rates count only that application's endpoints
+    /// (breakers and workers are fleet-wide either way).
+    public func status(application: String? = nil, on connection: PGConnection) async throws -> Status {
+        // Without an application the statements read the tables alone: no join on the hot path.
+        let deliveries = application == nil
+            ? "\(schema.qualified("deliveries")) d"
+            : "\(schema.qualified("deliveries")) d JOIN \(schema.qualified("endpoints")) e ON e.id = d.endpoint_id AND e.application_id = $1"
+        let binds = application.map { [$0.pgBind] } ?? []
+        let states: [String: Int]
+        let estimated: Bool
+        if application == nil {
+            (states, estimated) = try await stateCounts(on: connection)
+        } else {
+            // One application's deliveries, counted exactly (their endpoints' index, not the whole table).
+            var counted = Dictionary(uniqueKeysWithValues: DeliveryState.allCases.map { ($0.rawValue, 0) })
+            let counts = try await connection.query(PGQuery(sql: "SELECT d.state, count(*)::int AS n FROM \(deliveries) GROUP BY d.state", binds: binds))
+            for row in counts.rows { counted[try row.decode("state")] = try row.decode("n") }
+            (states, estimated) = (counted, false)
+        }
         let row = try await connection.query(
             PGQuery(
                 sql: """
-                    SELECT coalesce(extract(epoch FROM now() - min(next_attempt_at)), 0)::float8 AS lag, count(*)::int AS due
-                    FROM \(deliveries) WHERE state = 'pending' AND next_attempt_at <= now()
-                    """))
+                    SELECT coalesce(extract(epoch FROM now() - min(d.next_attempt_at)), 0)::float8 AS lag, count(*)::int AS due
+                    FROM \(deliveries) WHERE d.state = 'pending' AND d.next_attempt_at <= now()
+                    """, binds: binds))
+        let attempts = application == nil
+            ? "\(schema.qualified("attempts")) a"
+            : "\(schema.qualified("attempts")) a JOIN \(deliveries) ON d.id = a.delivery_id"
         let rates = try await connection.query(
             PGQuery(
                 sql: """
-                    SELECT (count(*) FILTER (WHERE outcome = 'delivered') / 5.0)::float8 AS delivered, (count(*) / 5.0)::float8 AS attempts
-                    FROM \(schema.qualified("attempts")) WHERE started_at > now() - interval '5 minutes'
-                    """))
+                    SELECT (count(*) FILTER (WHERE a.outcome = 'delivered') / 5.0)::float8 AS delivered, (count(*) / 5.0)::float8 AS attempts
+                    FROM \(attempts) WHERE a.started_at > now() - interval '5 minutes'
+                    """, binds: binds))
         let breakers = try await connection.query(
             PGQuery(sql: "SELECT key FROM \(schema.qualified("circuit_breakers")) WHERE state <> 'closed' ORDER BY key"))
         return Status(
