@@ -44,6 +44,7 @@ public struct SecretSealer: Sendable {
             if let previous = row.previous_secret, keys.needsSealing(previous) {
                 sealed.previous_secret = try keys.seal(keys.open(previous, for: .endpointSecret), for: .endpointSecret)
             }
+            // Endpoint headers (e.g. the receiver's Authorization) are sealed like a delivery's.
             if !row.headers.isEmpty { sealed.headers = try keys.seal(headers: row.headers) }
             if sealed.secret != row.secret || sealed.previous_secret != row.previous_secret || sealed.headers != row.headers {
                 newEndpoints.append(sealed)

@@ -43,6 +43,8 @@ struct DeliveryStore: Sendable {
         var probeWaitMilliseconds: Int
         /// How long after an interrupted send the delivery may be sent again (``WorkerConfiguration/resendWait``).
         var resendWaitMilliseconds: Int
+        /// The server ends the lease's transaction after it is idle this long (``WorkerConfiguration/idleInTransactionTimeout``).
+        var idleInTransactionMilliseconds: Int
     }
 
     /// Leases due pending deliveries, each holding a permit of its breaker key (`delivery_lease`,
@@ -62,10 +64,16 @@ struct DeliveryStore: Sendable {
         let walk = settings.limit * 16 + 256
         let resendWait = "interval '\(settings.resendWaitMilliseconds) milliseconds'"
         let query: PGQuery = """
-        WITH due AS MATERIALIZED (
+        WITH idle_limit AS MATERIALIZED (
+            -- Per transaction, not per session: behind a transaction-pooling PgBouncer the lease runs on a
+            -- server connection where a session setting was never made, and a frozen worker would hold its
+            -- lease until the database's own default (none). The server arms the timeout when the
+            -- transaction next goes idle, i.e. across the send.
+            SELECT set_config('idle_in_transaction_session_timeout', '\(unescaped: String(settings.idleInTransactionMilliseconds))', true)
+        ), due AS MATERIALIZED (
             SELECT lease_id, lease_probe, backlog_key, backlog_until, lease_excess FROM \(unescaped: schema.qualified("delivery_lease"))(\(unescaped: String(settings.limit)), \
         \(unescaped: String(walk)), \(unescaped: String(settings.defaultCap)), \(unescaped: String(settings.threshold)), \
-        \(unescaped: String(settings.probeWaitMilliseconds)))
+        \(unescaped: String(settings.probeWaitMilliseconds))) CROSS JOIN idle_limit
         )
         SELECT due.backlog_key, due.backlog_until, due.lease_excess, d.id, d.idempotency_key,
                -- A message's deliveries share its payload, stored once (migrations/0012).

@@ -38,21 +38,23 @@ public struct StatusStore: Sendable {
     }
 
     /// The summary; with `application`, deliveries, lag and rates count only that application's endpoints
-    /// (breakers and workers are fleet-wide either way), and its state counts are always exact: one
-    /// application's slice has no statistics of its own to estimate from.
+    /// (breakers and workers are fleet-wide either way).
     public func status(application: String? = nil, on connection: PGConnection) async throws -> Status {
-        // Without an application the statements read the tables alone, as before: no join on the hot path.
+        // Without an application the statements read the tables alone: no join on the hot path.
         let deliveries = application == nil
             ? "\(schema.qualified("deliveries")) d"
             : "\(schema.qualified("deliveries")) d JOIN \(schema.qualified("endpoints")) e ON e.id = d.endpoint_id AND e.application_id = $1"
         let binds = application.map { [$0.pgBind] } ?? []
-        var states = Dictionary(uniqueKeysWithValues: DeliveryState.allCases.map { ($0.rawValue, 0) })
-        var estimated = false
+        let states: [String: Int]
+        let estimated: Bool
         if application == nil {
             (states, estimated) = try await stateCounts(on: connection)
         } else {
+            // One application's deliveries, counted exactly (their endpoints' index, not the whole table).
+            var counted = Dictionary(uniqueKeysWithValues: DeliveryState.allCases.map { ($0.rawValue, 0) })
             let counts = try await connection.query(PGQuery(sql: "SELECT d.state, count(*)::int AS n FROM \(deliveries) GROUP BY d.state", binds: binds))
-            for row in counts.rows { states[try row.decode("state")] = try row.decode("n") }
+            for row in counts.rows { counted[try row.decode("state")] = try row.decode("n") }
+            (states, estimated) = (counted, false)
         }
         let row = try await connection.query(
             PGQuery(

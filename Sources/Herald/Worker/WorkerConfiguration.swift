@@ -76,7 +76,8 @@ public struct WorkerConfiguration: Sendable, CustomStringConvertible {
     var leaseSettings: DeliveryStore.LeaseSettings {
         DeliveryStore.LeaseSettings(
             limit: batchSize, defaultCap: maxInFlightPerEndpoint, threshold: breakerPolicy.failureThreshold,
-            probeWaitMilliseconds: Int(probeWait.seconds * 1000), resendWaitMilliseconds: Int(resendWait.seconds * 1000))
+            probeWaitMilliseconds: Int(probeWait.seconds * 1000), resendWaitMilliseconds: Int(resendWait.seconds * 1000),
+            idleInTransactionMilliseconds: Int(idleInTransactionTimeout.seconds * 1000))
     }
 
     public init(connectionString: String, schema: SchemaName, workerID: String? = nil) {
