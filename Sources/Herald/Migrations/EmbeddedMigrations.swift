@@ -1605,7 +1605,7 @@ CREATE TABLE applications (
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now(),
     -- The producer's id, usable in URLs and on command lines; ids starting with '_' are Herald's own.
-    CONSTRAINT applications_id CHECK (id ~ '^[A-Za-z0-9_][A-Za-z0-9_.:@-]{0,127}$'),
+    CONSTRAINT applications_id CHECK (id ~ '^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$' OR id = '_operations'),
     CONSTRAINT applications_name CHECK (length(name) BETWEEN 1 AND 256),
     CONSTRAINT applications_retention CHECK (retention_days BETWEEN 1 AND 3650)
 );
@@ -1624,7 +1624,7 @@ ALTER TABLE endpoints ADD COLUMN application_id text NOT NULL DEFAULT 'default' 
 ALTER TABLE endpoints ADD COLUMN description text NOT NULL DEFAULT '';
 -- Subscriptions: exact event types and prefix wildcards ('invoice.*'); NULL or empty: every type.
 ALTER TABLE endpoints ADD COLUMN event_types text[];
--- Channels: NULL receives every message; otherwise only messages naming one of these channels.
+-- Channels: NULL (or empty) receives every message; otherwise only messages naming one of these channels.
 ALTER TABLE endpoints ADD COLUMN channels text[];
 -- Extra request headers of this endpoint (e.g. the receiver's Authorization), JSON name → value; values
 -- may be sealed like deliveries' headers. They win over a message's headers of the same name.
@@ -2025,7 +2025,7 @@ BEGIN
     LEFT JOIN circuit_breakers b ON b.key = coalesce(e.breaker_key, 'endpoint:' || e.id) AND b.state = 'open'
     WHERE e.application_id = p_application AND e.enabled
       AND event_type_matches(e.event_types, p_event_type)
-      AND (e.channels IS NULL OR e.channels && coalesce(p_channels, '{}'))
+      AND (e.channels IS NULL OR cardinality(e.channels) = 0 OR e.channels && coalesce(p_channels, '{}'))
     ORDER BY e.id
     ON CONFLICT (endpoint_id, event_id) DO NOTHING;
     GET DIAGNOSTICS queued = ROW_COUNT;
