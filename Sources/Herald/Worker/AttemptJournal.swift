@@ -26,6 +26,11 @@ actor AttemptJournal {
     /// slot asking would otherwise queue connection attempts on this actor, which the slots' own batches
     /// then wait behind.
     private var nextSettle = ContinuousClock.now
+    /// A settle loop is running. The actor is reentrant at every `await`: without this, a second slot's
+    /// settle ran the same first statement and both removed "the first" element, so one settlement was
+    /// dropped unrun (its rows stayed `unknown`) or the worker crashed removing from an empty list (found
+    /// by the full suite on a loaded machine: "Can't remove first element from an empty collection").
+    private var settling = false
 
     init(connectionString: String, store: DeliveryStore, contact: DatabaseContact, logger: Logger) {
         self.connectionString = connectionString
@@ -105,6 +110,10 @@ actor AttemptJournal {
     }
 
     private func settle() async {
+        // One loop at a time, and only it removes from the front; `abandon` appends at the end meanwhile.
+        guard !settling else { return }
+        settling = true
+        defer { settling = false }
         while let next = unsettled.first {
             do {
                 _ = try await runRetryingOnce(next)
