@@ -2,6 +2,7 @@ import Foundation
 import Herald
 import HeraldTestSupport
 import PGDriver
+import Synchronization
 import Testing
 
 /// Applications, subscriptions and fan-out (issue #13) end to end: `publish()` in SQL, real `herald worker`
@@ -140,9 +141,12 @@ struct FanOutTests {
         await conn.close()
     }
 
-    @Test("410 Gone disables the endpoint at once, records the event and sends the signed operational webhook; later publishes skip it")
+    @Test("410 Gone disables the endpoint at once, records the event and sends the signed operational webhook; later publishes skip it; enable --replay-since re-sends")
     func goneDisables() async throws {
-        let receiver = try await TestReceiver.start { request, _ in request.path == "/gone" ? .status(410) : .status(200) }
+        let healed = Atomic<Bool>(false)
+        let receiver = try await TestReceiver.start { request, _ in
+            request.path == "/gone" && !healed.load(ordering: .relaxed) ? .status(410) : .status(200)
+        }
         let (schema, conn) = try await pg.migratedSchema()
         let gone = try await endpoint(conn, schema, app: "acme", url: receiver.url("/gone"))
         let operations = try await endpoint(conn, schema, app: "_operations", url: receiver.url("/ops"), types: ["endpoint.*"])
@@ -174,6 +178,25 @@ struct FanOutTests {
 
         let later = try await publish(conn, schema, app: "acme", type: "invoice.paid", payload: "{}")
         #expect(later.queued == 0, "a disabled endpoint gets no new deliveries")
+
+        // The receiver is fixed: enable --replay-since re-sends what failed while it was down, same key.
+        healed.store(true, ordering: .relaxed)
+        let enabled = try await HeraldBinary.run(
+            ["endpoints", "enable", String(gone), "--replay-since", "1h", "--schema", schema], environment: ["DATABASE_URL": pg.url])
+        #expect(enabled.status == 0, "\(enabled.stderr)")
+        let again = try HeraldProcess.worker(pg, schema: schema)
+        try await Wait.until("the replayed delivery delivered and endpoint.enabled sent", timeout: .seconds(30)) {
+            try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).deliveries WHERE endpoint_id = \(gone) AND state = 'delivered'") == 1
+                && receiver.requests(path: "/ops").count == 2
+        }
+        again.signal(SIGTERM)
+        #expect(try await again.waitForExit() == 0)
+        let sends = receiver.requests(path: "/gone")
+        #expect(sends.count == 2)
+        #expect(Set(sends.map(\.key)).count == 1, "the replay keeps the delivery's idempotency key")
+        let enabledEvent = try #require(try JSONSerialization.jsonObject(with: Data(receiver.requests(path: "/ops")[1].body)) as? [String: Any])
+        #expect(enabledEvent["type"] as? String == "endpoint.enabled")
+        #expect(try await conn.query("SELECT what FROM \(unescaped: schema).endpoint_events WHERE endpoint_id = \(gone) ORDER BY id").rows.map { try $0.decode("what", as: String.self) } == ["disabled", "enabled"])
         await receiver.stop()
         await conn.close()
     }
