@@ -49,17 +49,21 @@ struct HistoryAtScaleTests {
         let workers = try ports.map { port in
             try HeraldProcess.worker(pg, schema: schema, ["--sample-interval", "200ms", "--metrics-port", String(port), "--concurrency", "1"])
         }
-        func pending(_ port: Int) async -> Int? {
+        func gauge(_ port: Int, _ series: String) async -> Int? {
             guard let (status, body) = try? await HTTPGet.fetch("http://127.0.0.1:\(port)/metrics"), status == 200 else { return nil }
-            let line = body.split(separator: "\n").first { $0.hasPrefix("herald_queue_deliveries{state=\"pending\"}") }
+            let line = body.split(separator: "\n").first { $0.hasPrefix(series + " ") }
             return line.flatMap { $0.split(separator: " ").last }.flatMap { Double($0) }.map { Int($0) }
         }
+        func pending(_ port: Int) async -> Int? { await gauge(port, "herald_queue_deliveries{state=\"pending\"}") }
         var leader = -1
         try await Wait.until("one worker samples 25 pending, the other exports 0", timeout: .seconds(20)) {
             let readings = [await pending(ports[0]), await pending(ports[1])]
             if readings == [25, 0] { leader = 0 } else if readings == [0, 25] { leader = 1 }
             return leader >= 0
         }
+        // The leader also counts the fleet's live workers (herald_workers_live); the follower exports 0.
+        try await Wait.until("the leader counts 2 live workers", timeout: .seconds(20)) { await gauge(ports[leader], "herald_workers_live") == 2 }
+        #expect(await gauge(ports[1 - leader], "herald_workers_live") == 0)
         // Stays so while the queue changes: the leader's later samples see it, the follower never samples.
         for more in [5, 10] {
             try await addPending(5)

@@ -32,6 +32,8 @@ public final class HeraldMetrics: Sendable {
     public let queueDepth: [String: Meter]
     /// `herald_queue_lag_seconds`: age of the oldest due, unsent delivery (sampled).
     public let queueLag: Meter
+    /// `herald_workers_live`: workers whose heartbeat is recent (sampled; `herald workers` lists them).
+    public let workersLive: Meter
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
@@ -71,6 +73,8 @@ public final class HeraldMetrics: Sendable {
         })
         let lag = descriptor("queue_lag", "seconds", "Age of the oldest due delivery not yet sent (sampled).")
         queueLag = Meter(label: lag.name, dimensions: [], handler: registry.makeGauge(descriptor: lag), factory: factory)
+        let live = descriptor("workers_live", "", "Workers with a recent heartbeat, fleet-wide (sampled by one worker; the others export 0).")
+        workersLive = Meter(label: live.name, dimensions: [], handler: registry.makeGauge(descriptor: live), factory: factory)
         let trips = descriptor("db_round_trips", "total", "Statements and pipelines sent to PostgreSQL (each one network round trip).")
         roundTrips = Metrics.Counter(label: trips.name, dimensions: [], handler: registry.makeCounter(descriptor: trips), factory: factory)
     }

@@ -35,6 +35,7 @@ struct QueueSampler: Sendable {
                     for meter in metrics.queueDepth.values { meter.set(0) }
                     metrics.queueLag.set(0)
                     metrics.breakersOpen.set(0)
+                    metrics.workersLive.set(0)
                     try? await Task.sleep(for: interval)
                     continue
                 }
@@ -42,6 +43,7 @@ struct QueueSampler: Sendable {
                 for (state, meter) in metrics.queueDepth { meter.set(Double(status.states[state] ?? 0)) }
                 metrics.queueLag.set(status.lagSeconds)
                 metrics.breakersOpen.set(Double(status.openBreakers.count))
+                metrics.workersLive.set(Double(status.liveWorkers))
             } catch is CancellationError {
                 break
             } catch {
