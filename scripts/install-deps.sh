@@ -27,6 +27,7 @@ if $want_test; then
   command -v promtool >/dev/null || missing+=(prometheus)          # tool: promtool (checks /metrics in the tests)
   command -v script >/dev/null || missing+=(bsdutils)              # tool: script (runs herald on a terminal in the tests)
   [ -x /usr/sbin/runuser ] || missing+=(util-linux)                # tool: runuser (initdb as postgres when root)
+  [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)               # tool: pgbouncer (workers behind a transaction pooler)
 fi
 if $want_lint; then
   command -v docker-compose >/dev/null || missing+=(docker-compose) # tool: docker-compose (validates docker/compose.yaml, no engine needed)

@@ -92,6 +92,12 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Disable an endpoint when every attempt to it failed for this long (no success in between), or off. A 410 Gone disables at once.")
     var disableFailingAfter: String = "5d"
 
+    @Option(help: "Connection for LISTEN wake-ups and the sampler's lock, which need a session: behind a transaction-pooling PgBouncer, PostgreSQL itself (default: the --database-url; also HERALD_LISTEN_DATABASE_URL).")
+    var listenDatabaseURL: String?
+
+    @Option(help: "on: prepare the lease once per connection (faster); off: behind a transaction-pooling PgBouncer older than 1.21 (also HERALD_PREPARED_STATEMENTS).")
+    var preparedStatements: String?
+
     @Option(help: "Name in the attempt log (default host-pid-random).")
     var workerID: String?
 
@@ -110,6 +116,12 @@ struct WorkerCommand: AsyncParsableCommand {
         c.allowPrivateNetworks = allowPrivateNetworks || fromEnvironment == true
         c.sampleInterval = try DurationText.parse(sampleInterval, name: "--sample-interval")
         c.heartbeatInterval = try DurationText.parse(heartbeatInterval, name: "--heartbeat-interval")
+        c.listenConnectionString = listenDatabaseURL ?? ProcessInfo.processInfo.environment["HERALD_LISTEN_DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
+        if let prepared = preparedStatements {
+            c.preparedStatements = try BooleanText.parse(prepared, name: "--prepared-statements")
+        } else if let prepared = ProcessInfo.processInfo.environment["HERALD_PREPARED_STATEMENTS"] {
+            c.preparedStatements = try BooleanText.parse(prepared, name: "HERALD_PREPARED_STATEMENTS")
+        }
         c.disableFailingAfter = disableFailingAfter.lowercased() == "off"
             ? nil : try DurationText.parse(disableFailingAfter, name: "--disable-failing-after")
         c.encryption = try EncryptionKeys.from()

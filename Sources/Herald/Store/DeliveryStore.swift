@@ -45,6 +45,8 @@ struct DeliveryStore: Sendable {
         var resendWaitMilliseconds: Int
         /// The server ends the lease's transaction after it is idle this long (``WorkerConfiguration/idleInTransactionTimeout``).
         var idleInTransactionMilliseconds: Int
+        /// Prepare the lease once per connection (``WorkerConfiguration/preparedStatements``).
+        var prepared: Bool = true
     }
 
     /// Leases due pending deliveries, each holding a permit of its breaker key (`delivery_lease`,
@@ -109,7 +111,7 @@ struct DeliveryStore: Sendable {
             FROM \(unescaped: schema.qualified("attempts")) f WHERE f.delivery_id = d.id
         ) h ON true
         """
-        return query.reusingPlan()
+        return settings.prepared ? query.reusingPlan() : query
     }
 
     /// Records a batch of outcomes in one statement: each delivery's new state and its attempt row.

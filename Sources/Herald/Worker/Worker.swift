@@ -65,7 +65,7 @@ public struct Worker: Service, CustomStringConvertible {
             connectionString: configuration.connectionString, store: DeliveryStore(schema: configuration.schema), contact: databaseContact,
             logger: logger)
         let listener = WakeupListener(
-            connectionString: configuration.connectionString, channel: DeliveryStore(schema: configuration.schema).wakeupChannel,
+            connectionString: configuration.sessionConnectionString, channel: DeliveryStore(schema: configuration.schema).wakeupChannel,
             doorbell: doorbell, contact: databaseContact, logger: logger)
         logger.info(
             "worker started",
@@ -82,7 +82,7 @@ public struct Worker: Service, CustomStringConvertible {
                 await cancelWhenGracefulShutdown { await listener.run() }
             }
             let sampler = QueueSampler(
-                connectionString: configuration.connectionString, schema: configuration.schema, metrics: metrics,
+                connectionString: configuration.sessionConnectionString, schema: configuration.schema, metrics: metrics,
                 interval: configuration.sampleInterval, contact: databaseContact, logger: logger)
             group.addTask { await cancelWhenGracefulShutdown { await sampler.run() } }
             let heartbeat = WorkerHeartbeat(configuration: configuration, sends: metrics.sends, contact: databaseContact, logger: logger)

@@ -1,0 +1,76 @@
+import Foundation
+import Herald
+import HeraldTestSupport
+import PGDriver
+import Testing
+
+/// Workers behind a real transaction-pooling PgBouncer (issue #15): consecutive transactions of one client
+/// run on different server connections, sessions are not the client's, and LISTEN does not work through it.
+@Suite("Behind PgBouncer")
+struct PgBouncerTests {
+    let pg: TestPostgres
+    init() async throws { pg = try await TestPostgres.shared() }
+
+    /// A worker whose database connections go through `bouncer`, except LISTEN and the sampler's lock.
+    func worker(_ bouncer: TestPgBouncer, schema: String, _ extra: [String] = []) throws -> HeraldProcess {
+        try HeraldProcess(
+            ["worker", "--schema", schema, "--log-level", "debug", "--allow-private-networks", "--prepared-statements", "off",
+             "--listen-database-url", pg.url] + extra,
+            environment: ["DATABASE_URL": bouncer.url])
+    }
+
+    @Test("1,000 deliveries enqueued and delivered through the pooler by 3 workers at the defaults: each exactly once, no prepared-statement errors")
+    func engineThroughPooler() async throws {
+        let bouncer = try TestPgBouncer.start(in: pg)
+        defer { bouncer.stop() }
+        let receiver = try await TestReceiver.start()
+        let (schema, direct) = try await pg.migratedSchema("pgb")
+        await direct.close()
+        // The producer goes through the pooler too.
+        let producer = try await PGConnection.connect(bouncer.url)
+        try await producer.enqueueMany(schema: schema, url: receiver.url("/pooled"), count: 1000)
+        let workers = try (0..<3).map { _ in try worker(bouncer, schema: schema) }
+        try await Wait.until("1,000 delivered", timeout: .seconds(90)) {
+            try await producer.count("SELECT count(*)::int AS n FROM \(unescaped: schema).deliveries WHERE state = 'delivered'") == 1000
+        }
+        for w in workers { w.signal(SIGTERM) }
+        for w in workers { #expect(try await w.waitForExit() == 0, "\(w.output.suffix(1500))") }
+        let requests = receiver.requests(path: "/pooled")
+        #expect(requests.count == 1000)
+        #expect(Set(requests.map(\.key)).count == 1000)
+        #expect(receiver.maxOpenPerKey == 1)
+        #expect(try await producer.count("SELECT count(*)::int AS n FROM \(unescaped: schema).attempts") == 1000)
+        for w in workers { #expect(!w.output.contains("26000"), "no prepared statement the pooler lost: \(w.output.suffix(800))") }
+        await producer.close()
+        await receiver.stop()
+    }
+
+    @Test("a worker frozen mid-lease behind the pooler loses its lease to the server's idle timeout; another worker delivers, never overlapping")
+    func frozenWorkerThroughPooler() async throws {
+        let bouncer = try TestPgBouncer.start(in: pg)
+        defer { bouncer.stop() }
+        // The first request is answered after a moment, by when its worker is frozen: the answer is never read.
+        let receiver = try await TestReceiver.start { _, attempt in attempt == 1 ? .status(200, delay: .milliseconds(300)) : .status(200) }
+        let (schema, conn) = try await pg.migratedSchema("pgbf")
+        try await conn.query("SELECT \(unescaped: schema).enqueue(\(receiver.url("/frozen")), '{}'::bytea)")
+        // Request timeout 2 s: the lease's idle-in-transaction timeout is 12 s, and so is the resend wait.
+        let first = try worker(bouncer, schema: schema, ["--request-timeout", "2s", "--concurrency", "2"])
+        try await Wait.until("the first send arrives", timeout: .seconds(20)) { !receiver.requests(path: "/frozen").isEmpty }
+        first.signal(SIGSTOP)
+        defer { first.signal(SIGKILL); first.signal(SIGCONT) }
+        let second = try worker(bouncer, schema: schema, ["--request-timeout", "2s", "--concurrency", "2"])
+        try await Wait.until("delivered by the second worker", timeout: .seconds(60)) {
+            try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).deliveries WHERE state = 'delivered'") == 1
+        }
+        second.signal(SIGTERM)
+        #expect(try await second.waitForExit() == 0)
+        let requests = receiver.requests(path: "/frozen")
+        #expect(requests.count == 2)
+        #expect(Set(requests.map(\.key)).count == 1, "the same idempotency key")
+        #expect(receiver.maxOpenPerKey == 1, "the second send never overlapped the first")
+        let gap = requests[1].receivedAt.timeIntervalSince(requests[0].receivedAt)
+        #expect(gap >= 11.5, "not before the resend wait (12 s) after the first send: \(gap)")
+        await receiver.stop()
+        await conn.close()
+    }
+}
