@@ -6,7 +6,8 @@ max_connections=300 and the pg_stat_statements-free defaults), herald-receiver, 
 `herald worker` processes. Each scenario is bounded in time. Results go to docs/benchmarks.json and
 docs/benchmarks.md (between its bench markers). Usage: scripts/bench.py [--quick | --render | --publish-only]
 (quick: one run per configuration instead of 3; render: rewrite the Markdown from the JSON only;
-publish-only: section 6, publish and fan-out, merged into the last full run's JSON).
+publish-only / pooler-only: section 6 (publish and fan-out) / 7 (through PgBouncer), merged into the last
+full run's JSON; both flags together run both).
 """
 import json
 import os
@@ -70,11 +71,11 @@ def start_receiver(delay_ms=0, log=None):
     return p
 
 
-def start_workers(procs, concurrency, batch, extra=()):
+def start_workers(procs, concurrency, batch, extra=(), url=None):
     workers = []
     for i in range(procs):
         port = 19100 + i
-        args = [os.path.join(BIN, "herald"), "worker", "--database-url", URL, "--concurrency", str(concurrency),
+        args = [os.path.join(BIN, "herald"), "worker", "--database-url", url or URL, "--concurrency", str(concurrency),
                 "--batch-size", str(batch), "--allow-private-networks", "--log-level", "error",
                 "--metrics-port", str(port), "--metrics-host", "127.0.0.1", *extra]
         workers.append((subprocess.Popen(args), port))
@@ -137,7 +138,7 @@ def wal_lsn():
     return psql("SELECT pg_current_wal_lsn()")
 
 
-def drain(count, procs, concurrency, batch, timeout=60, delay_ms=0, endpoints=10, filler=None):
+def drain(count, procs, concurrency, batch, timeout=60, delay_ms=0, endpoints=10, filler=None, worker_url=None, extra=()):
     """Fills `count` deliveries to `endpoints` endpoints, starts workers, and measures until all are
     delivered (or `timeout`). Every endpoint starts as a new key: its window opens from the breaker
     threshold (docs/flow_control.md), so the figure includes the ramp. `filler`: another way to queue
@@ -147,7 +148,7 @@ def drain(count, procs, concurrency, batch, timeout=60, delay_ms=0, endpoints=10
     (filler or fill)(count, endpoints=endpoints)
     lsn0 = wal_lsn()
     busy0, receiver0 = machine_busy(), proc_stats(receiver.pid)[0]
-    workers = start_workers(procs, concurrency, batch)
+    workers = start_workers(procs, concurrency, batch, extra=extra, url=worker_url)
     start = time.monotonic()
     done = 0
     while time.monotonic() - start < timeout:
@@ -377,6 +378,72 @@ def render_publish(p):
     return out
 
 
+
+POOLER_PORT = 54349
+
+
+def start_pooler():
+    """Debian's PgBouncer in transaction-pooling mode in front of the bench PostgreSQL (as the postgres user:
+    it refuses root). Returns its URL and a stop function."""
+    d = os.path.join(PG_DIR, "pgbouncer")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "pgbouncer.ini"), "w") as f:
+        f.write(f"""[databases]
+* = host=127.0.0.1 port={PG_PORT}
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {POOLER_PORT}
+unix_socket_dir =
+auth_type = trust
+auth_file = {d}/userlist.txt
+pool_mode = transaction
+max_client_conn = 2000
+default_pool_size = 40
+ignore_startup_parameters = extra_float_digits,options
+logfile = {d}/pgbouncer.log
+pidfile = {d}/pgbouncer.pid
+server_reset_query =
+""")
+    with open(os.path.join(d, "userlist.txt"), "w") as f:
+        f.write('"postgres" ""\n')
+    runas = ["/usr/sbin/runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []
+    if os.getuid() == 0:
+        sh("/bin/chown", "-R", "postgres:", d)
+    sh(*runas, "/usr/sbin/pgbouncer", "-d", os.path.join(d, "pgbouncer.ini"))
+    time.sleep(0.5)
+
+    def stop_pooler():
+        with open(os.path.join(d, "pgbouncer.pid")) as f:
+            os.kill(int(f.read().strip()), signal.SIGINT)
+        time.sleep(0.5)
+    return f"postgres://postgres@127.0.0.1:{POOLER_PORT}/postgres", stop_pooler
+
+
+def pooler_scenarios():
+    """Section 7: the default worker's drain through a transaction-pooling PgBouncer (prepared statements off,
+    LISTEN straight to PostgreSQL) next to the same drain straight to PostgreSQL."""
+    url, stop_pooler = start_pooler()
+    try:
+        out = {"direct": median_of([drain(50000, 1, 8, 16) for _ in range(RUNS)]),
+               "pooled": median_of([drain(50000, 1, 8, 16, worker_url=url, extra=("--prepared-statements", "off", "--listen-database-url", URL))
+                                    for _ in range(RUNS)])}
+    finally:
+        stop_pooler()
+    print("pooler", out, flush=True)
+    return out
+
+
+def render_pooler(p):
+    d, q = p["direct"], p["pooled"]
+    return ["", "### 7. Through PgBouncer (transaction pooling, Debian's 1.18)", "",
+            "Drain of 50,000 due deliveries to 10 endpoints, one default worker (1 × 8 × 16); through the pooler with "
+            "`--prepared-statements off --listen-database-url <PostgreSQL>` (README, Production):", "",
+            "| connection | deliveries/s | worker CPU ms/delivery | machine CPU ms/delivery | DB round trips/delivery |", "|---|---|---|---|---|",
+            f"| PostgreSQL directly | {d['rate']:,.0f} | {d['cpu_ms_per_delivery']:.3f} | {d['machine_cpu_ms_per_delivery']:.3f} | {d['round_trips_per_delivery']:.2f} |",
+            f"| through PgBouncer | {q['rate']:,.0f} ({100 * (q['rate'] / d['rate'] - 1):+.1f}%) | {q['cpu_ms_per_delivery']:.3f} | "
+            f"{q['machine_cpu_ms_per_delivery']:.3f} | {q['round_trips_per_delivery']:.2f} |"]
+
+
 def render(results):
     """The figures as Markdown, for docs/benchmarks.md between its bench markers."""
     m = results["machine"]
@@ -451,6 +518,8 @@ def render(results):
             f"| worker peak RSS ≤ 100 MiB with 256 in flight | {verdict(flight[256]['peak_rss_mib'] <= 100)}: {flight[256]['peak_rss_mib']:.0f} MiB |"]
     if "publish" in results:
         out += render_publish(results["publish"])
+    if "pooler" in results:
+        out += render_pooler(results["pooler"])
     return "\n".join(out) + "\n"
 
 
@@ -512,8 +581,9 @@ def main():
         "rate_behind_open_breaker_100k": statistics.median(scale(0, 100000) for _ in range(RUNS)),
     }
     print("scale", results["scale"], flush=True)
-    # 6. Publish and fan-out.
+    # 6. Publish and fan-out. 7. Through PgBouncer.
     results["publish"] = publish_scenarios()
+    results["pooler"] = pooler_scenarios()
     sh(os.path.join(ROOT, "scripts", "dev-postgres.sh"), "stop")
     with open(os.path.join(ROOT, "docs", "benchmarks.json"), "w") as f:
         json.dump(results, f, indent=2)
@@ -522,15 +592,18 @@ def main():
 
 
 if __name__ == "__main__":
-    if "--publish-only" in sys.argv:
-        # Section 6 alone, merged into the last full run's figures.
+    if "--publish-only" in sys.argv or "--pooler-only" in sys.argv:
+        # Sections 6 (publish) and/or 7 (PgBouncer) alone, merged into the last full run's figures.
         sh(os.path.join(ROOT, "scripts", "dev-postgres.sh"), "start")
         path = os.path.join(ROOT, "docs", "benchmarks.json")
         with open(path) as f:
             kept = json.load(f)
-        kept["publish"] = publish_scenarios()
-        kept["publish"]["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-        kept["publish"]["runs_per_figure"] = RUNS
+        stamp = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "runs_per_figure": RUNS,
+                 "load_before": open("/proc/loadavg").read().split()[:3]}
+        if "--publish-only" in sys.argv:
+            kept["publish"] = dict(publish_scenarios(), **stamp)
+        if "--pooler-only" in sys.argv:
+            kept["pooler"] = dict(pooler_scenarios(), **stamp)
         sh(os.path.join(ROOT, "scripts", "dev-postgres.sh"), "stop")
         with open(path, "w") as f:
             json.dump(kept, f, indent=2)
