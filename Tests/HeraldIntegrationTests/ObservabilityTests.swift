@@ -25,9 +25,10 @@ struct ObservabilityTests {
             (try? await HTTPGet.fetch(base + "/metrics").body.contains("herald_queue_deliveries{state=\"delivered\"} 3")) == true
         }
         let metrics = try await HTTPGet.fetch(base + "/metrics").body
-        for family in ["herald_attempt_duration_seconds_bucket", "herald_sends_in_flight", "herald_queue_lag_seconds", "herald_breakers_open", "herald_workers_live", "# HELP herald_deliveries_total"] {
+        for family in ["herald_attempt_duration_seconds_bucket", "herald_sends_in_flight", "herald_queue_lag_seconds", "herald_breakers_open", "herald_workers_live", "herald_attempt_number_bucket", "# HELP herald_deliveries_total"] {
             #expect(metrics.contains(family), "missing \(family)")
         }
+        #expect(metrics.contains("herald_attempt_number_count 3"), "three finished sends, each a first attempt")
         let lint = try HTTPGet.promtool(metrics)
         #expect(lint.status == 0, "promtool: \(lint.output)")
         #expect(lint.output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "promtool: \(lint.output)")

@@ -32,6 +32,9 @@ public final class HeraldMetrics: Sendable {
     public let queueDepth: [String: Meter]
     /// `herald_queue_lag_seconds`: age of the oldest due, unsent delivery (sampled).
     public let queueLag: Meter
+    /// `herald_attempt_number`: which attempt each finished send was (1 = the first try): the retry
+    /// distribution (seed 001), e.g. how many deliveries need a second or a fifth try.
+    public let attemptNumbers: ValueHistogram
     /// `herald_workers_live`: workers whose heartbeat is recent (sampled; `herald workers` lists them).
     public let workersLive: Meter
 
@@ -73,6 +76,9 @@ public final class HeraldMetrics: Sendable {
         })
         let lag = descriptor("queue_lag", "seconds", "Age of the oldest due delivery not yet sent (sampled).")
         queueLag = Meter(label: lag.name, dimensions: [], handler: registry.makeGauge(descriptor: lag), factory: factory)
+        attemptNumbers = registry.makeValueHistogram(
+            descriptor: descriptor("attempt_number", "", "Which attempt of its delivery each finished send was (1: the first)."),
+            buckets: [1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 50])
         let live = descriptor("workers_live", "", "Workers with a recent heartbeat, fleet-wide (sampled by one worker; the others export 0).")
         workersLive = Meter(label: live.name, dimensions: [], handler: registry.makeGauge(descriptor: live), factory: factory)
         let trips = descriptor("db_round_trips", "total", "Statements and pipelines sent to PostgreSQL (each one network round trip).")

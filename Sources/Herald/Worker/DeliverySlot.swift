@@ -200,7 +200,10 @@ struct DeliverySlot: Sendable {
                     reason: "the outcome could not be recorded (the lease ended) while the worker was alive")
                 throw error
             }
-            for attempt in sent { metrics.deliveries[attempt.completion.outcome.rawValue]?.increment() }
+            for attempt in sent {
+                metrics.deliveries[attempt.completion.outcome.rawValue]?.increment()
+                metrics.attemptNumbers.record(Double(attempt.completion.attempt))
+            }
             if let transitions = written.breakers { result.backlogs += logTransitions(transitions) }
             if let disabled = written.endpoints { logDisabled(disabled) }
             result.leased = rows.count
