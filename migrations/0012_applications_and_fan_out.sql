@@ -76,6 +76,8 @@ CREATE TABLE messages (
     channels text[],
     created_at timestamptz NOT NULL DEFAULT now(),
     payload_pruned_at timestamptz,
+    -- The producer's W3C trace context at publish (`traceparent`), so each attempt continues its trace.
+    traceparent text,
     CONSTRAINT messages_application_event_key UNIQUE (application_id, event_id),
     CONSTRAINT messages_payload CHECK (payload IS NOT NULL OR payload_pruned_at IS NOT NULL)
 );
@@ -90,6 +92,9 @@ ALTER TABLE deliveries ADD COLUMN message_id bigint REFERENCES messages (id);
 -- Readers of deliveries.body (Herald's lease, an operator's psql) read coalesce(body, message payload).
 -- squawk-ignore ban-drop-not-null
 ALTER TABLE deliveries ALTER COLUMN body DROP NOT NULL;
+-- The producer's trace context (W3C `traceparent`): every attempt is sent as a child span of it, so one
+-- trace runs from the producer's transaction to the receiver.
+ALTER TABLE deliveries ADD COLUMN traceparent text;
 -- `herald messages show`, and the foreign key check when a message is pruned.
 -- squawk-ignore require-concurrent-index-creation
 CREATE INDEX deliveries_message_idx ON deliveries (message_id) WHERE message_id IS NOT NULL;
@@ -155,6 +160,20 @@ AS $fn$
     SELECT CASE
         WHEN p_channel IS NULL OR p_channel !~ '^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$'
             THEN format('invalid channel %s: use 1 to 128 letters, digits and _ . : @ -', left(coalesce(p_channel, 'NULL'), 140))
+    END;
+$fn$;
+
+-- Why a W3C traceparent is refused, or NULL (NULL itself is fine: no trace).
+CREATE FUNCTION traceparent_problem(p_traceparent text)
+RETURNS text
+LANGUAGE sql
+IMMUTABLE
+AS $fn$
+    SELECT CASE
+        WHEN p_traceparent IS NULL THEN NULL
+        WHEN p_traceparent !~ '^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$'
+             OR p_traceparent ~ '^00-0{32}-' OR p_traceparent ~ '^00-[0-9a-f]{32}-0{16}-'
+            THEN format('invalid traceparent %s: expected W3C version 00, e.g. 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', left(p_traceparent, 80))
     END;
 $fn$;
 
@@ -370,6 +389,7 @@ CREATE FUNCTION publish_with_outcome(
     p_headers jsonb DEFAULT '{}',
     p_content_type text DEFAULT 'application/json',
     p_max_body_bytes integer DEFAULT NULL,
+    p_traceparent text DEFAULT NULL,
     OUT message_id bigint,
     OUT duplicate boolean,
     OUT queued integer
@@ -385,6 +405,10 @@ BEGIN
     IF v_problem IS NOT NULL THEN
         RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = v_problem,
             HINT = 'The application id is your own id for the customer (e.g. cust_42); the event type names what happened (e.g. invoice.paid).';
+    END IF;
+    IF traceparent_problem(p_traceparent) IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = traceparent_problem(p_traceparent),
+            HINT = 'Pass the traceparent header value of the producer''s current span (W3C Trace Context), or NULL.';
     END IF;
     IF p_application LIKE '\_%' THEN
         RAISE EXCEPTION USING ERRCODE = '22023',
@@ -421,8 +445,8 @@ BEGIN
             RETURN;
         END IF;
     END IF;
-    INSERT INTO messages (application_id, event_type, event_id, payload, content_type, channels)
-    VALUES (p_application, p_event_type, p_event_id, p_payload, p_content_type, nullif(p_channels, '{}'))
+    INSERT INTO messages (application_id, event_type, event_id, payload, content_type, channels, traceparent)
+    VALUES (p_application, p_event_type, p_event_id, p_payload, p_content_type, nullif(p_channels, '{}'), p_traceparent)
     ON CONFLICT (application_id, event_id) DO NOTHING
     RETURNING id INTO message_id;
     IF message_id IS NULL THEN
@@ -435,8 +459,8 @@ BEGIN
     duplicate := false;
 
     INSERT INTO deliveries (endpoint_id, message_id, event_type, event_id, idempotency_key, body, content_type, headers,
-                            breaker_key, next_attempt_at)
-    SELECT e.id, message_id, p_event_type, p_event_id, new_delivery_key(), NULL, p_content_type, p_headers,
+                            traceparent, breaker_key, next_attempt_at)
+    SELECT e.id, message_id, p_event_type, p_event_id, new_delivery_key(), NULL, p_content_type, p_headers, p_traceparent,
            coalesce(e.breaker_key, 'endpoint:' || e.id),
            -- Behind an open breaker a new delivery waits for the breaker like the queued ones.
            greatest(now(), coalesce(b.open_until, now()))
@@ -462,14 +486,16 @@ CREATE FUNCTION publish(
     p_payload bytea,
     p_event_id text DEFAULT NULL,
     p_channels text[] DEFAULT NULL,
-    p_headers jsonb DEFAULT '{}'
+    p_headers jsonb DEFAULT '{}',
+    p_traceparent text DEFAULT NULL
 )
 RETURNS bigint
 LANGUAGE sql
 VOLATILE
 SET search_path FROM CURRENT
 AS $fn$
-    SELECT message_id FROM publish_with_outcome(p_application, p_event_type, p_payload, p_event_id, p_channels, p_headers);
+    SELECT message_id FROM publish_with_outcome(p_application, p_event_type, p_payload, p_event_id, p_channels, p_headers,
+                                                p_traceparent => p_traceparent);
 $fn$;
 
 -- publish() with a JSON payload, sent as its compact text.
@@ -479,7 +505,8 @@ CREATE FUNCTION publish_json(
     p_payload jsonb,
     p_event_id text DEFAULT NULL,
     p_channels text[] DEFAULT NULL,
-    p_headers jsonb DEFAULT '{}'
+    p_headers jsonb DEFAULT '{}',
+    p_traceparent text DEFAULT NULL
 )
 RETURNS bigint
 LANGUAGE sql
@@ -487,7 +514,7 @@ VOLATILE
 SET search_path FROM CURRENT
 AS $fn$
     SELECT message_id FROM publish_with_outcome(p_application, p_event_type, convert_to(p_payload::text, 'UTF8'), p_event_id,
-                                                p_channels, p_headers);
+                                                p_channels, p_headers, p_traceparent => p_traceparent);
 $fn$;
 
 -- An operational event (endpoint.disabled, endpoint.enabled, message.attempt.exhausted), published to the

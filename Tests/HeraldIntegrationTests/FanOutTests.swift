@@ -368,4 +368,40 @@ struct FanOutTests {
         await receiver.stop()
         await conn.close()
     }
+
+    @Test("the producer's traceparent reaches the receiver as a child span per attempt, from publish and from enqueue; the log names the trace")
+    func traceContextEndToEnd() async throws {
+        let receiver = try await TestReceiver.start { _, attempt in attempt == 1 ? .status(500) : .status(200) }
+        let (schema, conn) = try await pg.migratedSchema()
+        let trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+        let producer = "00-\(trace)-00f067aa0ba902b7-01"
+        _ = try await endpoint(conn, schema, app: "acme", url: receiver.url("/traced"))
+        try await conn.query(
+            "SELECT \(unescaped: schema).publish('acme', 'invoice.paid', '{}'::bytea, p_traceparent => \(producer), p_headers => '{\"traceparent\": \"00-ffffffffffffffffffffffffffffffff-ffffffffffffffff-01\"}')")
+        try await conn.query("SELECT \(unescaped: schema).enqueue(\(receiver.url("/direct")), '{}'::bytea, p_traceparent => \(producer))")
+        // A malformed trace context is refused like any other invalid input, nothing written.
+        await #expect(throws: PGError.self) {
+            try await conn.query("SELECT \(unescaped: schema).publish('acme', 'x', '{}'::bytea, p_traceparent => '00-00000000000000000000000000000000-00f067aa0ba902b7-01')")
+        }
+        let worker = try HeraldProcess.worker(pg, schema: schema, ["--backoff-base", "1s", "--backoff-factor", "1"])
+        try await Wait.until("both delivered after a retry", timeout: .seconds(30)) {
+            try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).deliveries WHERE state = 'delivered'") == 2
+        }
+        worker.signal(SIGTERM)
+        _ = try await worker.waitForExit()
+        for path in ["/traced", "/direct"] {
+            let sent = receiver.requests(path: path).map { $0.headers["traceparent"] ?? "none" }
+            #expect(sent.count == 2, "\(path): \(sent)")
+            let parts = sent.map { $0.split(separator: "-").map(String.init) }
+            #expect(parts.allSatisfy { $0.count == 4 && $0[0] == "00" && $0[1] == trace && $0[3] == "01" }, "\(path): \(sent)")
+            let spans = Set(parts.compactMap { $0.count == 4 ? $0[2] : nil })
+            #expect(spans.count == 2 && !spans.contains("00f067aa0ba902b7"), "a new span per attempt, never the producer's: \(sent)")
+        }
+        #expect(try await conn.count(
+            "SELECT count(*)::int AS n FROM \(unescaped: schema).attempts WHERE request_headers ->> 'traceparent' LIKE '00-\(unescaped: trace)-%'") == 4,
+            "the attempt log records the traceparent each attempt sent")
+        #expect(worker.output.contains("trace_id=\(trace)"))
+        await receiver.stop()
+        await conn.close()
+    }
 }

@@ -1657,6 +1657,8 @@ CREATE TABLE messages (
     channels text[],
     created_at timestamptz NOT NULL DEFAULT now(),
     payload_pruned_at timestamptz,
+    -- The producer's W3C trace context at publish (`traceparent`), so each attempt continues its trace.
+    traceparent text,
     CONSTRAINT messages_application_event_key UNIQUE (application_id, event_id),
     CONSTRAINT messages_payload CHECK (payload IS NOT NULL OR payload_pruned_at IS NOT NULL)
 );
@@ -1671,6 +1673,9 @@ ALTER TABLE deliveries ADD COLUMN message_id bigint REFERENCES messages (id);
 -- Readers of deliveries.body (Herald's lease, an operator's psql) read coalesce(body, message payload).
 -- squawk-ignore ban-drop-not-null
 ALTER TABLE deliveries ALTER COLUMN body DROP NOT NULL;
+-- The producer's trace context (W3C `traceparent`): every attempt is sent as a child span of it, so one
+-- trace runs from the producer's transaction to the receiver.
+ALTER TABLE deliveries ADD COLUMN traceparent text;
 -- `herald messages show`, and the foreign key check when a message is pruned.
 -- squawk-ignore require-concurrent-index-creation
 CREATE INDEX deliveries_message_idx ON deliveries (message_id) WHERE message_id IS NOT NULL;
@@ -1736,6 +1741,20 @@ AS $fn$
     SELECT CASE
         WHEN p_channel IS NULL OR p_channel !~ '^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$'
             THEN format('invalid channel %s: use 1 to 128 letters, digits and _ . : @ -', left(coalesce(p_channel, 'NULL'), 140))
+    END;
+$fn$;
+
+-- Why a W3C traceparent is refused, or NULL (NULL itself is fine: no trace).
+CREATE FUNCTION traceparent_problem(p_traceparent text)
+RETURNS text
+LANGUAGE sql
+IMMUTABLE
+AS $fn$
+    SELECT CASE
+        WHEN p_traceparent IS NULL THEN NULL
+        WHEN p_traceparent !~ '^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$'
+             OR p_traceparent ~ '^00-0{32}-' OR p_traceparent ~ '^00-[0-9a-f]{32}-0{16}-'
+            THEN format('invalid traceparent %s: expected W3C version 00, e.g. 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', left(p_traceparent, 80))
     END;
 $fn$;
 
@@ -1951,6 +1970,7 @@ CREATE FUNCTION publish_with_outcome(
     p_headers jsonb DEFAULT '{}',
     p_content_type text DEFAULT 'application/json',
     p_max_body_bytes integer DEFAULT NULL,
+    p_traceparent text DEFAULT NULL,
     OUT message_id bigint,
     OUT duplicate boolean,
     OUT queued integer
@@ -1966,6 +1986,10 @@ BEGIN
     IF v_problem IS NOT NULL THEN
         RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = v_problem,
             HINT = 'The application id is your own id for the customer (e.g. cust_42); the event type names what happened (e.g. invoice.paid).';
+    END IF;
+    IF traceparent_problem(p_traceparent) IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = traceparent_problem(p_traceparent),
+            HINT = 'Pass the traceparent header value of the producer''s current span (W3C Trace Context), or NULL.';
     END IF;
     IF p_application LIKE '\_%' THEN
         RAISE EXCEPTION USING ERRCODE = '22023',
@@ -2002,8 +2026,8 @@ BEGIN
             RETURN;
         END IF;
     END IF;
-    INSERT INTO messages (application_id, event_type, event_id, payload, content_type, channels)
-    VALUES (p_application, p_event_type, p_event_id, p_payload, p_content_type, nullif(p_channels, '{}'))
+    INSERT INTO messages (application_id, event_type, event_id, payload, content_type, channels, traceparent)
+    VALUES (p_application, p_event_type, p_event_id, p_payload, p_content_type, nullif(p_channels, '{}'), p_traceparent)
     ON CONFLICT (application_id, event_id) DO NOTHING
     RETURNING id INTO message_id;
     IF message_id IS NULL THEN
@@ -2016,8 +2040,8 @@ BEGIN
     duplicate := false;
 
     INSERT INTO deliveries (endpoint_id, message_id, event_type, event_id, idempotency_key, body, content_type, headers,
-                            breaker_key, next_attempt_at)
-    SELECT e.id, message_id, p_event_type, p_event_id, new_delivery_key(), NULL, p_content_type, p_headers,
+                            traceparent, breaker_key, next_attempt_at)
+    SELECT e.id, message_id, p_event_type, p_event_id, new_delivery_key(), NULL, p_content_type, p_headers, p_traceparent,
            coalesce(e.breaker_key, 'endpoint:' || e.id),
            -- Behind an open breaker a new delivery waits for the breaker like the queued ones.
            greatest(now(), coalesce(b.open_until, now()))
@@ -2043,14 +2067,16 @@ CREATE FUNCTION publish(
     p_payload bytea,
     p_event_id text DEFAULT NULL,
     p_channels text[] DEFAULT NULL,
-    p_headers jsonb DEFAULT '{}'
+    p_headers jsonb DEFAULT '{}',
+    p_traceparent text DEFAULT NULL
 )
 RETURNS bigint
 LANGUAGE sql
 VOLATILE
 SET search_path FROM CURRENT
 AS $fn$
-    SELECT message_id FROM publish_with_outcome(p_application, p_event_type, p_payload, p_event_id, p_channels, p_headers);
+    SELECT message_id FROM publish_with_outcome(p_application, p_event_type, p_payload, p_event_id, p_channels, p_headers,
+                                                p_traceparent => p_traceparent);
 $fn$;
 
 -- publish() with a JSON payload, sent as its compact text.
@@ -2060,7 +2086,8 @@ CREATE FUNCTION publish_json(
     p_payload jsonb,
     p_event_id text DEFAULT NULL,
     p_channels text[] DEFAULT NULL,
-    p_headers jsonb DEFAULT '{}'
+    p_headers jsonb DEFAULT '{}',
+    p_traceparent text DEFAULT NULL
 )
 RETURNS bigint
 LANGUAGE sql
@@ -2068,7 +2095,7 @@ VOLATILE
 SET search_path FROM CURRENT
 AS $fn$
     SELECT message_id FROM publish_with_outcome(p_application, p_event_type, convert_to(p_payload::text, 'UTF8'), p_event_id,
-                                                p_channels, p_headers);
+                                                p_channels, p_headers, p_traceparent => p_traceparent);
 $fn$;
 
 -- An operational event (endpoint.disabled, endpoint.enabled, message.attempt.exhausted), published to the
@@ -2244,9 +2271,9 @@ GROUP BY e.id, e.url, e.enabled, b.state, e.application_id, e.disabled_reason, e
 """####
         ),
         (
-            "0014_history_at_scale.sql",
+            "0013_history_at_scale.sql",
             ####"""
--- 0014: the documented audit queries without scans of the history (issue #15, "history at scale").
+-- 0013: the documented audit queries without scans of the history (issue #15, "history at scale").
 --
 -- Herald keeps finished deliveries and their attempts for the audit trail (30 days by default): tens of
 -- millions of rows. Two things every operator runs walked all of them:
@@ -2282,6 +2309,157 @@ FROM endpoints e
 LEFT JOIN recent r ON r.endpoint_id = e.id
 LEFT JOIN circuit_breakers b ON b.key = coalesce(e.breaker_key, 'endpoint:' || e.id)
 GROUP BY e.id, e.url, e.enabled, b.state, e.application_id, e.disabled_reason, e.failing_since;
+
+"""####
+        ),
+        (
+            "0014_enqueue_trace_context.sql",
+            ####"""
+-- 0014: enqueue() takes the producer's trace context (issue #16, tracing from producer to receiver).
+--
+-- publish() took `p_traceparent` from the start (0012); the direct path gets it too, as a last argument with
+-- a default, so every existing call keeps working. A function's argument list cannot change in place:
+-- the three are dropped and created again in this one transaction (producers calling them block on the
+-- migration's lock for its few milliseconds, never see them missing).
+
+SET LOCAL lock_timeout = '5s';
+SET LOCAL statement_timeout = '5min';
+
+-- Recreated below with one more defaulted argument: every existing call resolves to the new ones.
+-- squawk-ignore ban-drop-function
+DROP FUNCTION enqueue_json(text, jsonb, text, text, jsonb, integer);
+-- squawk-ignore ban-drop-function
+DROP FUNCTION enqueue(text, bytea, text, text, jsonb, text, integer, integer);
+-- squawk-ignore ban-drop-function
+DROP FUNCTION enqueue_with_outcome(text, bytea, text, text, jsonb, text, integer, integer);
+
+-- 0012's enqueue_with_outcome with p_traceparent (checked like publish's), stored on the delivery.
+CREATE FUNCTION enqueue_with_outcome(
+    p_url text,
+    p_body bytea,
+    p_event_type text DEFAULT '',
+    p_event_id text DEFAULT NULL,
+    p_headers jsonb DEFAULT '{}',
+    p_content_type text DEFAULT 'application/json',
+    p_max_attempts integer DEFAULT NULL,
+    p_max_body_bytes integer DEFAULT NULL,
+    p_traceparent text DEFAULT NULL,
+    OUT delivery_id bigint,
+    OUT duplicate boolean,
+    OUT target_endpoint_id bigint,
+    OUT endpoint_disabled_reason text
+)
+LANGUAGE plpgsql
+VOLATILE
+SET search_path FROM CURRENT
+AS $fn$
+DECLARE
+    v_endpoint endpoints%ROWTYPE;
+    v_url text;
+    v_id bigint;
+    v_breaker text;
+BEGIN
+    PERFORM validate_webhook(p_url, p_body, p_headers, p_content_type, p_max_body_bytes);
+    IF p_max_attempts IS NOT NULL AND p_max_attempts NOT BETWEEN 1 AND 50 THEN
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = format('invalid max attempts %s: use 1 to 50', p_max_attempts);
+    END IF;
+    IF p_event_id IS NOT NULL AND (length(p_event_id) > 255 OR p_event_id = '') THEN
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'the event id must be 1 to 255 characters (or NULL)';
+    END IF;
+    IF traceparent_problem(p_traceparent) IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = traceparent_problem(p_traceparent),
+            HINT = 'Pass the traceparent header value of the producer''s current span (W3C Trace Context), or NULL.';
+    END IF;
+    IF length(coalesce(p_event_type, '')) > 255 THEN
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'the event type must be at most 255 characters';
+    END IF;
+    v_url := webhook_url_normalized(p_url);
+
+    -- Find the endpoint; create it only the first time (see 0006).
+    SELECT * INTO v_endpoint FROM endpoints WHERE application_id = 'default' AND url = v_url;
+    IF NOT FOUND THEN
+        INSERT INTO endpoints (application_id, url, secret)
+        VALUES ('default', v_url, new_webhook_secret())
+        ON CONFLICT (application_id, url) DO NOTHING;
+        SELECT * INTO STRICT v_endpoint FROM endpoints WHERE application_id = 'default' AND url = v_url;
+    END IF;
+    target_endpoint_id := v_endpoint.id;
+    IF NOT v_endpoint.enabled THEN
+        endpoint_disabled_reason := coalesce(v_endpoint.disabled_reason, 'disabled');
+        RAISE NOTICE 'endpoint % is disabled (%): this delivery fails when due unless the endpoint is enabled first',
+            v_endpoint.id, endpoint_disabled_reason;
+    END IF;
+
+    IF p_event_id IS NOT NULL THEN
+        SELECT d.id INTO v_id FROM deliveries d WHERE d.endpoint_id = v_endpoint.id AND d.event_id = p_event_id;
+        IF FOUND THEN
+            RAISE NOTICE 'event id % was already queued for this URL as delivery %: nothing new queued', p_event_id, v_id;
+            delivery_id := v_id;
+            duplicate := true;
+            RETURN;
+        END IF;
+    END IF;
+
+    v_breaker := coalesce(v_endpoint.breaker_key, 'endpoint:' || v_endpoint.id);
+    INSERT INTO deliveries (endpoint_id, event_type, event_id, idempotency_key, body, content_type, headers,
+                            max_attempts, breaker_key, traceparent, next_attempt_at)
+    VALUES (v_endpoint.id, coalesce(p_event_type, ''), p_event_id, new_delivery_key(), p_body, p_content_type, p_headers,
+            p_max_attempts, v_breaker, p_traceparent,
+            greatest(now(), coalesce((SELECT b.open_until FROM circuit_breakers b WHERE b.key = v_breaker AND b.state = 'open'), now())))
+    ON CONFLICT (endpoint_id, event_id) DO NOTHING
+    RETURNING id INTO v_id;
+
+    IF v_id IS NULL THEN
+        SELECT d.id INTO STRICT v_id FROM deliveries d WHERE d.endpoint_id = v_endpoint.id AND d.event_id = p_event_id;
+        delivery_id := v_id;
+        duplicate := true;
+        RETURN;
+    END IF;
+
+    PERFORM pg_notify(current_schema() || '.enqueued', '');
+    delivery_id := v_id;
+    duplicate := false;
+END
+$fn$;
+
+-- Same arguments and result as before, plus p_traceparent.
+CREATE FUNCTION enqueue(
+    p_url text,
+    p_body bytea,
+    p_event_type text DEFAULT '',
+    p_event_id text DEFAULT NULL,
+    p_headers jsonb DEFAULT '{}',
+    p_content_type text DEFAULT 'application/json',
+    p_max_attempts integer DEFAULT NULL,
+    p_max_body_bytes integer DEFAULT NULL,
+    p_traceparent text DEFAULT NULL
+)
+RETURNS bigint
+LANGUAGE sql
+VOLATILE
+SET search_path FROM CURRENT
+AS $fn$
+    SELECT delivery_id FROM enqueue_with_outcome(p_url, p_body, p_event_type, p_event_id, p_headers, p_content_type,
+                                                 p_max_attempts, p_max_body_bytes, p_traceparent);
+$fn$;
+
+CREATE FUNCTION enqueue_json(
+    p_url text,
+    p_payload jsonb,
+    p_event_type text DEFAULT '',
+    p_event_id text DEFAULT NULL,
+    p_headers jsonb DEFAULT '{}',
+    p_max_attempts integer DEFAULT NULL,
+    p_traceparent text DEFAULT NULL
+)
+RETURNS bigint
+LANGUAGE sql
+VOLATILE
+SET search_path FROM CURRENT
+AS $fn$
+    SELECT enqueue(p_url, convert_to(p_payload::text, 'UTF8'), p_event_type, p_event_id, p_headers,
+                   'application/json', p_max_attempts, NULL, p_traceparent);
+$fn$;
 
 """####
         ),

@@ -79,7 +79,7 @@ struct DeliveryStore: Sendable {
         )
         SELECT due.backlog_key, due.backlog_until, due.lease_excess, d.id, d.idempotency_key,
                -- A message's deliveries share its payload, stored once (migrations/0012).
-               coalesce(d.body, m.payload) AS body, d.content_type, d.headers, d.attempts, d.max_attempts, d.breaker_key,
+               coalesce(d.body, m.payload) AS body, d.content_type, d.headers, d.traceparent, d.attempts, d.max_attempts, d.breaker_key,
                due.lease_probe AS probe,
                e.id AS endpoint_id, e.url, e.secret, e.application_id, e.headers AS endpoint_headers, e.request_timeout_ms,
                e.failing_since IS NOT NULL AS endpoint_failing,

@@ -21,6 +21,7 @@ extension DeliverySlot {
             ("webhook-timestamp", String(timestamp)),
             ("Idempotency-Key", delivery.idempotencyKey),
         ]
+        let trace = AttemptTrace(childOf: delivery.traceparent, using: &random)
         let outcome: HTTPSender.Outcome
         let clock = ContinuousClock()
         let began = clock.now
@@ -29,7 +30,13 @@ extension DeliverySlot {
             var secrets = [try WebhookSecret(delivery.secret)]
             if let previous = delivery.previousSecret { secrets.append(try WebhookSecret(previous)) }
             headers.append(("webhook-signature", WebhookSigner.header(id: delivery.idempotencyKey, timestamp: timestamp, body: delivery.body, secrets: secrets)))
-            headers.append(contentsOf: delivery.requestHeaders.sorted { $0.key < $1.key })
+            // The producer's trace continues: this attempt is a child span of it (a stored traceparent goes).
+            var stored = delivery.requestHeaders
+            if let trace {
+                stored = stored.filter { !AttemptTrace.headerNames.contains($0.key.lowercased()) }
+                headers.append(("traceparent", trace.traceparent))
+            }
+            headers.append(contentsOf: stored.sorted { $0.key < $1.key })
             metrics.inFlight.increment()
             let sent = await http.send(
                 url: delivery.url, headers: headers, body: delivery.body, startBy: startBy,
@@ -50,6 +57,10 @@ extension DeliverySlot {
             "duration_ms": "\(Int(duration.seconds * 1000))",
         ]
         if let status = outcome.result.status { metadata["status"] = "\(status)" }
+        if let trace {
+            metadata["trace_id"] = "\(trace.traceID)"
+            metadata["span_id"] = "\(trace.spanID)"
+        }
         metadata["endpoint_id"] = "\(delivery.endpointID)"
         metadata["application_id"] = "\(delivery.applicationID)"
         if let next = decision.nextAttemptAt {

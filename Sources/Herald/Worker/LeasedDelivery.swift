@@ -11,6 +11,8 @@ struct LeasedDelivery: Sendable {
     var body: [UInt8]
     var contentType: String
     var headers: [String: String]
+    /// The producer's W3C `traceparent` (validated at enqueue/publish), if it gave one.
+    var traceparent: String?
     /// Attempts spent against the retry budget (a replay resets it).
     var attempts: Int
     /// The number the next attempt row gets: finished attempts on record + 1, across replays too, so a
@@ -62,6 +64,7 @@ struct LeasedDelivery: Sendable {
         }
         body = payload
         contentType = try row.decode("content_type")
+        traceparent = try row.decode("traceparent")
         do {
             headers = try Self.headerMap(row.decode("headers", as: PGJSON.self))
         } catch {

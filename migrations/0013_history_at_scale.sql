@@ -1,4 +1,4 @@
--- 0014: the documented audit queries without scans of the history (issue #15, "history at scale").
+-- 0013: the documented audit queries without scans of the history (issue #15, "history at scale").
 --
 -- Herald keeps finished deliveries and their attempts for the audit trail (30 days by default): tens of
 -- millions of rows. Two things every operator runs walked all of them:
