@@ -105,7 +105,7 @@ struct WorkerSettingsResolverTests {
         ("log_format", "xml", "invalid log_format \"xml\" from SOURCE: expected one of text, json"),
         ("disable_failing_after", "never", "invalid disable_failing_after \"never\" from SOURCE: expected a duration"),
         ("metrics_port", "70000", "invalid metrics_port \"70000\" from SOURCE: metrics port must be between 1 and 65535"),
-        ("schema", "Robert'); DROP", "invalid schema \"Robert'); DROP\" from SOURCE:"),
+        ("schema", "Robert); DROP", "invalid schema \"Robert); DROP\" from SOURCE: invalid schema name"),
         ("backoff_factor", "fast", "invalid backoff_factor \"fast\" from SOURCE: expected a number 1-100"),
     ])
     func malformed(key: String, value: String, expected: String) throws {
