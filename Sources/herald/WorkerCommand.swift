@@ -24,10 +24,10 @@ struct WorkerCommand: AsyncParsableCommand {
               herald worker --concurrency 4 --batch-size 8 --max-attempts 5 --backoff-base 10s
               HERALD_CONCURRENCY=16 herald worker --config /etc/herald.toml --print-config
 
-            Every setting also comes from HERALD_<FLAG_IN_UPPER_SNAKE> (DATABASE_URL, HERALD_SCHEMA,
-            HERALD_ENCRYPTION_KEY, …) and from the --config file (key = value, keys in lower_snake);
-            a flag beats the environment, which beats the file, which beats the default. Unknown keys and
-            malformed values are refused (exit 64) naming the key and where it came from.
+            Every setting also comes from HERALD_<FLAG_IN_UPPER_SNAKE> (HERALD_BATCH_SIZE;
+            DATABASE_URL, HERALD_ENCRYPTION_KEY) and from a --config file (key = value,
+            keys in lower_snake). A flag beats the environment, which beats the file,
+            which beats the default. Unknown keys and malformed values exit 64.
 
             Exit codes: 0 stopped on a signal; 1 could not start (database unreachable, schema not migrated);
             64 invalid arguments.
