@@ -12,8 +12,9 @@ public struct WorkerSettings: Sendable {
     /// The source of each setting's value, by key; a key not here has its default.
     public var sources: [String: SettingSource] = [:]
 
-    /// The defaults of the logging settings (the rest are WorkerConfiguration's).
+    /// The default `--log-level`; the other settings' defaults are WorkerConfiguration's.
     public static let defaultLogLevel = "info"
+    /// The default `--log-format`.
     public static let defaultLogFormat = "text"
 
     /// Every setting at its default.

@@ -62,11 +62,15 @@ public struct WorkerConfiguration: Sendable, CustomStringConvertible {
     /// Address the metrics server binds. Default 127.0.0.1: this machine only.
     public var metricsHost: String = MetricsServer.defaultHost
 
-    /// The bounds of the whole-number settings, for ``validate()`` and for messages that name them.
+    /// The bound of ``concurrency``, for ``validate()`` and for messages that name it (one source).
     public static let concurrencyRange = 1...1024
+    /// The bound of ``batchSize``.
     public static let batchSizeRange = 1...256
+    /// The bound of ``maxInFlightPerEndpoint``.
     public static let maxInFlightPerEndpointRange = 1...10000
+    /// The bound of ``poisonThreshold``.
     public static let poisonThresholdRange = 1...100
+    /// The bound of ``metricsPort``.
     public static let metricsPortRange = 1...65535
 
     /// How long a key's backlog waits when its breaker is half-open and another worker has the probe out.
