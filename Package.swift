@@ -29,6 +29,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-otel/swift-w3c-trace-context.git", from: "1.0.0"),
+        // Default traits off: no JSON/YAML file parsing needed; Herald reads its own flat TOML subset.
+        .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0", traits: []),
     ],
     targets: [
         // libpq's C API; pkg-config finds it, apt's libpq-dev provides it.
@@ -64,11 +66,22 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Where a worker's settings come from: flags, HERALD_* variables, a herald.toml, defaults.
+        .target(
+            name: "HeraldConfiguration",
+            dependencies: [
+                "Herald",
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The command line: parses, validates, calls Herald, prints.
         .executableTarget(
             name: "herald",
             dependencies: [
                 "Herald",
+                "HeraldConfiguration",
                 "PGDriver",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -90,7 +103,7 @@ let package = Package(
         // Unit tests: pure values and parsing, no database, no network.
         .testTarget(
             name: "HeraldTests",
-            dependencies: ["Herald", "PGDriver", "HeraldTestSupport"],
+            dependencies: ["Herald", "HeraldConfiguration", "PGDriver", "HeraldTestSupport"],
             swiftSettings: testSettings
         ),
         // Shared integration-test support: a throwaway PostgreSQL, a real HTTP receiver on 127.0.0.1.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Herald
+import HeraldConfiguration
 import Logging
 import PGDriver
 
@@ -16,13 +17,15 @@ struct ConnectionOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Schema holding Herald's tables (default: $HERALD_SCHEMA, else herald).", valueName: "name"))
     var schema: String?
 
-    @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical.", valueName: "level"))
-    var logLevel: String = "info"
+    @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical (default: $HERALD_LOG_LEVEL, else info).", valueName: "level"))
+    var logLevel: String?
+
+    var resolvedLogLevel: String { logLevel ?? ProcessInfo.processInfo.environment["HERALD_LOG_LEVEL"] ?? WorkerSettings.defaultLogLevel }
 
     @Option(help: ArgumentHelp("Log format: text or json (one object per line; default: $HERALD_LOG_FORMAT, else text).", valueName: "format"))
     var logFormat: String?
 
-    var resolvedLogFormat: String { logFormat ?? ProcessInfo.processInfo.environment["HERALD_LOG_FORMAT"] ?? "text" }
+    var resolvedLogFormat: String { logFormat ?? ProcessInfo.processInfo.environment["HERALD_LOG_FORMAT"] ?? WorkerSettings.defaultLogFormat }
 
     func validate() throws {
         try checkConnectionScheme()
@@ -35,8 +38,8 @@ struct ConnectionOptions: ParsableArguments {
 
     /// The parsed `--log-level`.
     func level() throws -> Logger.Level {
-        guard let level = Logger.Level(rawValue: logLevel) else {
-            throw ValidationError("invalid --log-level \(logLevel.debugDescription): use trace, debug, info, notice, warning, error or critical")
+        guard let level = Logger.Level(rawValue: resolvedLogLevel) else {
+            throw ValidationError("invalid --log-level \(resolvedLogLevel.debugDescription): use trace, debug, info, notice, warning, error or critical")
         }
         return level
     }

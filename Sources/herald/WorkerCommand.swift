@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Herald
+import HeraldConfiguration
 import Logging
 import ServiceLifecycle
 
@@ -21,6 +22,12 @@ struct WorkerCommand: AsyncParsableCommand {
             Examples:
               herald worker --concurrency 16
               herald worker --concurrency 4 --batch-size 8 --max-attempts 5 --backoff-base 10s
+              HERALD_CONCURRENCY=16 herald worker --config /etc/herald.toml --print-config
+
+            Every setting also comes from HERALD_<FLAG_IN_UPPER_SNAKE> (HERALD_BATCH_SIZE;
+            DATABASE_URL, HERALD_ENCRYPTION_KEY) and from a --config file (key = value,
+            keys in lower_snake). A flag beats the environment, which beats the file,
+            which beats the default. Unknown keys and malformed values exit 64.
 
             Exit codes: 0 stopped on a signal; 1 could not start (database unreachable, schema not migrated);
             64 invalid arguments.
@@ -29,129 +36,153 @@ struct WorkerCommand: AsyncParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
 
-    @Option(help: "Slots (database connections) sending in parallel, 1-1024.")
-    var concurrency: Int = 8
+    @Option(help: ArgumentHelp("TOML file of worker settings, one key = value per line (also HERALD_CONFIG); flags and HERALD_* variables override it.", valueName: "path"))
+    var config: String?
 
-    @Option(help: "Deliveries one slot leases and sends together, 1-256.")
-    var batchSize: Int = 16
+    @Flag(help: "Print every setting's effective value and its source (flag, env, file or default), secrets masked, and exit without connecting.")
+    var printConfig = false
 
-    @Option(help: "Requests in flight to one endpoint across all workers, at most, unless the endpoint sets its own (endpoints set --max-in-flight), 1-10000.")
-    var maxInFlightPerEndpoint: Int = 128
+    @Flag(help: "With --print-config: print it as one JSON object.")
+    var json = false
 
-    @Option(help: "How often idle slots poll when no notification arrives.")
-    var pollInterval: String = "1s"
+    @Option(help: WorkerCommand.help("Slots (database connections) sending in parallel, 1-1024.", "concurrency"))
+    var concurrency: String?
 
-    @Option(help: "TCP connect timeout per request.")
-    var connectTimeout: String = "5s"
+    @Option(help: WorkerCommand.help("Deliveries one slot leases and sends together, 1-256.", "batch_size"))
+    var batchSize: String?
 
-    @Option(help: "Whole-request timeout per request, response included.")
-    var requestTimeout: String = "15s"
+    @Option(help: WorkerCommand.help("Requests in flight to one endpoint across all workers, at most, unless the endpoint sets its own (endpoints set --max-in-flight), 1-10000.", "max_in_flight_per_endpoint"))
+    var maxInFlightPerEndpoint: String?
 
-    @Option(help: "Attempts per delivery unless the endpoint or delivery says otherwise, 1-50.")
-    var maxAttempts: Int = 8
+    @Option(help: WorkerCommand.help("How often idle slots poll when no notification arrives.", "poll_interval"))
+    var pollInterval: String?
 
-    @Option(help: "Ceiling of the first retry's wait (full jitter), at least 1s.")
-    var backoffBase: String = "5s"
+    @Option(help: WorkerCommand.help("TCP connect timeout per request.", "connect_timeout"))
+    var connectTimeout: String?
 
-    @Option(help: "Largest retry wait.")
-    var backoffCap: String = "10h"
+    @Option(help: WorkerCommand.help("Whole-request timeout per request, response included.", "request_timeout"))
+    var requestTimeout: String?
 
-    @Option(help: "Growth of the retry wait per attempt.")
-    var backoffFactor: Double = 8
+    @Option(help: WorkerCommand.help("Attempts per delivery unless the endpoint or delivery says otherwise, 1-50.", "max_attempts"))
+    var maxAttempts: String?
 
-    @Option(help: "Consecutive retryable failures that open an endpoint's circuit breaker, 1-1000.")
-    var breakerThreshold: Int = 5
+    @Option(help: WorkerCommand.help("Ceiling of the first retry's wait (full jitter), at least 1s.", "backoff_base"))
+    var backoffBase: String?
 
-    @Option(help: "How long an open breaker stays open before one probe is sent.")
-    var breakerCooldown: String = "30s"
+    @Option(help: WorkerCommand.help("Largest retry wait.", "backoff_cap"))
+    var backoffCap: String?
 
-    @Option(help: "Longest cool-down; it doubles on each consecutive trip up to this.")
-    var breakerCooldownCap: String = "10m"
+    @Option(help: WorkerCommand.help("Growth of the retry wait per attempt.", "backoff_factor"))
+    var backoffFactor: String?
 
-    @Option(help: "Longest wait for sends in flight on shutdown before they are abandoned (rolled back).")
-    var shutdownGrace: String = "30s"
+    @Option(help: WorkerCommand.help("Consecutive retryable failures that open an endpoint's circuit breaker, 1-1000.", "breaker_threshold"))
+    var breakerThreshold: String?
 
-    @Option(help: "Park a delivery as dead after this many consecutive sends that never finished (worker killed or wedged), 1-100.")
-    var poisonThreshold: Int = 3
+    @Option(help: WorkerCommand.help("How long an open breaker stays open before one probe is sent.", "breaker_cooldown"))
+    var breakerCooldown: String?
 
-    @Flag(help: "Allow sends to loopback, private, link-local and other non-global addresses (off: SSRF guard; also HERALD_ALLOW_PRIVATE_NETWORKS=1|true|yes|on). The startup line logs ssrf_guard=on|off.")
+    @Option(help: WorkerCommand.help("Longest cool-down; it doubles on each consecutive trip up to this.", "breaker_cooldown_cap"))
+    var breakerCooldownCap: String?
+
+    @Option(help: WorkerCommand.help("Longest wait for sends in flight on shutdown before they are abandoned (rolled back).", "shutdown_grace"))
+    var shutdownGrace: String?
+
+    @Option(help: WorkerCommand.help("Park a delivery as dead after this many consecutive sends that never finished (worker killed or wedged), 1-100.", "poison_threshold"))
+    var poisonThreshold: String?
+
+    @Flag(help: WorkerCommand.help("Allow sends to loopback, private, link-local and other non-global addresses (off: SSRF guard; 1|true|yes|on in the variable or file). The startup line logs ssrf_guard=on|off.", "allow_private_networks"))
     var allowPrivateNetworks = false
 
-    @Option(help: "Serve /metrics, /healthz and /readyz on this port (off unless given).")
-    var metricsPort: Int?
+    @Option(help: WorkerCommand.help("Serve /metrics, /healthz and /readyz on this port (off unless given).", "metrics_port"))
+    var metricsPort: String?
 
-    @Option(help: "Address the metrics server binds to (127.0.0.1: this machine only; 0.0.0.0 in a container whose port is published).")
-    var metricsHost: String = MetricsServer.defaultHost
+    @Option(help: WorkerCommand.help("Address the metrics server binds to (127.0.0.1: this machine only; 0.0.0.0 in a container whose port is published).", "metrics_host"))
+    var metricsHost: String?
 
-    @Option(help: "How often queue depth and lag are sampled for the metrics.")
-    var sampleInterval: String = "10s"
+    @Option(help: WorkerCommand.help("How often queue depth and lag are sampled for the metrics.", "sample_interval"))
+    var sampleInterval: String?
 
-    @Option(help: "How often the worker records its heartbeat for `herald workers` (100ms-5m); silent after 3 missed.")
-    var heartbeatInterval: String = "5s"
+    @Option(help: WorkerCommand.help("How often the worker records its heartbeat for `herald workers` (100ms-5m); silent after 3 missed.", "heartbeat_interval"))
+    var heartbeatInterval: String?
 
-    @Option(help: "Disable an endpoint when every attempt to it failed for this long (no success in between), or off. A 410 Gone disables at once.")
-    var disableFailingAfter: String = "5d"
+    @Option(help: WorkerCommand.help("Disable an endpoint when every attempt to it failed for this long (no success in between), or off. A 410 Gone disables at once.", "disable_failing_after"))
+    var disableFailingAfter: String?
 
-    @Option(help: "Connection for LISTEN wake-ups and the sampler's lock, which need a session: behind a transaction-pooling PgBouncer, PostgreSQL itself (default: the --database-url; also HERALD_LISTEN_DATABASE_URL).")
+    @Option(help: WorkerCommand.help("Connection for LISTEN wake-ups and the sampler's lock, which need a session: behind a transaction-pooling PgBouncer, PostgreSQL itself.", "listen_database_url"))
     var listenDatabaseURL: String?
 
-    @Option(help: "on: prepare the lease once per connection (faster); off: behind a transaction-pooling PgBouncer older than 1.21 (also HERALD_PREPARED_STATEMENTS).")
+    @Option(help: WorkerCommand.help("on: prepare the lease once per connection (faster); off: behind a transaction-pooling PgBouncer older than 1.21.", "prepared_statements"))
     var preparedStatements: String?
 
-    @Option(help: "Name in the attempt log (default host-pid-random).")
+    @Option(help: "Name in the attempt log (default host-pid-random; env HERALD_WORKER_ID).")
     var workerID: String?
 
-    func makeConfiguration() throws -> WorkerConfiguration {
-        var c = WorkerConfiguration(connectionString: connection.connectionString, schema: try connection.resolvedSchema(), workerID: workerID)
-        c.concurrency = concurrency
-        c.batchSize = batchSize
-        c.maxInFlightPerEndpoint = maxInFlightPerEndpoint
-        c.pollInterval = try DurationText.parse(pollInterval, name: "--poll-interval")
-        c.connectTimeout = try DurationText.parse(connectTimeout, name: "--connect-timeout")
-        c.requestTimeout = try DurationText.parse(requestTimeout, name: "--request-timeout")
-        c.poisonThreshold = poisonThreshold
-        let fromEnvironment = try ProcessInfo.processInfo.environment["HERALD_ALLOW_PRIVATE_NETWORKS"].map {
-            try BooleanText.parse($0, name: "HERALD_ALLOW_PRIVATE_NETWORKS")
-        }
-        c.allowPrivateNetworks = allowPrivateNetworks || fromEnvironment == true
-        c.sampleInterval = try DurationText.parse(sampleInterval, name: "--sample-interval")
-        c.heartbeatInterval = try DurationText.parse(heartbeatInterval, name: "--heartbeat-interval")
-        c.listenConnectionString = listenDatabaseURL ?? ProcessInfo.processInfo.environment["HERALD_LISTEN_DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
-        if let prepared = preparedStatements {
-            c.preparedStatements = try BooleanText.parse(prepared, name: "--prepared-statements")
-        } else if let prepared = ProcessInfo.processInfo.environment["HERALD_PREPARED_STATEMENTS"] {
-            c.preparedStatements = try BooleanText.parse(prepared, name: "HERALD_PREPARED_STATEMENTS")
-        }
-        c.disableFailingAfter = disableFailingAfter.lowercased() == "off"
-            ? nil : try DurationText.parse(disableFailingAfter, name: "--disable-failing-after")
-        c.encryption = try EncryptionKeys.from()
-        c.retryPolicy = try RetryPolicy(
-            maxAttempts: maxAttempts, base: try DurationText.parse(backoffBase, name: "--backoff-base"),
-            cap: try DurationText.parse(backoffCap, name: "--backoff-cap"), factor: backoffFactor)
-        c.breakerPolicy = try BreakerPolicy(
-            failureThreshold: breakerThreshold, cooldown: try DurationText.parse(breakerCooldown, name: "--breaker-cooldown"),
-            cooldownCap: try DurationText.parse(breakerCooldownCap, name: "--breaker-cooldown-cap"))
-        try c.validate()
-        return c
+    /// `text` with the setting's default (WorkerConfiguration's, the one source) and its variable.
+    static func help(_ text: String, _ key: String) -> ArgumentHelp {
+        guard let setting = WorkerSetting.named(key) else { return ArgumentHelp(text) }
+        return ArgumentHelp("\(text) [default: \(setting.defaultText); env \(setting.environmentVariable)]")
+    }
+
+    /// The flags given, by setting key, as typed; the resolver reads them like any other source.
+    var flagValues: [String: String] {
+        let given: [(String, String?)] = [
+            ("database_url", connection.databaseURL), ("schema", connection.schema), ("log_level", connection.logLevel),
+            ("log_format", connection.logFormat), ("worker_id", workerID), ("concurrency", concurrency), ("batch_size", batchSize),
+            ("max_in_flight_per_endpoint", maxInFlightPerEndpoint), ("poll_interval", pollInterval), ("connect_timeout", connectTimeout),
+            ("request_timeout", requestTimeout), ("max_attempts", maxAttempts), ("backoff_base", backoffBase), ("backoff_cap", backoffCap),
+            ("backoff_factor", backoffFactor), ("breaker_threshold", breakerThreshold), ("breaker_cooldown", breakerCooldown),
+            ("breaker_cooldown_cap", breakerCooldownCap), ("shutdown_grace", shutdownGrace), ("poison_threshold", poisonThreshold),
+            ("allow_private_networks", allowPrivateNetworks ? "true" : nil), ("metrics_port", metricsPort), ("metrics_host", metricsHost),
+            ("sample_interval", sampleInterval), ("heartbeat_interval", heartbeatInterval), ("disable_failing_after", disableFailingAfter),
+            ("listen_database_url", listenDatabaseURL), ("prepared_statements", preparedStatements),
+        ]
+        return Dictionary(uniqueKeysWithValues: given.compactMap { key, value in value.map { (key, $0) } })
+    }
+
+    /// Flags over HERALD_* variables over the config file over WorkerConfiguration's defaults.
+    func resolveSettings() throws -> WorkerSettings {
+        try WorkerSettingsResolver(flags: flagValues, environment: ProcessInfo.processInfo.environment, configFlag: config).resolve()
     }
 
     func validate() throws {
-        do {
-            _ = try makeConfiguration()
-            _ = try DurationText.parse(shutdownGrace, name: "--shutdown-grace")
-            if let metricsPort, !(1...65535).contains(metricsPort) { throw HeraldError.invalid("--metrics-port must be between 1 and 65535, got \(metricsPort)") }
-        } catch let error as HeraldError {
-            throw ValidationError(error.message)
+        if json && !printConfig { throw ValidationError("--json goes with --print-config") }
+    }
+
+    /// The effective settings, one line each (or one JSON object), for `--print-config`.
+    static func render(_ settings: WorkerSettings, json: Bool) throws -> String {
+        struct Entry: Encodable { var value: String; var source: String }
+        if json {
+            return try JSONOutput.encode(Dictionary(uniqueKeysWithValues: settings.entries.map { ($0.key, Entry(value: $0.value, source: $0.source.description)) }))
         }
+        return TextTable.render(header: ["SETTING", "VALUE", "SOURCE"], rows: settings.entries.map { [$0.key, $0.value, $0.source.description] })
     }
 
     func run() async throws {
+        let settings: WorkerSettings
+        do {
+            settings = try resolveSettings()
+        } catch {
+            let (message, code) = CommandRunner.describe(error, schema: nil)
+            FileHandle.standardError.write(Data("herald: \(message)\n".utf8))
+            throw code
+        }
+        if printConfig {
+            print(try Self.render(settings, json: json))
+            return
+        }
+        var connection = self.connection
+        connection.databaseURL = settings.configuration.connectionString
+        connection.schema = settings.configuration.schema.rawValue
+        connection.logLevel = settings.logLevel
+        connection.logFormat = settings.logFormat
+        let configuration = settings.configuration
         try await CommandRunner.run(connection) { logger in
-            let worker = try Worker(configuration: try makeConfiguration(), logger: logger)
+            let worker = try Worker(configuration: configuration, logger: logger)
             try await worker.checkSchema()
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: worker)]
-            if let metricsPort {
+            if let metricsPort = configuration.metricsPort {
                 // Bound before the worker starts: a busy port stops startup with a message naming the flag.
+                let metricsHost = configuration.metricsHost
                 let server: MetricsServer
                 do {
                     server = try await MetricsServer.bind(host: metricsHost, port: metricsPort, metrics: worker.metrics, logger: logger) {
@@ -163,7 +194,7 @@ struct WorkerCommand: AsyncParsableCommand {
                 services.append(.init(service: server))
             }
             var config = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-            config.maximumGracefulShutdownDuration = try DurationText.parse(shutdownGrace, name: "--shutdown-grace")
+            config.maximumGracefulShutdownDuration = configuration.shutdownGrace
             config.maximumCancellationDuration = .seconds(5)
             try await ServiceGroup(configuration: config).run()
         }

@@ -11,11 +11,14 @@ public struct BreakerPolicy: Sendable, Hashable {
     /// The longest cool-down: at least `cooldown`, at most 1 day.
     public var cooldownCap: Duration
 
+    /// The bound of ``failureThreshold``.
+    public static let failureThresholdRange = 1...1000
+
     public static let `default` = try! BreakerPolicy(failureThreshold: 5, cooldown: .seconds(30), cooldownCap: .seconds(600))
 
     /// - Throws: ``HeraldError/Code/invalidInput`` naming the setting out of range.
     public init(failureThreshold: Int, cooldown: Duration, cooldownCap: Duration) throws {
-        guard (1...1000).contains(failureThreshold) else {
+        guard Self.failureThresholdRange.contains(failureThreshold) else {
             throw HeraldError.invalid("breaker threshold must be between 1 and 1000, got \(failureThreshold)")
         }
         guard cooldown >= .seconds(1) else { throw HeraldError.invalid("breaker cool-down must be at least 1s, got \(cooldown)") }

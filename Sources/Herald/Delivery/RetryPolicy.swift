@@ -15,13 +15,16 @@ public struct RetryPolicy: Sendable, Hashable {
     /// Growth per attempt: 1…100. Default 8.
     public var factor: Double
 
+    /// The bound of ``maxAttempts``.
+    public static let maxAttemptsRange = 1...50
+
     // The literals are in range; a failure here is a programming error caught by every test run.
     public static let `default` = try! RetryPolicy(maxAttempts: 8, base: .seconds(5), cap: .seconds(36_000), factor: 8)
 
     /// Builds and validates a policy.
     /// - Throws: ``HeraldError/Code/invalidInput`` naming the value that is out of range.
     public init(maxAttempts: Int, base: Duration, cap: Duration, factor: Double = 8) throws {
-        guard (1...50).contains(maxAttempts) else {
+        guard Self.maxAttemptsRange.contains(maxAttempts) else {
             throw HeraldError.invalid("max attempts must be between 1 and 50, got \(maxAttempts)")
         }
         guard base >= .seconds(1) else { throw HeraldError.invalid("backoff base must be at least 1s, got \(base)") }

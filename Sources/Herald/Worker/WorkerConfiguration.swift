@@ -65,6 +65,24 @@ public struct WorkerConfiguration: Sendable, CustomStringConvertible {
     /// an `endpoint_events` row and an `endpoint.disabled` operational webhook. Default 5 days (Svix and
     /// Standard Webhooks' advice); nil never disables for failures (a 410 Gone still disables at once).
     public var disableFailingAfter: Duration? = .seconds(5 * 86_400)
+    /// Longest wait on SIGTERM for sends in flight before they are abandoned (rolled back). Default 30 s.
+    public var shutdownGrace: Duration = .seconds(30)
+    /// Port of `/metrics`, `/healthz` and `/readyz`; nil (the default) serves none.
+    public var metricsPort: Int?
+    /// Address the metrics server binds. Default 127.0.0.1: this machine only.
+    public var metricsHost: String = MetricsServer.defaultHost
+
+    /// The bound of ``concurrency``, for ``validate()`` and for messages that name it (one source).
+    public static let concurrencyRange = 1...1024
+    /// The bound of ``batchSize``.
+    public static let batchSizeRange = 1...256
+    /// The bound of ``maxInFlightPerEndpoint``.
+    public static let maxInFlightPerEndpointRange = 1...10000
+    /// The bound of ``poisonThreshold``.
+    public static let poisonThresholdRange = 1...100
+    /// The bound of ``metricsPort``.
+    public static let metricsPortRange = 1...65535
+
     /// How long a key's backlog waits when its breaker is half-open and another worker has the probe out.
     public var probeWait: Duration = .seconds(2)
 
@@ -98,9 +116,9 @@ public struct WorkerConfiguration: Sendable, CustomStringConvertible {
 
     /// Checks every bound; throws ``HeraldError/Code/invalidInput`` naming the setting.
     public func validate() throws {
-        guard (1...1024).contains(concurrency) else { throw HeraldError.invalid("concurrency must be between 1 and 1024, got \(concurrency)") }
-        guard (1...256).contains(batchSize) else { throw HeraldError.invalid("batch size must be between 1 and 256, got \(batchSize)") }
-        guard (1...10000).contains(maxInFlightPerEndpoint) else {
+        guard Self.concurrencyRange.contains(concurrency) else { throw HeraldError.invalid("concurrency must be between 1 and 1024, got \(concurrency)") }
+        guard Self.batchSizeRange.contains(batchSize) else { throw HeraldError.invalid("batch size must be between 1 and 256, got \(batchSize)") }
+        guard Self.maxInFlightPerEndpointRange.contains(maxInFlightPerEndpoint) else {
             throw HeraldError.invalid("max in flight per endpoint must be between 1 and 10000, got \(maxInFlightPerEndpoint)")
         }
         guard pollInterval >= .milliseconds(10), pollInterval <= .seconds(60) else {
@@ -116,12 +134,18 @@ public struct WorkerConfiguration: Sendable, CustomStringConvertible {
             throw HeraldError.invalid("response limit must be between 1 byte and 16 MiB, got \(responseLimit)")
         }
         guard (1...4096).contains(excerptLimit) else { throw HeraldError.invalid("excerpt limit must be between 1 and 4096, got \(excerptLimit)") }
-        guard (1...100).contains(poisonThreshold) else { throw HeraldError.invalid("poison threshold must be between 1 and 100, got \(poisonThreshold)") }
+        guard Self.poisonThresholdRange.contains(poisonThreshold) else { throw HeraldError.invalid("poison threshold must be between 1 and 100, got \(poisonThreshold)") }
         guard heartbeatInterval >= .milliseconds(100), heartbeatInterval <= .seconds(300) else {
             throw HeraldError.invalid("heartbeat interval must be between 100ms and 5m, got \(heartbeatInterval)")
         }
         if let after = disableFailingAfter, after < .seconds(1) || after > .seconds(365 * 86_400) {
             throw HeraldError.invalid("disable-failing-after must be between 1s and 365d (or off), got \(after)")
+        }
+        if let metricsPort, !Self.metricsPortRange.contains(metricsPort) {
+            throw HeraldError.invalid("metrics port must be between 1 and 65535, got \(metricsPort)")
+        }
+        guard shutdownGrace >= .zero, shutdownGrace <= .seconds(3600) else {
+            throw HeraldError.invalid("shutdown grace must be between 0s and 1h, got \(shutdownGrace)")
         }
         guard !workerID.isEmpty, workerID.count <= 128 else { throw HeraldError.invalid("worker id must be 1 to 128 characters") }
     }
