@@ -95,11 +95,15 @@ struct FanOutTests {
         #expect(try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).deliveries WHERE body IS NOT NULL OR message_id IS NULL") == 0)
 
         let workers = try (0..<2).map { _ in try HeraldProcess.worker(pg, schema: schema) }
+        // Both up (a SIGTERM before a worker installed its handlers would end it by the signal, exit 143).
+        try await Wait.until("both workers' heartbeats", timeout: .seconds(30)) {
+            try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).worker_heartbeats") == 2
+        }
         try await Wait.until("4 deliveries delivered", timeout: .seconds(30)) {
             try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).deliveries WHERE state = 'delivered'") == 4
         }
         for w in workers { w.signal(SIGTERM) }
-        for w in workers { #expect(try await w.waitForExit() == 0) }
+        for w in workers { #expect(try await w.waitForExit() == 0, "\(w.output.suffix(2000))") }
 
         #expect(receiver.requests(path: "/wildcard").map { String(decoding: $0.body, as: UTF8.self) }.sorted() == ["{\"invoice\":1}", "{\"invoice\":2}"])
         #expect(receiver.requests(path: "/exact").map { String(decoding: $0.body, as: UTF8.self) } == ["{\"invoice\":1}"])

@@ -24,7 +24,7 @@ struct LeaseTriageTests {
     ) throws -> Result<LeasedDelivery, LeaseRowError> {
         let row = PGRow.testRow([
             "backlog_key": nil,
-            "id": "\(id)", "idempotency_key": "msg_1", "body": body, "content_type": "application/json", "headers": headers,
+            "id": "\(id)", "idempotency_key": "msg_1", "body": body, "content_type": "application/json", "headers": headers, "traceparent": nil,
             "attempts": "0", "attempt_number": "1", "max_attempts": nil, "breaker_key": "endpoint:1", "endpoint_id": "1",
             "application_id": "default", "endpoint_headers": endpointHeaders, "request_timeout_ms": timeoutMilliseconds, "endpoint_failing": "f",
             "url": "https://example.com/h", "secret": "whsec_x", "previous_secret": nil, "enabled": enabled ? "t" : "f",
