@@ -115,7 +115,9 @@ let package = Package(
         // Unit tests: pure values and parsing, no database, no network.
         .testTarget(
             name: "HeraldTests",
-            dependencies: ["Herald", "HeraldAPI", "PGDriver", "HeraldTestSupport"],
+            dependencies: [
+                "Herald", "HeraldAPI", "PGDriver", "HeraldTestSupport", .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: testSettings
         ),
         // Shared integration-test support: a throwaway PostgreSQL, a real HTTP receiver on 127.0.0.1.
