@@ -31,11 +31,17 @@ public struct APIProblem: Error, Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { "\(status.code) \(code): \(detail)" }
 
+    /// The status's reason phrase; HTTPTypes has none for a status made from a bare code (422).
+    var title: String {
+        if !status.reasonPhrase.isEmpty { return status.reasonPhrase }
+        return [413: "Content Too Large", 422: "Unprocessable Content", 429: "Too Many Requests"][status.code] ?? "Error"
+    }
+
     /// The problem document's bytes.
     public var body: [UInt8] {
         let object: [String: Any] = [
             "type": "https://herald.dev/problems/\(code.replacingOccurrences(of: "_", with: "-"))",
-            "title": status.reasonPhrase, "status": status.code, "detail": detail, "code": code,
+            "title": title, "status": status.code, "detail": detail, "code": code,
             "field": field ?? NSNull(),
         ]
         return Array((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data())
@@ -59,8 +65,10 @@ public struct APIProblem: Error, Sendable, Equatable, CustomStringConvertible {
     static func from(_ error: HeraldError, fields: [(String, String)] = []) -> APIProblem {
         switch error.code {
         case .invalidInput:
+            // The field the message is about is named first: "invalid event type …. The application id is …".
             let lower = error.message.lowercased()
-            let field = fields.first { lower.contains($0.0) }?.1
+            let field = fields.compactMap { word, field in lower.range(of: word).map { ($0.lowerBound, field) } }
+                .min { $0.0 < $1.0 }?.1
             return APIProblem(.init(code: 422), code: "invalid_input", error.message, field: field)
         case .notFound:
             return notFound("such resource")

@@ -18,7 +18,11 @@ struct ProblemMiddleware: ServerMiddleware {
         do {
             return try await next(request, body, metadata)
         } catch let error as ServerError {
-            let problem = Self.problem(for: error.underlyingError, operationID: operationID)
+            var problem = Self.problem(for: error.underlyingError, operationID: operationID)
+            if problem.code == "invalid_input", problem.field == nil, let name = Self.queryItem(named: problem.detail, in: request.path) {
+                problem.field = name
+                problem.detail = "query parameter \(name) is not valid (\(problem.detail.prefix(200))): see GET /openapi.yaml"
+            }
             return (HTTPResponse(status: problem.status, headerFields: problem.httpHeaderFields), problem.httpBody)
         }
     }
@@ -41,6 +45,16 @@ struct ProblemMiddleware: ServerMiddleware {
                 .badRequest, code: "bad_request",
                 "the request does not match the API (\(String(describing: error).prefix(300))): see GET /openapi.yaml")
         }
+    }
+
+    /// The query parameter whose value a decoding failure quotes (the runtime's errors for query
+    /// parameters carry the value, not the parameter's name).
+    static func queryItem(named detail: String, in path: String?) -> String? {
+        guard let path, let components = URLComponents(string: path) else { return nil }
+        return components.queryItems?.first { item in
+            guard let value = item.value, !value.isEmpty else { return false }
+            return detail.contains("value \(value)") || detail.contains("\"\(value)\"")
+        }?.name
     }
 
     /// Request fields by words of the database's messages, per operation: which field a 422 is about.

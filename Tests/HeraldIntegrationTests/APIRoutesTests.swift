@@ -14,6 +14,7 @@ struct APIRoutesTests {
         #expect(answer.json["code"] as? String == code, "\(what): \(answer)")
         #expect(answer.json["status"] as? Int == status, "\(what): \(answer)")
         #expect((answer.json["detail"] as? String)?.isEmpty == false, "\(what): \(answer)")
+        #expect((answer.json["title"] as? String)?.isEmpty == false, "\(what): \(answer)")
         if let field { #expect(answer.json["field"] as? String == field, "\(what): \(answer)") }
     }
 
