@@ -87,6 +87,8 @@ CREATE INDEX messages_created_idx ON messages (created_at);
 -- A delivery of a message reads the message's payload: its own body is NULL.
 -- squawk-ignore adding-foreign-key-constraint
 ALTER TABLE deliveries ADD COLUMN message_id bigint REFERENCES messages (id);
+-- Readers of deliveries.body (Herald's lease, an operator's psql) read coalesce(body, message payload).
+-- squawk-ignore ban-drop-not-null
 ALTER TABLE deliveries ALTER COLUMN body DROP NOT NULL;
 -- `herald messages show`, and the foreign key check when a message is pruned.
 -- squawk-ignore require-concurrent-index-creation
@@ -390,15 +392,17 @@ BEGIN
             HINT = 'Use an application id of your own.';
     END IF;
     IF p_event_id IS NOT NULL AND (length(p_event_id) > 255 OR p_event_id = '') THEN
-        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'the event id must be 1 to 255 characters (or NULL)';
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'the event id must be 1 to 255 characters (or NULL)',
+            HINT = 'Pass your own id of the event (e.g. inv_42), which makes publishing it twice harmless, or NULL.';
     END IF;
     IF cardinality(p_channels) > 10 THEN
-        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = format('a message names at most 10 channels, not %s', cardinality(p_channels));
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = format('a message names at most 10 channels, not %s', cardinality(p_channels)),
+            HINT = 'Channels route a message to the endpoints that named one of them; name the few that apply.';
     END IF;
     FOREACH v_channel IN ARRAY coalesce(p_channels, '{}') LOOP
         v_problem := channel_problem(v_channel);
         IF v_problem IS NOT NULL THEN
-            RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = v_problem;
+            RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = v_problem, HINT = 'Channels are names such as eu or project.7.';
         END IF;
     END LOOP;
     PERFORM validate_payload(p_payload, p_headers, p_content_type, p_max_body_bytes);

@@ -4,8 +4,9 @@
 Everything runs on 127.0.0.1: a throwaway PostgreSQL (./.bench-pg, default settings except
 max_connections=300 and the pg_stat_statements-free defaults), herald-receiver, and real release-built
 `herald worker` processes. Each scenario is bounded in time. Results go to docs/benchmarks.json and
-docs/benchmarks.md (between its bench markers). Usage: scripts/bench.py [--quick | --render]
-(quick: one run per configuration instead of 3; render: rewrite the Markdown from the JSON only).
+docs/benchmarks.md (between its bench markers). Usage: scripts/bench.py [--quick | --render | --publish-only]
+(quick: one run per configuration instead of 3; render: rewrite the Markdown from the JSON only;
+publish-only: section 6, publish and fan-out, merged into the last full run's JSON).
 """
 import json
 import os
@@ -136,13 +137,14 @@ def wal_lsn():
     return psql("SELECT pg_current_wal_lsn()")
 
 
-def drain(count, procs, concurrency, batch, timeout=60, delay_ms=0, endpoints=10):
+def drain(count, procs, concurrency, batch, timeout=60, delay_ms=0, endpoints=10, filler=None):
     """Fills `count` deliveries to `endpoints` endpoints, starts workers, and measures until all are
     delivered (or `timeout`). Every endpoint starts as a new key: its window opens from the breaker
-    threshold (docs/flow_control.md), so the figure includes the ramp."""
+    threshold (docs/flow_control.md), so the figure includes the ramp. `filler`: another way to queue
+    them (fill_by_publish: messages fanned out by publish())."""
     reset_schema()
     receiver = start_receiver(delay_ms)
-    fill(count, endpoints=endpoints)
+    (filler or fill)(count, endpoints=endpoints)
     lsn0 = wal_lsn()
     busy0, receiver0 = machine_busy(), proc_stats(receiver.pid)[0]
     workers = start_workers(procs, concurrency, batch)
@@ -303,6 +305,78 @@ def scale(rows, behind_open_breaker=0, seconds=8):
     receiver.terminate()
     return round(rate, 1)
 
+
+def add_subscribers(count, app="bench", path="/p"):
+    """`count` endpoints of application `app`, all subscribed to every type, one receiver path each."""
+    psql(f"""INSERT INTO herald.applications (id, name) VALUES ('{app}', '{app}') ON CONFLICT DO NOTHING;
+             INSERT INTO herald.endpoints (application_id, url, secret)
+             SELECT '{app}', 'http://127.0.0.1:{RECEIVER_PORT}{path}' || g, herald.new_webhook_secret() FROM generate_series(1, {count}) g""")
+
+
+def fill_by_publish(count, endpoints=10, path="/p"):
+    """Queues `count` deliveries as count / endpoints messages, each fanned out by publish() to `endpoints`
+    subscribed endpoints: the deliveries read the message's payload instead of a body of their own."""
+    add_subscribers(endpoints, path=path)
+    psql(f"SELECT herald.publish('bench', 'order.created', convert_to('{{\"n\":' || g || '}}', 'UTF8')) "
+         f"FROM generate_series(1, {count // endpoints}) g")
+    psql("VACUUM ANALYZE herald.deliveries")
+    psql("VACUUM ANALYZE herald.messages")
+    psql("CHECKPOINT")
+
+
+def publish_cost(subscribers, seconds=5):
+    """One publish() per transaction to an application with `subscribers` endpoints, one pgbench client:
+    statement latency, rows written and WAL per delivery created. No workers run (the statement alone)."""
+    reset_schema()
+    add_subscribers(subscribers)
+    psql("CHECKPOINT")
+    script = os.path.join(PG_DIR, "publish.sql")
+    with open(script, "w") as f:
+        f.write("SELECT herald.publish('bench', 'order.created', '\\x7b226e223a317d'::bytea);\n")
+    lsn0 = wal_lsn()
+    out = sh("pgbench", "-n", "-c", "1", "-j", "1", "-T", str(seconds), "-f", script, URL)
+    wal = int(psql(f"SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '{lsn0}')"))
+    messages = int(psql("SELECT count(*) FROM herald.messages"))
+    created = int(psql("SELECT count(*) FROM herald.deliveries"))
+    latency_ms = float(re.search(r"latency average = ([\d.]+) ms", out).group(1))
+    return {"subscribers": subscribers, "publishes_per_s": round(messages / seconds, 1), "latency_ms": round(latency_ms, 3),
+            "deliveries_per_publish": round(created / max(messages, 1), 1),
+            "wal_bytes_per_delivery": round(wal / max(created, 1), 1), "wal_bytes_per_publish": round(wal / max(messages, 1), 1)}
+
+
+def publish_scenarios():
+    """Section 6: publish() cost by fan-out width, and the drain of fanned-out vs enqueued deliveries."""
+    out = {"cost": []}
+    for n in (1, 10, 1000):
+        row = median_of([publish_cost(n) for _ in range(RUNS)])
+        out["cost"].append(row)
+        print("publish", row, flush=True)
+    out["drain_enqueued"] = median_of([drain(50000, 1, 8, 16) for _ in range(RUNS)])
+    print("drain of enqueued deliveries", out["drain_enqueued"], flush=True)
+    out["drain_fanned_out"] = median_of([drain(50000, 1, 8, 16, filler=fill_by_publish) for _ in range(RUNS)])
+    print("drain of fanned-out deliveries", out["drain_fanned_out"], flush=True)
+    return out
+
+
+def render_publish(p):
+    out = ["", "### 6. Publish and fan-out (`herald.publish()`, issue #13)", "",
+           "One `publish()` per transaction, one pgbench client, no workers running, to an application whose every endpoint "
+           "subscribes to the type:", "",
+           "| subscribed endpoints | statement latency ms | publishes/s | rows per publish | WAL bytes per publish | WAL bytes per delivery |",
+           "|---|---|---|---|---|---|"]
+    for r in p["cost"]:
+        out.append(f"| {r['subscribers']:,.0f} | {r['latency_ms']:.3f} | {r['publishes_per_s']:,.0f} | "
+                   f"1 message + {r['deliveries_per_publish']:,.0f} deliveries | {r['wal_bytes_per_publish']:,.0f} | {r['wal_bytes_per_delivery']:,.0f} |")
+    e, f = p["drain_enqueued"], p["drain_fanned_out"]
+    out += ["", "Drain of 50,000 due deliveries to 10 endpoints at the defaults (1 × 8 × 16): queued one body each (as `enqueue()` "
+            "writes them) vs fanned out by 5,000 publishes (the payload stored once per message, read by the lease through a join):", "",
+            "| queued by | deliveries/s | worker CPU ms/delivery | machine CPU ms/delivery | WAL bytes/delivery |", "|---|---|---|---|---|",
+            f"| enqueue | {e['rate']:,.0f} | {e['cpu_ms_per_delivery']:.3f} | {e['machine_cpu_ms_per_delivery']:.3f} | {e['wal_bytes_per_delivery']:,.0f} |",
+            f"| publish fan-out | {f['rate']:,.0f} ({100 * (f['rate'] / e['rate'] - 1):+.1f}%) | {f['cpu_ms_per_delivery']:.3f} | "
+            f"{f['machine_cpu_ms_per_delivery']:.3f} | {f['wal_bytes_per_delivery']:,.0f} |"]
+    return out
+
+
 def render(results):
     """The figures as Markdown, for docs/benchmarks.md between its bench markers."""
     m = results["machine"]
@@ -375,6 +449,8 @@ def render(results):
             f"| no slowdown behind an open breaker | {verdict(sc['rate_behind_open_breaker_100k'] >= 0.9 * base)} (within 10%): "
             f"{100 * (sc['rate_behind_open_breaker_100k'] / base - 1):+.1f}% |",
             f"| worker peak RSS ≤ 100 MiB with 256 in flight | {verdict(flight[256]['peak_rss_mib'] <= 100)}: {flight[256]['peak_rss_mib']:.0f} MiB |"]
+    if "publish" in results:
+        out += render_publish(results["publish"])
     return "\n".join(out) + "\n"
 
 
@@ -436,6 +512,8 @@ def main():
         "rate_behind_open_breaker_100k": statistics.median(scale(0, 100000) for _ in range(RUNS)),
     }
     print("scale", results["scale"], flush=True)
+    # 6. Publish and fan-out.
+    results["publish"] = publish_scenarios()
     sh(os.path.join(ROOT, "scripts", "dev-postgres.sh"), "stop")
     with open(os.path.join(ROOT, "docs", "benchmarks.json"), "w") as f:
         json.dump(results, f, indent=2)
@@ -444,7 +522,20 @@ def main():
 
 
 if __name__ == "__main__":
-    if "--render" in sys.argv:
+    if "--publish-only" in sys.argv:
+        # Section 6 alone, merged into the last full run's figures.
+        sh(os.path.join(ROOT, "scripts", "dev-postgres.sh"), "start")
+        path = os.path.join(ROOT, "docs", "benchmarks.json")
+        with open(path) as f:
+            kept = json.load(f)
+        kept["publish"] = publish_scenarios()
+        kept["publish"]["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        kept["publish"]["runs_per_figure"] = RUNS
+        sh(os.path.join(ROOT, "scripts", "dev-postgres.sh"), "stop")
+        with open(path, "w") as f:
+            json.dump(kept, f, indent=2)
+        write_markdown(kept)
+    elif "--render" in sys.argv:
         # Rewrites docs/benchmarks.md's figures from docs/benchmarks.json without measuring again.
         with open(os.path.join(ROOT, "docs", "benchmarks.json")) as f:
             write_markdown(json.load(f))

@@ -35,8 +35,12 @@ struct StatusCommand: AsyncParsableCommand {
                 print(try JSONOutput.encode(status))
                 return
             }
-            let states = DeliveryState.allCases.map { "\($0.rawValue) \(status.states[$0.rawValue] ?? 0)" }.joined(separator: "  ")
-            print("deliveries  \(states)")
+            // Past 100,000 rows finished states are estimates from the table's statistics (pending is exact).
+            let states = DeliveryState.allCases.map { state in
+                let approx = status.statesEstimated && state != .pending ? "~" : ""
+                return "\(state.rawValue) \(approx)\(status.states[state.rawValue] ?? 0)"
+            }.joined(separator: "  ")
+            print("deliveries  \(states)" + (status.statesEstimated ? "  (~ estimated from table statistics)" : ""))
             print("due now     \(status.due)  (lag \(String(format: "%.1f", status.lagSeconds))s)")
             print("last 5 min  \(String(format: "%.1f", status.deliveredPerMinute)) delivered/min, \(String(format: "%.1f", status.attemptsPerMinute)) attempts/min")
             print("breakers    \(status.openBreakers.isEmpty ? "none open" : "open: " + status.openBreakers.joined(separator: ", "))")

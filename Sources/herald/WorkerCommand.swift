@@ -89,6 +89,9 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "How often the worker records its heartbeat for `herald workers` (100ms-5m); silent after 3 missed.")
     var heartbeatInterval: String = "5s"
 
+    @Option(help: "Disable an endpoint when every attempt to it failed for this long (no success in between), or off. A 410 Gone disables at once.")
+    var disableFailingAfter: String = "5d"
+
     @Option(help: "Name in the attempt log (default host-pid-random).")
     var workerID: String?
 
@@ -107,6 +110,8 @@ struct WorkerCommand: AsyncParsableCommand {
         c.allowPrivateNetworks = allowPrivateNetworks || fromEnvironment == true
         c.sampleInterval = try DurationText.parse(sampleInterval, name: "--sample-interval")
         c.heartbeatInterval = try DurationText.parse(heartbeatInterval, name: "--heartbeat-interval")
+        c.disableFailingAfter = disableFailingAfter.lowercased() == "off"
+            ? nil : try DurationText.parse(disableFailingAfter, name: "--disable-failing-after")
         c.encryption = try EncryptionKeys.from()
         c.retryPolicy = try RetryPolicy(
             maxAttempts: maxAttempts, base: try DurationText.parse(backoffBase, name: "--backoff-base"),

@@ -135,6 +135,10 @@ struct ApplicationCommandsTests {
         #expect(try await herald(schema, ["endpoints", "add", "--app", "a", "--url", "https://example.com/c", "--channels", "x,bad channel"]).status == 64)
         #expect(try await herald(schema, ["endpoints", "add", "--app", "bad app", "--url", "https://example.com/x"]).status == 64)
         #expect(try await count(conn, schema, "endpoints") == 2, "refused adds write nothing")
+        let ops = try await herald(schema, ["endpoints", "add", "--app", "_operations", "--url", "https://ops.example.com/h", "--types", "endpoint.*"])
+        #expect(ops.status == 0, "operators register endpoints in _operations: \(ops.stderr)")
+        #expect(try await herald(schema, ["endpoints", "add", "--app", "_mine", "--url", "https://ops.example.com/h"]).status == 64,
+                "other ids starting with _ are Herald's")
         await conn.close()
     }
 

@@ -166,7 +166,7 @@ struct CommandContractTests {
         try Self.expectKeys(added2.stdout, application, "applications add")
         let change = ["changed", "not_found", "skipped"]
         let table: [([String], [String])] = [
-            (["status", "--json"], ["states", "lag_seconds", "due", "delivered_per_minute", "attempts_per_minute", "open_breakers",
+            (["status", "--json"], ["states", "states_estimated", "lag_seconds", "due", "delivered_per_minute", "attempts_per_minute", "open_breakers",
                                 "live_workers"]),
             (["deliveries", "list", "--json"], delivery),
             (["endpoints", "list", "--json"], endpoint),
@@ -183,7 +183,7 @@ struct CommandContractTests {
                                                          "delivery_bodies"]),
             (["prune", "--older-than", "30d", "--payloads-older-than", "30d", "--json"],
              ["deliveries", "breaker_events", "workers", "messages", "message_payloads", "delivery_bodies"]),
-            (["status", "--app", "default", "--json"], ["states", "lag_seconds", "due", "delivered_per_minute", "attempts_per_minute",
+            (["status", "--app", "default", "--json"], ["states", "states_estimated", "lag_seconds", "due", "delivered_per_minute", "attempts_per_minute",
                                                         "open_breakers", "live_workers"]),
             (["applications", "list", "--json"], application),
             (["applications", "show", "json_app", "--json"], application),

@@ -19,12 +19,14 @@ struct LeaseTriageTests {
 
     /// A leased delivery as the lease would return it, built from its row.
     func delivery(
-        id: Int64 = 1, enabled: Bool = true, interrupted: Int = 0, resendNotBefore: String? = nil, headers: String = "{}"
+        id: Int64 = 1, enabled: Bool = true, interrupted: Int = 0, resendNotBefore: String? = nil, headers: String = "{}",
+        body: String? = "\\x7b7d", endpointHeaders: String = "{}", timeoutMilliseconds: String? = nil
     ) throws -> Result<LeasedDelivery, LeaseRowError> {
         let row = PGRow.testRow([
             "backlog_key": nil,
-            "id": "\(id)", "idempotency_key": "msg_1", "body": "\\x7b7d", "content_type": "application/json", "headers": headers,
+            "id": "\(id)", "idempotency_key": "msg_1", "body": body, "content_type": "application/json", "headers": headers,
             "attempts": "0", "attempt_number": "1", "max_attempts": nil, "breaker_key": "endpoint:1", "endpoint_id": "1",
+            "application_id": "default", "endpoint_headers": endpointHeaders, "request_timeout_ms": timeoutMilliseconds, "endpoint_failing": "f",
             "url": "https://example.com/h", "secret": "whsec_x", "previous_secret": nil, "enabled": enabled ? "t" : "f",
             "disabled_reason": enabled ? nil : "gone", "endpoint_max_attempts": nil, "backoff_base_ms": nil, "backoff_cap_ms": nil,
             "breaker_failure_threshold": nil, "breaker_cooldown_ms": nil, "breaker_cooldown_cap_ms": nil, "rate_limit_per_minute": nil,
@@ -70,5 +72,26 @@ struct LeaseTriageTests {
         }
         #expect(error.id == 7)
         #expect(error.reason.contains("headers"))
+    }
+
+    @Test("a delivery whose message payload was pruned fails alone, with the reason")
+    func prunedPayload() throws {
+        guard case .failUnreadable(let error) = triage.decide(try delivery(body: nil)) else {
+            Issue.record("expected failUnreadable")
+            return
+        }
+        #expect(error.reason.contains("payload was pruned"))
+    }
+
+    @Test("the endpoint's headers win over the delivery's on the same name, whatever its case; its timeout only shortens")
+    func endpointHeadersAndTimeout() throws {
+        let d = try delivery(
+            headers: #"{"authorization": "producer", "X-Trace": "t1"}"#, endpointHeaders: #"{"Authorization": "Bearer operator"}"#,
+            timeoutMilliseconds: "500"
+        ).get()
+        #expect(d.requestHeaders == ["Authorization": "Bearer operator", "X-Trace": "t1"])
+        #expect(d.requestTimeout(worker: .seconds(15)) == .milliseconds(500))
+        #expect(d.requestTimeout(worker: .milliseconds(200)) == .milliseconds(200))
+        #expect(try delivery().get().requestTimeout(worker: .seconds(15)) == .seconds(15))
     }
 }

@@ -1668,6 +1668,8 @@ CREATE INDEX messages_created_idx ON messages (created_at);
 -- A delivery of a message reads the message's payload: its own body is NULL.
 -- squawk-ignore adding-foreign-key-constraint
 ALTER TABLE deliveries ADD COLUMN message_id bigint REFERENCES messages (id);
+-- Readers of deliveries.body (Herald's lease, an operator's psql) read coalesce(body, message payload).
+-- squawk-ignore ban-drop-not-null
 ALTER TABLE deliveries ALTER COLUMN body DROP NOT NULL;
 -- `herald messages show`, and the foreign key check when a message is pruned.
 -- squawk-ignore require-concurrent-index-creation
@@ -1971,15 +1973,17 @@ BEGIN
             HINT = 'Use an application id of your own.';
     END IF;
     IF p_event_id IS NOT NULL AND (length(p_event_id) > 255 OR p_event_id = '') THEN
-        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'the event id must be 1 to 255 characters (or NULL)';
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'the event id must be 1 to 255 characters (or NULL)',
+            HINT = 'Pass your own id of the event (e.g. inv_42), which makes publishing it twice harmless, or NULL.';
     END IF;
     IF cardinality(p_channels) > 10 THEN
-        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = format('a message names at most 10 channels, not %s', cardinality(p_channels));
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = format('a message names at most 10 channels, not %s', cardinality(p_channels)),
+            HINT = 'Channels route a message to the endpoints that named one of them; name the few that apply.';
     END IF;
     FOREACH v_channel IN ARRAY coalesce(p_channels, '{}') LOOP
         v_problem := channel_problem(v_channel);
         IF v_problem IS NOT NULL THEN
-            RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = v_problem;
+            RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = v_problem, HINT = 'Channels are names such as eu or project.7.';
         END IF;
     END LOOP;
     PERFORM validate_payload(p_payload, p_headers, p_content_type, p_max_body_bytes);
@@ -2234,6 +2238,48 @@ SELECT e.id AS endpoint_id, e.url, e.enabled,
 FROM endpoints e
 LEFT JOIN deliveries d ON d.endpoint_id = e.id
 LEFT JOIN attempts a ON a.delivery_id = d.id AND a.started_at > now() - interval '1 hour'
+LEFT JOIN circuit_breakers b ON b.key = coalesce(e.breaker_key, 'endpoint:' || e.id)
+GROUP BY e.id, e.url, e.enabled, b.state, e.application_id, e.disabled_reason, e.failing_since;
+
+"""####
+        ),
+        (
+            "0014_history_at_scale.sql",
+            ####"""
+-- 0014: the documented audit queries without scans of the history (issue #15, "history at scale").
+--
+-- Herald keeps finished deliveries and their attempts for the audit trail (30 days by default): tens of
+-- millions of rows. Two things every operator runs walked all of them:
+-- * `SELECT … FROM delivery_timeline WHERE event_id = …` (docs/audit.md's first query) had no index on
+--   deliveries.event_id: a sequential scan of the history, in each of the view's branches;
+-- * `endpoint_health` joined every delivery of every endpoint to find the last hour's attempts.
+
+SET LOCAL lock_timeout = '5s';
+SET LOCAL statement_timeout = '5min';
+
+-- "What happened to event X?" by index. Partial: deliveries without an event id (most enqueues) cost it
+-- nothing. On a large existing table build it CONCURRENTLY by hand before migrating (docs/audit.md): this
+-- migration then finds it and goes on.
+-- squawk-ignore require-concurrent-index-creation
+CREATE INDEX IF NOT EXISTS deliveries_event_idx ON deliveries (event_id) WHERE event_id IS NOT NULL;
+
+-- The same columns as 0012's endpoint_health, from the last hour's attempts (attempts_started_idx) to
+-- their deliveries by primary key, instead of from every delivery to its attempts.
+CREATE OR REPLACE VIEW endpoint_health AS
+WITH recent AS (
+    SELECT d.endpoint_id, a.id, a.outcome, a.duration_ms
+    FROM attempts a JOIN deliveries d ON d.id = a.delivery_id
+    WHERE a.started_at > now() - interval '1 hour'
+)
+SELECT e.id AS endpoint_id, e.url, e.enabled,
+       count(r.id) AS attempts_1h,
+       round(100.0 * count(r.id) FILTER (WHERE r.outcome = 'delivered') / nullif(count(r.id), 0), 1) AS success_pct_1h,
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY r.duration_ms) AS p95_ms_1h,
+       (SELECT count(*) FROM deliveries p WHERE p.endpoint_id = e.id AND p.state = 'pending') AS pending,
+       coalesce(b.state, 'closed') AS breaker_state,
+       e.application_id, e.disabled_reason, e.failing_since
+FROM endpoints e
+LEFT JOIN recent r ON r.endpoint_id = e.id
 LEFT JOIN circuit_breakers b ON b.key = coalesce(e.breaker_key, 'endpoint:' || e.id)
 GROUP BY e.id, e.url, e.enabled, b.state, e.application_id, e.disabled_reason, e.failing_since;
 

@@ -23,6 +23,9 @@ public final class HeraldMetrics: Sendable {
     let sends: SendTally
     /// `herald_breaker_transitions_total{to}`.
     public let breakerTransitions: [String: Metrics.Counter]
+    /// `herald_endpoints_disabled_total{reason}`: endpoints this worker disabled (gone: 410; failing: every
+    /// attempt failed for longer than `--disable-failing-after`).
+    public let endpointsDisabled: [String: Metrics.Counter]
     /// `herald_breakers_open`: breakers open or half-open (sampled).
     public let breakersOpen: Meter
     /// `herald_queue_deliveries{state}` (sampled).
@@ -54,6 +57,10 @@ public final class HeraldMetrics: Sendable {
         let transitions = descriptor("breaker_transitions", "total", "Circuit breaker transitions by new state.")
         breakerTransitions = Dictionary(uniqueKeysWithValues: ["open", "closed"].map { to in
             (to, Metrics.Counter(label: transitions.name, dimensions: [("to", to)], handler: registry.makeCounter(descriptor: transitions, labels: [("to", to)]), factory: factory))
+        })
+        let disabled = descriptor("endpoints_disabled", "total", "Endpoints disabled by workers: gone (410) or failing for too long.")
+        endpointsDisabled = Dictionary(uniqueKeysWithValues: ["gone", "failing"].map { reason in
+            (reason, Metrics.Counter(label: disabled.name, dimensions: [("reason", reason)], handler: registry.makeCounter(descriptor: disabled, labels: [("reason", reason)]), factory: factory))
         })
         let open = descriptor("breakers_open", "", "Circuit breakers open or half-open (sampled).")
         breakersOpen = Meter(label: open.name, dimensions: [], handler: registry.makeGauge(descriptor: open), factory: factory)

@@ -2,10 +2,14 @@ internal import Foundation
 internal import Logging
 internal import PGDriver
 
-/// Samples queue depth, lag and open breakers into the metrics every few seconds.
+/// Samples queue depth, lag and open breakers into the metrics every few seconds, in one worker of the
+/// fleet.
 ///
-/// Sampled on a timer rather than on every scrape, so a scraper polling fast never adds queries, and
-/// every worker's numbers come from the same statement.
+/// Sampled on a timer rather than on every scrape, so a scraper polling fast never adds queries. Only the
+/// worker holding the schema's sampler lock (``StatusStore/samplerLeadTry(on:)``) samples; the others
+/// export zeros, so `max()` (the alert rules) and `sum()` across workers both read the fleet's numbers.
+/// With many workers and a long audit history, every worker counting every state every 10 s was a
+/// full scan each (issue #15).
 struct QueueSampler: Sendable {
     let connectionString: String
     let schema: SchemaName
@@ -16,13 +20,25 @@ struct QueueSampler: Sendable {
 
     func run() async {
         var connection: PGConnection?
+        // Whether this connection's session holds the sampler lock; a new connection must take it again.
+        var leading = false
         while !Task.isCancelled {
             do {
                 if connection == nil || connection!.isClosed {
                     connection = try await PGConnection.connect(connectionString, applicationName: "herald-sampler", logger: logger)
+                    leading = false
                 }
-                let status = try await StatusStore(schema: schema).status(on: connection!)
+                let store = StatusStore(schema: schema)
+                if !leading { leading = try await store.samplerLeadTry(on: connection!) }
                 contact.record()
+                guard leading else {
+                    for meter in metrics.queueDepth.values { meter.set(0) }
+                    metrics.queueLag.set(0)
+                    metrics.breakersOpen.set(0)
+                    try? await Task.sleep(for: interval)
+                    continue
+                }
+                let status = try await store.status(on: connection!)
                 for (state, meter) in metrics.queueDepth { meter.set(Double(status.states[state] ?? 0)) }
                 metrics.queueLag.set(status.lagSeconds)
                 metrics.breakersOpen.set(Double(status.openBreakers.count))

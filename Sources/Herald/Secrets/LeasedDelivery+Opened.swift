@@ -7,6 +7,7 @@ extension LeasedDelivery {
         copy.secret = try EncryptionKeys.open(secret: secret, with: keys)
         copy.previousSecret = try previousSecret.map { try EncryptionKeys.open(secret: $0, with: keys) }
         copy.headers = try EncryptionKeys.open(headers: headers, with: keys)
+        copy.endpointHeaders = try EncryptionKeys.open(headers: endpointHeaders, with: keys)
         return copy
     }
 }

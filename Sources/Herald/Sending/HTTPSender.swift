@@ -69,7 +69,12 @@ final class HTTPSender: Sendable {
     /// another worker could send the same delivery); checked immediately before the request is handed to
     /// the client. Returns nil, having sent nothing, when it has passed (a worker frozen between its checks
     /// and the send, or a lookup that took that long).
-    func send(url: String, headers: [(String, String)], body: [UInt8], startBy: ContinuousClock.Instant?) async -> Outcome? {
+    ///
+    /// `timeout`: a shorter whole-request timeout for this send (an endpoint's own); never longer than the
+    /// sender's, which the lease is sized by.
+    func send(
+        url: String, headers: [(String, String)], body: [UInt8], startBy: ContinuousClock.Instant?, timeout: Duration? = nil
+    ) async -> Outcome? {
         let parsed: WebhookURL
         do {
             parsed = try WebhookURL(url)
@@ -79,7 +84,7 @@ final class HTTPSender: Sendable {
         if let problem = headers.lazy.compactMap({ HeaderCheck.problem(name: $0.0, value: $0.1) }).first {
             return Outcome(result: .refused("invalid header: \(problem)"), excerpt: nil)
         }
-        let total = totalTimeout
+        let total = min(timeout ?? totalTimeout, totalTimeout)
         switch await TimeLimit.run(within: total, { await self.checkedSend(parsed, headers: headers, body: body, startBy: startBy) }) {
         case .finished(let outcome): return outcome
         case .timedOut: return Outcome(result: .timeout("no complete response within \(Self.format(total))"), excerpt: nil)

@@ -130,3 +130,27 @@ struct BreakerRecord: Sendable, Equatable {
         return w.object
     }
 }
+
+/// One endpoint's lessons from one batch, as `endpoint_outcomes_record` (migrations/0012) takes them.
+struct EndpointOutcome: Sendable, Equatable {
+    var endpointID: Int64
+    var succeeded = false
+    var failed = false
+    /// It answered 410 Gone: disabled at once.
+    var gone = false
+    /// Deliveries of this batch that ran out of attempts (`message.attempt.exhausted`).
+    var exhausted: [Int64] = []
+
+    /// The columns of `jsonb_to_recordset` in `endpoint_outcomes_record`, as ``json`` writes them.
+    static let columns = "endpoint_id bigint, succeeded boolean, failed boolean, gone boolean, exhausted bigint[]"
+
+    var json: String {
+        var w = JSONObjectWriter()
+        w.field("endpoint_id", endpointID)
+        w.field("succeeded", succeeded)
+        w.field("failed", failed)
+        w.field("gone", gone)
+        w.field("exhausted", exhausted)
+        return w.object
+    }
+}

@@ -43,6 +43,8 @@ struct DeliveryStore: Sendable {
         var probeWaitMilliseconds: Int
         /// How long after an interrupted send the delivery may be sent again (``WorkerConfiguration/resendWait``).
         var resendWaitMilliseconds: Int
+        /// The server ends the lease's transaction after it is idle this long (``WorkerConfiguration/idleInTransactionTimeout``).
+        var idleInTransactionMilliseconds: Int
     }
 
     /// Leases due pending deliveries, each holding a permit of its breaker key (`delivery_lease`,
@@ -62,14 +64,23 @@ struct DeliveryStore: Sendable {
         let walk = settings.limit * 16 + 256
         let resendWait = "interval '\(settings.resendWaitMilliseconds) milliseconds'"
         let query: PGQuery = """
-        WITH due AS MATERIALIZED (
+        WITH idle_limit AS MATERIALIZED (
+            -- Per transaction, not per session: behind a transaction-pooling PgBouncer the lease runs on a
+            -- server connection where a session setting was never made, and a frozen worker would hold its
+            -- lease until the database's own default (none). The server arms the timeout when the
+            -- transaction next goes idle, i.e. across the send.
+            SELECT set_config('idle_in_transaction_session_timeout', '\(unescaped: String(settings.idleInTransactionMilliseconds))', true)
+        ), due AS MATERIALIZED (
             SELECT lease_id, lease_probe, backlog_key, backlog_until, lease_excess FROM \(unescaped: schema.qualified("delivery_lease"))(\(unescaped: String(settings.limit)), \
         \(unescaped: String(walk)), \(unescaped: String(settings.defaultCap)), \(unescaped: String(settings.threshold)), \
-        \(unescaped: String(settings.probeWaitMilliseconds)))
+        \(unescaped: String(settings.probeWaitMilliseconds))) CROSS JOIN idle_limit
         )
-        SELECT due.backlog_key, due.backlog_until, due.lease_excess, d.id, d.idempotency_key, d.body, d.content_type, d.headers, d.attempts, d.max_attempts, d.breaker_key,
+        SELECT due.backlog_key, due.backlog_until, due.lease_excess, d.id, d.idempotency_key,
+               -- A message's deliveries share its payload, stored once (migrations/0012).
+               coalesce(d.body, m.payload) AS body, d.content_type, d.headers, d.attempts, d.max_attempts, d.breaker_key,
                due.lease_probe AS probe,
-               e.id AS endpoint_id, e.url, e.secret,
+               e.id AS endpoint_id, e.url, e.secret, e.application_id, e.headers AS endpoint_headers, e.request_timeout_ms,
+               e.failing_since IS NOT NULL AS endpoint_failing,
                CASE WHEN e.previous_secret_expires_at > now() THEN e.previous_secret END AS previous_secret,
                e.enabled, e.disabled_reason, e.max_attempts AS endpoint_max_attempts, e.backoff_base_ms, e.backoff_cap_ms,
                e.breaker_failure_threshold, e.breaker_cooldown_ms, e.breaker_cooldown_cap_ms, e.rate_limit_per_minute,
@@ -87,6 +98,7 @@ struct DeliveryStore: Sendable {
         -- A lateral primary-key lookup per leased id: the few leased rows, never a scan of the table.
         LEFT JOIN LATERAL (SELECT * FROM \(unescaped: schema.qualified("deliveries")) x WHERE x.id = due.lease_id) d ON true
         LEFT JOIN \(unescaped: schema.qualified("endpoints")) e ON e.id = d.endpoint_id
+        LEFT JOIN \(unescaped: schema.qualified("messages")) m ON m.id = d.message_id
         LEFT JOIN \(unescaped: schema.qualified("circuit_breakers")) b ON b.key = d.breaker_key
         LEFT JOIN LATERAL (
             -- The delivery's attempt history in one index walk: finished attempts (numbering), the last of
@@ -209,6 +221,16 @@ struct DeliveryStore: Sendable {
                 x.cooldown_cap_ms, x.delivery_id, x.reason, x.congested, x.retry_after_ms, x.cap) r
             """
         return query
+    }
+
+    /// Applies one batch's lessons about its endpoints (`endpoint_outcomes_record`, migrations/0012): clears
+    /// or starts "failing since", disables an endpoint that answered 410 Gone or failed for longer than
+    /// `disableAfter` (nil: never for failing), records `endpoint_events` and publishes the operational
+    /// webhooks. Rows: `disabled_endpoint_id`, `disabled_why` for each endpoint it disabled.
+    func recordEndpointOutcomesQuery(_ outcomes: [EndpointOutcome], disableAfter: Duration?) -> PGQuery {
+        let json = PGJSON(text: JSONObjectWriter.array(outcomes.sorted { $0.endpointID < $1.endpointID }.map(\.json)))
+        let milliseconds: Int64? = disableAfter.map { Int64($0.seconds * 1000) }
+        return "SELECT * FROM \(unescaped: schema.qualified("endpoint_outcomes_record"))(\(json)::jsonb, \(milliseconds)::bigint)"
     }
 
     /// The notification channel enqueues signal on (see `enqueue` in migrations/0002).

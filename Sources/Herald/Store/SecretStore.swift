@@ -9,8 +9,7 @@ internal import PGDriver
 struct SecretStore {
     let schema: SchemaName
 
-    /// One endpoint's stored secrets, and its extra request headers (migrations/0012), which may hold the
-    /// receiver's credentials.
+    /// One endpoint's stored secrets, and its extra request headers (which may hold credentials).
     struct EndpointSecrets: Sendable, Encodable {
         var id: Int64
         var secret: String
@@ -33,11 +32,13 @@ struct SecretStore {
         ).rows.map {
             EndpointSecrets(
                 id: try $0.decode("id"), secret: try $0.decode("secret"), previous_secret: try $0.decode("previous_secret"),
-                headers: try $0.decode("headers", as: PGJSON.self).decode([String: String].self))
+                // Hand-written headers that are not a string map are left alone (the lease fails their deliveries
+                // with the reason); the row's write then never matches, so nothing of it is overwritten.
+                headers: (try? $0.decode("headers", as: PGJSON.self).decode([String: String].self)) ?? [:])
         }
     }
 
-    /// Writes `sealed` where each endpoint still holds `old`; returns how many rows changed.
+    /// Writes `sealed` (secrets and headers) where each endpoint still holds `old`; returns how many rows changed.
     func endpointsSetSecrets(_ sealed: [EndpointSecrets], old: [EndpointSecrets], on connection: PGConnection) async throws -> Int {
         guard !sealed.isEmpty else { return 0 }
         let rows = try PGJSON(encoding: sealed)

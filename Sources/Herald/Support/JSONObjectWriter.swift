@@ -36,6 +36,11 @@ struct JSONObjectWriter {
         text += "}"
     }
 
+    mutating func field(_ name: String, _ value: [Int64]) {
+        key(name)
+        text += "[" + value.map(String.init).joined(separator: ",") + "]"
+    }
+
     /// The finished object.
     var object: String { text + "}" }
 

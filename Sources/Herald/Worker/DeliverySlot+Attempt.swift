@@ -29,9 +29,11 @@ extension DeliverySlot {
             var secrets = [try WebhookSecret(delivery.secret)]
             if let previous = delivery.previousSecret { secrets.append(try WebhookSecret(previous)) }
             headers.append(("webhook-signature", WebhookSigner.header(id: delivery.idempotencyKey, timestamp: timestamp, body: delivery.body, secrets: secrets)))
-            headers.append(contentsOf: delivery.headers.sorted { $0.key < $1.key })
+            headers.append(contentsOf: delivery.requestHeaders.sorted { $0.key < $1.key })
             metrics.inFlight.increment()
-            let sent = await http.send(url: delivery.url, headers: headers, body: delivery.body, startBy: startBy)
+            let sent = await http.send(
+                url: delivery.url, headers: headers, body: delivery.body, startBy: startBy,
+                timeout: delivery.requestTimeout(worker: configuration.requestTimeout))
             metrics.inFlight.decrement()
             guard let sent else { return nil }
             outcome = sent
@@ -48,7 +50,14 @@ extension DeliverySlot {
             "duration_ms": "\(Int(duration.seconds * 1000))",
         ]
         if let status = outcome.result.status { metadata["status"] = "\(status)" }
-        if let reason = decision.reason { metadata["error"] = "\(Redactor.redact(reason, secrets: [delivery.secret] + CredentialHeaders.values(in: delivery.headers), limit: 256))" }
+        metadata["endpoint_id"] = "\(delivery.endpointID)"
+        metadata["application_id"] = "\(delivery.applicationID)"
+        if let next = decision.nextAttemptAt {
+            // A retry says when it comes back and after how long (seed 001: the retry schedule, visible).
+            metadata["next_attempt_at"] = "\(next.formatted(.iso8601))"
+            metadata["retry_delay_ms"] = "\(max(0, Int(next.timeIntervalSince(now()) * 1000)))"
+        }
+        if let reason = decision.reason { metadata["error"] = "\(Redactor.redact(reason, secrets: [delivery.secret] + CredentialHeaders.values(in: delivery.requestHeaders), limit: 256))" }
         logger.log(level: decision.state == .delivered ? .debug : .info, "attempt finished", metadata: metadata)
         let completion = completion(
             delivery, decision, startedAt: startedAt, duration: duration,
@@ -59,6 +68,9 @@ extension DeliverySlot {
             && (delivery.sendWindow ?? policy.failureThreshold) >= delivery.windowCap
         return SentAttempt(
             completion: completion,
+            endpointSend: EndpointOutcomeBatch.Send(
+                endpointID: delivery.endpointID, deliveryID: delivery.id, result: outcome.result,
+                exhausted: decision.state == .dead, endpointWasFailing: delivery.endpointFailing),
             breakerSend: BreakerBatch.Send(
                 key: delivery.breakerKey, deliveryID: delivery.id, probe: delivery.probe, result: outcome.result,
                 reason: completion.error, policy: policy, cap: delivery.windowCap, leaseSawSteadyState: steady))
@@ -68,7 +80,7 @@ extension DeliverySlot {
         _ delivery: LeasedDelivery, _ decision: DeliveryStateMachine.Decision, startedAt: Date, duration: Duration,
         headers: [String: String], outcome: HTTPSender.Outcome, attemptID: Int64?
     ) -> Completion {
-        let secrets = [delivery.secret] + (delivery.previousSecret.map { [$0] } ?? []) + CredentialHeaders.values(in: delivery.headers)
+        let secrets = [delivery.secret] + (delivery.previousSecret.map { [$0] } ?? []) + CredentialHeaders.values(in: delivery.requestHeaders)
         return Completion(
             deliveryID: delivery.id, attempt: delivery.attemptNumber, state: decision.state, attempts: decision.attempts,
             nextAttemptAt: decision.nextAttemptAt, statusCode: outcome.result.status,

@@ -4,18 +4,30 @@ internal import PGDriver
 
 /// The complete stage of a round.
 extension DeliverySlot {
-    /// Writes the batch's outcomes and breaker records and commits, in one round trip.
+    /// What the completion's breaker and endpoint records returned (nil when there were none).
+    struct CompletionResults {
+        var breakers: PGResult?
+        var endpoints: PGResult?
+    }
+
+    /// Writes the batch's outcomes, breaker records and endpoint lessons, and commits, in one round trip.
     ///
     /// The statements run after a savepoint: if the database refuses the completion (a constraint, a
     /// trigger, a value it cannot store), the round goes back to the savepoint, with its row locks and
     /// permits still held, and completes the deliveries one at a time; a delivery whose own completion is
     /// refused is failed with the database's reason instead, so one bad row never stalls its batch or has
-    /// its answered sends repeated. Returns the breaker records' results (empty if none).
-    func complete(_ completions: [Completion], breakers records: [BreakerRecord], on tx: PGConnection) async throws -> PGResult? {
+    /// its answered sends repeated.
+    func complete(
+        _ completions: [Completion], breakers records: [BreakerRecord], endpoints outcomes: [EndpointOutcome], on tx: PGConnection
+    ) async throws -> CompletionResults {
         let breakers: [PGQuery] = records.isEmpty ? [] : [store.recordBreakersQuery(records)]
+        let endpoints: [PGQuery] =
+            outcomes.isEmpty ? [] : [store.recordEndpointOutcomesQuery(outcomes, disableAfter: configuration.disableFailingAfter)]
         do {
-            let results = try await tx.commit(with: ["SAVEPOINT completion", store.completeQuery(completions)] + breakers)
-            return results.count > 2 ? results[2] : nil
+            let results = try await tx.commit(with: ["SAVEPOINT completion", store.completeQuery(completions)] + breakers + endpoints)
+            return CompletionResults(
+                breakers: breakers.isEmpty ? nil : results[2],
+                endpoints: endpoints.isEmpty ? nil : results[2 + breakers.count])
         } catch let error as PGError where error.code == .server {
             logger.warning(
                 "the completion was refused; completing the batch one delivery at a time",
@@ -31,21 +43,29 @@ extension DeliverySlot {
                     try await tx.query(store.completeQuery([self.refused(completion, because: refused)]))
                 }
             }
-            // The breaker records go in a savepoint of their own too: if even they are refused, the answered
-            // sends are still recorded, and only the breaker misses this batch.
-            var transitions: PGResult?
-            if !breakers.isEmpty {
-                try await tx.query("SAVEPOINT breakers")
-                do {
-                    transitions = try await tx.query(breakers[0])
-                    try await tx.query("RELEASE SAVEPOINT breakers")
-                } catch let refused as PGError where refused.code == .server {
-                    try await tx.query("ROLLBACK TO SAVEPOINT breakers")
-                    logger.error("the breaker records were refused; this batch is not counted", metadata: ["error": "\(refused)"])
-                }
-            }
+            // The breaker and endpoint records go in savepoints of their own too: if even they are refused,
+            // the answered sends are still recorded, and only the breaker (or the endpoint's lifecycle)
+            // misses this batch.
+            var results = CompletionResults()
+            results.breakers = try await optional(breakers.first, named: "breaker records", on: tx)
+            results.endpoints = try await optional(endpoints.first, named: "endpoint records", on: tx)
             try await tx.commit(with: [])
-            return transitions
+            return results
+        }
+    }
+
+    /// Runs `query` (if any) in a savepoint; a refusal is logged and rolled back, never fatal.
+    private func optional(_ query: PGQuery?, named what: String, on tx: PGConnection) async throws -> PGResult? {
+        guard let query else { return nil }
+        try await tx.query("SAVEPOINT optional")
+        do {
+            let result = try await tx.query(query)
+            try await tx.query("RELEASE SAVEPOINT optional")
+            return result
+        } catch let refused as PGError where refused.code == .server {
+            try await tx.query("ROLLBACK TO SAVEPOINT optional")
+            logger.error("the \(what) were refused; this batch is not counted", metadata: ["error": "\(refused)"])
+            return nil
         }
     }
 

@@ -66,4 +66,14 @@ extension DeliverySlot {
         }
         return backlogs
     }
+
+    /// Logs and counts the endpoints a batch's completion disabled (410 Gone, sustained failure).
+    func logDisabled(_ result: PGResult) {
+        for row in result.rows {
+            guard let id = try? row.decode("disabled_endpoint_id", as: Int64.self) else { continue }
+            let why = (try? row.decode("disabled_why", as: String.self)) ?? "?"
+            metrics.endpointsDisabled[why.contains("410") ? "gone" : "failing"]?.increment()
+            logger.warning("endpoint \(id) disabled: \(why)", metadata: ["endpoint_id": "\(id)", "reason": "\(why)"])
+        }
+    }
 }

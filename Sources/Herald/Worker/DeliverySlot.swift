@@ -188,9 +188,10 @@ struct DeliverySlot: Sendable {
 
             // Complete.
             let records = BreakerBatch.records(sent.map(\.breakerSend), now: now())
-            let transitions: PGResult?
+            let lessons = EndpointOutcomeBatch.records(sent.map(\.endpointSend))
+            let written: CompletionResults
             do {
-                transitions = try await complete(sent.map(\.completion) + finished, breakers: records, on: tx)
+                written = try await complete(sent.map(\.completion) + finished, breakers: records, endpoints: lessons, on: tx)
             } catch {
                 // The lease ended (or the database went away) before the outcomes were recorded: this live
                 // worker settles its journal rows, so they never read as a death mid-send (parking).
@@ -200,7 +201,8 @@ struct DeliverySlot: Sendable {
                 throw error
             }
             for attempt in sent { metrics.deliveries[attempt.completion.outcome.rawValue]?.increment() }
-            if let transitions { result.backlogs += logTransitions(transitions) }
+            if let transitions = written.breakers { result.backlogs += logTransitions(transitions) }
+            if let disabled = written.endpoints { logDisabled(disabled) }
             result.leased = rows.count
             result.sent = sent.count
             return result
@@ -211,5 +213,6 @@ struct DeliverySlot: Sendable {
 /// One send's result inside a round: what to write, and what the breaker learns from it.
 struct SentAttempt: Sendable {
     var completion: Completion
+    var endpointSend: EndpointOutcomeBatch.Send
     var breakerSend: BreakerBatch.Send
 }

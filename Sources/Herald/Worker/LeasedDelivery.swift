@@ -19,9 +19,17 @@ struct LeasedDelivery: Sendable {
     var maxAttempts: Int?
     var breakerKey: String
     var endpointID: Int64
+    /// The application (tenant) the endpoint belongs to.
+    var applicationID: String
     var url: String
     var secret: String
     var previousSecret: String?
+    /// The endpoint's extra request headers (values may be sealed); they win over the delivery's own.
+    var endpointHeaders: [String: String]
+    /// The endpoint's request timeout, if it set one; a send never waits longer than the worker's.
+    var requestTimeoutMilliseconds: Int?
+    /// The lease saw the endpoint failing (every attempt failed since `failing_since`).
+    var endpointFailing: Bool
     var enabled: Bool
     var disabledReason: String?
     var endpointMaxAttempts: Int?
@@ -49,7 +57,10 @@ struct LeasedDelivery: Sendable {
     init(row: PGRow) throws {
         id = try row.decode("id")
         idempotencyKey = try row.decode("idempotency_key")
-        body = try row.decode("body")
+        guard let payload = try row.decode("body", as: [UInt8]?.self) else {
+            throw LeaseRowError(id: id, reason: "its payload was pruned (herald prune --payloads-older-than); it cannot be sent")
+        }
+        body = payload
         contentType = try row.decode("content_type")
         do {
             headers = try row.decode("headers", as: PGJSON.self).decode([String: String].self)
@@ -61,6 +72,14 @@ struct LeasedDelivery: Sendable {
         maxAttempts = try row.decode("max_attempts")
         breakerKey = try row.decode("breaker_key")
         endpointID = try row.decode("endpoint_id")
+        applicationID = try row.decode("application_id")
+        do {
+            endpointHeaders = try row.decode("endpoint_headers", as: PGJSON.self).decode([String: String].self)
+        } catch {
+            throw LeaseRowError(id: id, reason: "its endpoint's headers are not a JSON object of string values (\(Self.brief(error)))")
+        }
+        requestTimeoutMilliseconds = try row.decode("request_timeout_ms")
+        endpointFailing = try row.decode("endpoint_failing")
         url = try row.decode("url")
         secret = try row.decode("secret")
         previousSecret = try row.decode("previous_secret")
@@ -96,6 +115,23 @@ struct LeasedDelivery: Sendable {
 
     static func brief(_ error: any Error) -> String {
         String(String(describing: error).prefix(200))
+    }
+
+    /// The request headers of this delivery: its own (the producer's), then the endpoint's, which win on
+    /// a name given by both (the endpoint's are the operator's, e.g. the receiver's Authorization).
+    var requestHeaders: [String: String] {
+        var merged = headers
+        for (name, value) in endpointHeaders {
+            merged = merged.filter { $0.key.lowercased() != name.lowercased() }
+            merged[name] = value
+        }
+        return merged
+    }
+
+    /// The request timeout of this send: the endpoint's when it set a shorter one than the worker's.
+    func requestTimeout(worker: Duration) -> Duration {
+        guard let ms = requestTimeoutMilliseconds else { return worker }
+        return min(worker, .milliseconds(ms))
     }
 
     /// The worker's breaker policy with this endpoint's overrides.

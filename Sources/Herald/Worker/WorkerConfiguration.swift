@@ -51,6 +51,10 @@ public struct WorkerConfiguration: Sendable, CustomStringConvertible {
     public var encryption: EncryptionKeys?
     /// How often the worker seals values stored in clear since its last pass, when ``encryption`` is set. Default 2 s.
     public var sealInterval: Duration = .seconds(2)
+    /// An endpoint every attempt to which failed for this long (no success in between) is disabled, with
+    /// an `endpoint_events` row and an `endpoint.disabled` operational webhook. Default 5 days (Svix and
+    /// Standard Webhooks' advice); nil never disables for failures (a 410 Gone still disables at once).
+    public var disableFailingAfter: Duration? = .seconds(5 * 86_400)
     /// How long a key's backlog waits when its breaker is half-open and another worker has the probe out.
     public var probeWait: Duration = .seconds(2)
 
@@ -72,7 +76,8 @@ public struct WorkerConfiguration: Sendable, CustomStringConvertible {
     var leaseSettings: DeliveryStore.LeaseSettings {
         DeliveryStore.LeaseSettings(
             limit: batchSize, defaultCap: maxInFlightPerEndpoint, threshold: breakerPolicy.failureThreshold,
-            probeWaitMilliseconds: Int(probeWait.seconds * 1000), resendWaitMilliseconds: Int(resendWait.seconds * 1000))
+            probeWaitMilliseconds: Int(probeWait.seconds * 1000), resendWaitMilliseconds: Int(resendWait.seconds * 1000),
+            idleInTransactionMilliseconds: Int(idleInTransactionTimeout.seconds * 1000))
     }
 
     public init(connectionString: String, schema: SchemaName, workerID: String? = nil) {
@@ -104,6 +109,9 @@ public struct WorkerConfiguration: Sendable, CustomStringConvertible {
         guard (1...100).contains(poisonThreshold) else { throw HeraldError.invalid("poison threshold must be between 1 and 100, got \(poisonThreshold)") }
         guard heartbeatInterval >= .milliseconds(100), heartbeatInterval <= .seconds(300) else {
             throw HeraldError.invalid("heartbeat interval must be between 100ms and 5m, got \(heartbeatInterval)")
+        }
+        if let after = disableFailingAfter, after < .seconds(1) || after > .seconds(365 * 86_400) {
+            throw HeraldError.invalid("disable-failing-after must be between 1s and 365d (or off), got \(after)")
         }
         guard !workerID.isEmpty, workerID.count <= 128 else { throw HeraldError.invalid("worker id must be 1 to 128 characters") }
     }
