@@ -2,7 +2,11 @@ internal import Hummingbird
 internal import NIOCore
 
 /// Refuses request bodies over ``APIServer/maximumRequestBytes`` with 413 problem+json, before the
-/// generated code reads them (it would collect any size).
+/// generated code reads them (it would collect any size); an empty POST or PATCH body is read as `{}`.
+///
+/// Why `{}`: `curl -X POST …/enable` sends no body, which means "no options"; the generated code would
+/// try to parse the empty bytes as JSON and refuse them. As `{}`, optional bodies get their defaults and
+/// required ones a 422 naming the missing field.
 struct BodyLimitMiddleware: RouterMiddleware {
     typealias Context = APIRequestContext
 
@@ -12,10 +16,16 @@ struct BodyLimitMiddleware: RouterMiddleware {
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit {
             throw Self.tooLarge(limit)
         }
+        let collected: ByteBuffer
         do {
-            _ = try await request.collectBody(upTo: limit)
+            collected = try await request.collectBody(upTo: limit)
         } catch is NIOTooManyBytesError {
             throw Self.tooLarge(limit)
+        }
+        if collected.readableBytes == 0, [.post, .patch, .put].contains(request.method) {
+            var head = request.head
+            head.headerFields[.contentType] = "application/json"
+            request = Request(head: head, body: RequestBody(buffer: ByteBuffer(string: "{}")))
         }
         return try await next(request, context)
     }

@@ -64,6 +64,10 @@ struct ProblemMiddleware: ServerMiddleware {
         "createEndpoint": [
             ("url", "url"), ("event type", "eventTypes"), ("channel", "channels"), ("header", "headers"), ("max attempts", "maxAttempts"),
         ],
+        "updateEndpoint": [
+            ("description", "description"), ("event type", "eventTypes"), ("channel", "channels"), ("header", "headers"),
+            ("max-attempts", "maxAttempts"), ("max attempts", "maxAttempts"),
+        ],
         "publishMessage": [
             ("application id", "appId"), ("application", "appId"), ("event type", "eventType"), ("event id", "Idempotency-Key"),
             ("channel", "channels"), ("header", "headers"), ("body", "payload"), ("content type", "contentType"),

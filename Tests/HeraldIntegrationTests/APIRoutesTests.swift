@@ -82,6 +82,42 @@ struct APIRoutesTests {
         #expect(got.json["secret"] == nil || got.json["secret"] is NSNull, "never the secret after create: \(got)")
     }
 
+    @Test("endpoint lifecycle: update, disable, enable with replaySince, rotate-secret; bad values are 422 on their field")
+    func endpointLifecycle() async throws {
+        let f = try await APIFixture.start()
+        let seeded = try await f.seed("acme", token: f.acme)
+        let base = "/v1/applications/acme/endpoints/\(seeded.endpoint)"
+        let updated = try await f.api.send("PATCH", base, token: f.acme, json: ["eventTypes": ["invoice.*"], "description": "billing", "maxAttempts": 3])
+        #expect(updated.status == 200 && updated.json["eventTypes"] as? [String] == ["invoice.*"] && updated.json["maxAttempts"] as? Int == 3, "\(updated)")
+        expectProblem(try await f.api.send("PATCH", base, token: f.acme, json: ["eventTypes": ["bad type!"]]), 422, code: "invalid_input", field: "eventTypes", "type")
+        expectProblem(try await f.api.send("PATCH", base, token: f.acme, json: ["maxAttempts": 99]), 422, code: "invalid_input", field: "maxAttempts", "attempts")
+
+        expectProblem(try await f.api.send("POST", base + "/disable", token: f.acme, json: ["reason": " "]), 422, code: "invalid_input", field: "reason", "reason")
+        let disabled = try await f.api.send("POST", base + "/disable", token: f.acme, json: ["reason": "customer asked"])
+        #expect(disabled.status == 200 && disabled.json["enabled"] as? Bool == false && disabled.json["disabledReason"] as? String == "customer asked", "\(disabled)")
+
+        try await f.connection.query(
+            "UPDATE \(unescaped: f.schema).deliveries SET state = 'failed', finished_at = now(), last_error = 'endpoint disabled' WHERE id = \(seeded.delivery)")
+        let enabled = try await f.api.send("POST", base + "/enable", token: f.acme, json: ["replaySince": "2000-01-01T00:00:00Z"])
+        #expect(enabled.status == 200 && enabled.json["changed"] as? Bool == true, "\(enabled)")
+        #expect((enabled.json["replayed"] as? [NSNumber])?.map(\.int64Value) == [seeded.delivery], "\(enabled)")
+        #expect((enabled.json["endpoint"] as? [String: Any])?["enabled"] as? Bool == true)
+        let again = try await f.api.send("POST", base + "/enable", token: f.acme)
+        #expect(again.status == 200 && again.json["changed"] as? Bool == false && (again.json["replayed"] as? [Any])?.isEmpty == true, "\(again)")
+
+        expectProblem(
+            try await f.api.send("POST", base + "/rotate-secret", token: f.acme, json: ["graceSeconds": 10]), 422, code: "invalid_input",
+            field: "graceSeconds", "grace")
+        let old = try await f.connection.query("SELECT secret FROM \(unescaped: f.schema).endpoints WHERE id = \(seeded.endpoint)").first?
+            .decode("secret", as: String.self)
+        let rotated = try await f.api.send("POST", base + "/rotate-secret", token: f.acme, json: ["graceSeconds": 3600])
+        let secret = rotated.json["secret"] as? String
+        #expect(rotated.status == 200 && secret?.hasPrefix("whsec_") == true && secret != old && rotated.json["previousSecretExpiresAt"] is String, "\(rotated)")
+        let stored = try await f.connection.query("SELECT secret FROM \(unescaped: f.schema).endpoints WHERE id = \(seeded.endpoint)").first?
+            .decode("secret", as: String.self)
+        #expect(stored == secret)
+    }
+
     @Test("messages: publish (Idempotency-Key is the event id), list, get; the database's checks answer 422 with the field")
     func messages() async throws {
         let f = try await APIFixture.start()

@@ -16,6 +16,13 @@ struct APITenancyTests {
             ("POST", "/v1/applications/globex/endpoints", ["url": "https://evil.example/"]),
             ("GET", "/v1/applications/globex/endpoints/\(b.endpoint)", nil),
             ("GET", "/v1/applications/acme/endpoints/\(b.endpoint)", nil),
+            ("PATCH", "/v1/applications/globex/endpoints/\(b.endpoint)", ["description": "pwned"]),
+            ("PATCH", "/v1/applications/acme/endpoints/\(b.endpoint)", ["description": "pwned"]),
+            ("POST", "/v1/applications/globex/endpoints/\(b.endpoint)/disable", ["reason": "pwned"]),
+            ("POST", "/v1/applications/acme/endpoints/\(b.endpoint)/disable", ["reason": "pwned"]),
+            ("POST", "/v1/applications/globex/endpoints/\(b.endpoint)/enable", nil),
+            ("POST", "/v1/applications/globex/endpoints/\(b.endpoint)/rotate-secret", nil),
+            ("POST", "/v1/applications/acme/endpoints/\(b.endpoint)/rotate-secret", nil),
             ("GET", "/v1/applications/globex/messages", nil),
             ("POST", "/v1/applications/globex/messages", ["eventType": "a.b", "payload": 1]),
             ("GET", "/v1/applications/globex/messages/\(b.message)", nil),
@@ -53,6 +60,10 @@ struct APITenancyTests {
         #expect(try state?.decode("state", as: String.self) == "pending", "globex's delivery untouched")
         let name = try await f.connection.query("SELECT name FROM \(unescaped: f.schema).applications WHERE id = 'globex'").first
         #expect(try name?.decode("name", as: String.self) == "globex")
+        let endpoint = try await f.connection.query(
+            "SELECT enabled, description, previous_secret_expires_at IS NULL AS unrotated FROM \(unescaped: f.schema).endpoints WHERE id = \(b.endpoint)").first
+        #expect(try endpoint?.decode("enabled", as: Bool.self) == true && endpoint?.decode("description", as: String.self) == "")
+        #expect(try endpoint?.decode("unrotated", as: Bool.self) == true, "globex's secret not rotated")
         let breaker = try await f.connection.query(
             "SELECT state FROM \(unescaped: f.schema).circuit_breakers WHERE key = \("endpoint:\(b.endpoint)")").first
         #expect(try breaker?.decode("state", as: String.self) == "open", "breaker not reset")
