@@ -19,9 +19,10 @@ struct ProblemMiddleware: ServerMiddleware {
             return try await next(request, body, metadata)
         } catch let error as ServerError {
             var problem = Self.problem(for: error.underlyingError, operationID: operationID)
-            if problem.code == "invalid_input", problem.field == nil, let name = Self.queryItem(named: problem.detail, in: request.path) {
-                problem.field = name
-                problem.detail = "query parameter \(name) is not valid (\(problem.detail.prefix(200))): see GET /openapi.yaml"
+            if problem.field == nil, ["invalid_input", "bad_request"].contains(problem.code),
+               let name = Self.parameterAtFault(error.underlyingError, request: request, metadata: metadata) {
+                problem = APIProblem(
+                    .init(code: 422), code: "invalid_input", "parameter \(name) is not valid: see GET /openapi.yaml for its type", field: name)
             }
             return (HTTPResponse(status: problem.status, headerFields: problem.httpHeaderFields), problem.httpBody)
         }
@@ -47,14 +48,21 @@ struct ProblemMiddleware: ServerMiddleware {
         }
     }
 
-    /// The query parameter whose value a decoding failure quotes (the runtime's errors for query
-    /// parameters carry the value, not the parameter's name).
-    static func queryItem(named detail: String, in path: String?) -> String? {
-        guard let path, let components = URLComponents(string: path) else { return nil }
-        return components.queryItems?.first { item in
-            guard let value = item.value, !value.isEmpty else { return false }
-            return detail.contains("value \(value)") || detail.contains("\"\(value)\"")
-        }?.name
+    /// The path or query parameter a decoding failure is about. The runtime's errors for parameters
+    /// name neither the parameter nor (for a wrong type) the value, so: for a type mismatch, the last
+    /// parameter (in the order of the URL) whose value is not of that type (ids nest after `appId`, query
+    /// after path); otherwise the parameter whose value the error quotes (`Cannot parse yesterday`).
+    static func parameterAtFault(_ error: any Error, request: HTTPRequest, metadata: ServerRequestMetadata) -> String? {
+        let path = request.path ?? ""
+        let positioned = metadata.pathParameters.map { (name: $0.key, value: String($0.value)) }
+            .sorted { (path.range(of: "/" + $0.value)?.lowerBound ?? path.endIndex) < (path.range(of: "/" + $1.value)?.lowerBound ?? path.endIndex) }
+        let query = URLComponents(string: path)?.queryItems?.compactMap { item in item.value.map { (name: item.name, value: $0) } } ?? []
+        let candidates = positioned + query
+        if case .typeMismatch(let type, _)? = unwrapDecoding(error), let convertible = type as? any LosslessStringConvertible.Type {
+            return candidates.last { convertible.init($0.value) == nil }?.name
+        }
+        let text = String(describing: error)
+        return candidates.last { !$0.value.isEmpty && (text.contains("value \($0.value)") || text.contains("parse \($0.value)")) }?.name
     }
 
     /// Request fields by words of the database's messages, per operation: which field a 422 is about.
@@ -75,6 +83,7 @@ struct ProblemMiddleware: ServerMiddleware {
     ]
 
     private static func unwrapDecoding(_ error: any Error) -> DecodingError? {
+        if let decoding = error as? DecodingError { return decoding }
         let mirror = Mirror(reflecting: error)
         for child in mirror.children {
             if let decoding = child.value as? DecodingError { return decoding }

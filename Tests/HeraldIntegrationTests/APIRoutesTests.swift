@@ -118,6 +118,25 @@ struct APIRoutesTests {
         #expect(stored == secret)
     }
 
+    @Test("malformed path ids and limits are 422 on the parameter, on every route that takes them")
+    func parameters() async throws {
+        let f = try await APIFixture.start()
+        let paths: [(String, String, String)] = [
+            ("GET", "/v1/applications/acme/endpoints/abc", "endpointId"), ("PATCH", "/v1/applications/acme/endpoints/abc", "endpointId"),
+            ("POST", "/v1/applications/acme/endpoints/abc/disable", "endpointId"), ("POST", "/v1/applications/acme/endpoints/abc/enable", "endpointId"),
+            ("POST", "/v1/applications/acme/endpoints/abc/rotate-secret", "endpointId"), ("GET", "/v1/applications/acme/messages/abc", "messageId"),
+            ("GET", "/v1/deliveries/abc", "deliveryId"), ("POST", "/v1/deliveries/abc/replay", "deliveryId"),
+            ("POST", "/v1/deliveries/abc/cancel", "deliveryId"), ("POST", "/v1/deliveries/abc/retry-now", "deliveryId"),
+            ("GET", "/v1/applications/acme/endpoints?limit=251", "limit"), ("GET", "/v1/applications/acme/messages?limit=0", "limit"),
+            ("GET", "/v1/deliveries?limit=1000", "limit"), ("GET", "/v1/deliveries?endpoint=x1", "endpoint"),
+            ("GET", "/v1/deliveries?since=yesterday", "since"), ("GET", "/v1/applications/acme/messages?iterator=Zm9vOjE", "iterator"),
+        ]
+        for (method, path, field) in paths {
+            let body: Any? = method == "GET" ? nil : ["reason": "x"]
+            expectProblem(try await f.api.send(method, path, token: f.admin, json: body), 422, code: "invalid_input", field: field, "\(method) \(path)")
+        }
+    }
+
     @Test("messages: publish (Idempotency-Key is the event id), list, get; the database's checks answer 422 with the field")
     func messages() async throws {
         let f = try await APIFixture.start()
