@@ -1,6 +1,6 @@
 internal import Foundation
-public import HTTPTypes
-public import OpenAPIRuntime
+internal import HTTPTypes
+internal import OpenAPIRuntime
 internal import Herald
 internal import PGDriver
 

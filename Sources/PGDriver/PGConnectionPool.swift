@@ -1,5 +1,4 @@
 internal import Foundation
-public import Logging
 
 /// A small, bounded set of ``PGConnection``s shared by many tasks, one task per connection at a time.
 ///

@@ -1,4 +1,4 @@
-public import Foundation
+internal import Foundation
 internal import Crypto
 
 /// A bearer token of the admin API: `hrld_<id>_<secret>`.
