@@ -58,6 +58,9 @@ lint-alerts: ## Check the Prometheus alert rules and run their unit tests (promt
 embed-migrations: ## Regenerate the migrations compiled into the binary from migrations/*.sql
 	scripts/embed-migrations.sh
 
+generate-openapi: ## Regenerate Sources/HeraldAPI/Generated from openapi.yaml (a unit test fails until you do)
+	scripts/generate-openapi.sh
+
 db-start: ## Start the throwaway local PostgreSQL in ./.pg
 	scripts/dev-postgres.sh start
 
@@ -82,4 +85,4 @@ clean: ## Remove build output and the local PostgreSQL
 	-scripts/dev-postgres.sh stop
 	rm -rf .build .pg
 
-.PHONY: help build release test test-deps bench chaos fuzz lint lint-deps lint-sql lint-docker lint-alerts embed-migrations deps db-start db-stop demo clean
+.PHONY: help build release test test-deps bench chaos fuzz lint lint-deps lint-sql lint-docker lint-alerts embed-migrations generate-openapi deps db-start db-stop demo clean

@@ -31,6 +31,14 @@ let package = Package(
         .package(url: "https://github.com/swift-otel/swift-w3c-trace-context.git", from: "1.0.0"),
         // Default traits off: no JSON/YAML file parsing needed; Herald reads its own flat TOML subset.
         .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0", traits: []),
+        // The admin HTTP API (#14). Exact versions: the generated code in Sources/HeraldAPI/Generated is
+        // tied to the generator's output format, and the runtime must match what it expects.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", exact: "2.28.1", traits: []),
+        .package(url: "https://github.com/apple/swift-openapi-runtime.git", exact: "1.13.4", traits: []),
+        .package(url: "https://github.com/hummingbird-project/swift-openapi-hummingbird.git", exact: "2.1.0"),
+        // Not a build plugin (it would add its whole build to every fresh build, see docs/api.md): only
+        // `scripts/generate-openapi.sh` runs it, and a unit test checks the committed output is current.
+        .package(url: "https://github.com/apple/swift-openapi-generator.git", exact: "1.14.3"),
     ],
     targets: [
         // libpq's C API; pkg-config finds it, apt's libpq-dev provides it.
@@ -76,12 +84,31 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The admin HTTP API: openapi.yaml, the code generated from it, handlers, auth, the server Service.
+        .target(
+            name: "HeraldAPI",
+            dependencies: [
+                "Herald",
+                "PGDriver",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+                .product(name: "OpenAPIHummingbird", package: "swift-openapi-hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            exclude: ["openapi.yaml", "openapi-generator-config.yaml"],
+            swiftSettings: swiftSettings
+        ),
         // The command line: parses, validates, calls Herald, prints.
         .executableTarget(
             name: "herald",
             dependencies: [
                 "Herald",
                 "HeraldConfiguration",
+                "HeraldAPI",
                 "PGDriver",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -103,7 +130,9 @@ let package = Package(
         // Unit tests: pure values and parsing, no database, no network.
         .testTarget(
             name: "HeraldTests",
-            dependencies: ["Herald", "HeraldConfiguration", "PGDriver", "HeraldTestSupport"],
+            dependencies: [
+                "Herald", "HeraldAPI", "HeraldConfiguration", "PGDriver", "HeraldTestSupport", .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: testSettings
         ),
         // Shared integration-test support: a throwaway PostgreSQL, a real HTTP receiver on 127.0.0.1.
@@ -128,7 +157,7 @@ let package = Package(
         // Herald against a real PostgreSQL, real HTTP and real `herald` processes.
         .testTarget(
             name: "HeraldIntegrationTests",
-            dependencies: ["Herald", "PGDriver", "HeraldTestSupport"],
+            dependencies: ["Herald", "HeraldAPI", "PGDriver", "HeraldTestSupport"],
             swiftSettings: testSettings
         ),
     ]

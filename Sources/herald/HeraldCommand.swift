@@ -24,7 +24,7 @@ struct HeraldCommand: AsyncParsableCommand {
         subcommands: [
             MigrateCommand.self, EnqueueCommand.self, PublishCommand.self, WorkerCommand.self, WorkersCommand.self, StatusCommand.self,
             DeliveriesCommand.self, MessagesCommand.self, EndpointsCommand.self, ApplicationsCommand.self, BreakersCommand.self,
-            PruneCommand.self, SecretsCommand.self,
+            PruneCommand.self, SecretsCommand.self, ServeCommand.self, TokensCommand.self,
         ]
     )
 

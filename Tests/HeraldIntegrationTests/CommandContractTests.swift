@@ -27,6 +27,7 @@ struct CommandContractTests {
         ["applications", "show", "a1"], ["applications", "set", "a1", "--name", "x"], ["messages", "list"], ["messages", "show", "1"],
         ["messages", "replay", "1"], ["deliveries", "retry-now", "1"], ["endpoints", "set", "1", "--types", "all"],
         ["endpoints", "list", "--app", "a1"], ["deliveries", "list", "--app", "a1"], ["status", "--app", "a1"],
+        ["tokens", "create", "--admin"], ["tokens", "list"], ["tokens", "revoke", "abcdefgh"], ["serve", "--port", "0"],
     ]
 
     @Test("on a schema never migrated, every command says run `herald migrate` in one line, exit 1", arguments: databaseCommands)
@@ -71,6 +72,8 @@ struct CommandContractTests {
         ["endpoints", "add", "--url", "https://a/", "--timeout", "50ms"], ["endpoints", "add", "--url", "https://a/", "--channels", ""],
         ["endpoints", "enable", "1", "--replay-since", "yesterday"], ["endpoints", "enable", "1", "--replay-since", "2026-13-45T00:00:00Z"],
         ["prune", "--older-than", "30d", "--payloads-older-than", "7"],
+        ["tokens", "create"], ["tokens", "create", "--admin", "--app", "a"], ["tokens", "create", "--admin", "--expires", "90"],
+        ["tokens", "revoke"], ["serve", "--port", "70000"], ["serve", "--pool-size", "0"], ["serve", "--shutdown-grace", "5"],
     ]
 
     @Test("invalid arguments exit 64 on every command", arguments: invalidArguments)
@@ -238,7 +241,8 @@ struct CommandContractTests {
         ["endpoints", "show"], ["endpoints", "set"], ["endpoints", "disable"], ["endpoints", "enable"], ["endpoints", "rotate-secret"], ["breakers"],
         ["breakers", "list"], ["breakers", "reset"], ["prune"], ["workers"], ["publish"], ["applications"], ["applications", "add"],
         ["applications", "list"], ["applications", "show"], ["applications", "set"], ["messages"], ["messages", "list"], ["messages", "show"],
-        ["messages", "replay"], ["deliveries", "retry-now"],
+        ["messages", "replay"], ["deliveries", "retry-now"], ["serve"], ["tokens"], ["tokens", "create"], ["tokens", "list"],
+        ["tokens", "revoke"],
     ]
 
     @Test("every --help shows an example", arguments: commandPaths)

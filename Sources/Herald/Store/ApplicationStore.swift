@@ -75,7 +75,7 @@ public struct ApplicationStore: Sendable {
         }
     }
 
-    private var selectSQL: String {
+    var selectSQL: String {
         """
         SELECT a.id, a.name, a.retention_days, a.created_at, a.updated_at,
                (SELECT count(*) FROM \(schema.qualified("endpoints")) e WHERE e.application_id = a.id)::int AS endpoints,
@@ -85,7 +85,7 @@ public struct ApplicationStore: Sendable {
         """
     }
 
-    private func decode(_ row: PGRow) throws -> Application {
+    func decode(_ row: PGRow) throws -> Application {
         Application(
             id: try row.decode("id"), name: try row.decode("name"), retentionDays: try row.decode("retention_days"),
             endpoints: try row.decode("endpoints"), enabledEndpoints: try row.decode("enabled_endpoints"),

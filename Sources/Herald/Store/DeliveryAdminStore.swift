@@ -105,7 +105,7 @@ public struct DeliveryAdminStore: Sendable {
             """
     }
 
-    private var columns: String {
+    var columns: String {
         """
         d.id, d.state, e.application_id, d.endpoint_id, d.message_id, e.url, d.event_type, d.event_id, d.idempotency_key, d.attempts,
         d.next_attempt_at, d.last_status, d.last_error, d.created_at, d.finished_at,
@@ -114,7 +114,7 @@ public struct DeliveryAdminStore: Sendable {
         """
     }
 
-    private func decode(_ row: PGRow) throws -> Delivery {
+    func decode(_ row: PGRow) throws -> Delivery {
         Delivery(
             id: try row.decode("id"), state: try row.decode("state"), applicationID: try row.decode("application_id"),
             endpointID: try row.decode("endpoint_id"), messageID: try row.decode("message_id"), url: try row.decode("url"),

@@ -158,7 +158,7 @@ public struct EndpointStore: Sendable {
         if let problem { throw HeraldError.invalid(problem) }
     }
 
-    private var selectSQL: String {
+    var selectSQL: String {
         """
         SELECT e.id, e.application_id, e.url, e.description, e.enabled, e.disabled_reason, e.disabled_at, e.failing_since,
                to_jsonb(e.event_types)::text AS event_types, to_jsonb(e.channels)::text AS channels, e.headers::text AS headers,
@@ -170,7 +170,7 @@ public struct EndpointStore: Sendable {
         """
     }
 
-    private func decode(_ row: PGRow, withSecret: Bool) throws -> Endpoint {
+    func decode(_ row: PGRow, withSecret: Bool) throws -> Endpoint {
         let storedHeaders = try row.decode("headers", as: PGJSON.self).decode([String: String].self)
         let sealed = storedHeaders[EncryptionKeys.sealedHeadersKey] != nil && storedHeaders.count == 1
         let names = (try? EncryptionKeys.open(headers: storedHeaders, with: keys)).map { $0.keys.sorted() }

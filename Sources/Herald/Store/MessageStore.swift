@@ -56,7 +56,7 @@ public struct MessageStore: Sendable {
         public var finishedAt: Date?
     }
 
-    private var selectSQL: String {
+    var selectSQL: String {
         """
         SELECT m.id, m.application_id, m.event_type, m.event_id, to_jsonb(m.channels)::text AS channels, m.content_type,
                octet_length(m.payload) AS size_bytes, m.payload_pruned_at, m.created_at,
@@ -65,7 +65,7 @@ public struct MessageStore: Sendable {
         """
     }
 
-    private func decode(_ row: PGRow) throws -> Message {
+    func decode(_ row: PGRow) throws -> Message {
         Message(
             id: try row.decode("id"), applicationID: try row.decode("application_id"), eventType: try row.decode("event_type"),
             eventID: try row.decode("event_id"),
