@@ -49,8 +49,8 @@ struct PgBouncerTests {
     func frozenWorkerThroughPooler() async throws {
         let bouncer = try TestPgBouncer.start(in: pg)
         defer { bouncer.stop() }
-        // The first request is answered after a moment, by when its worker is frozen: the answer is never read.
-        let receiver = try await TestReceiver.start { _, attempt in attempt == 1 ? .status(200, delay: .milliseconds(300)) : .status(200) }
+        // The first request is held until its worker is frozen, then answered: the answer is never read.
+        let receiver = try await TestReceiver.start { _, attempt in attempt == 1 ? .hold : .status(200) }
         let (schema, conn) = try await pg.migratedSchema("pgbf")
         try await conn.query("SELECT \(unescaped: schema).enqueue(\(receiver.url("/frozen")), '{}'::bytea)")
         // Request timeout 2 s: the lease's idle-in-transaction timeout is 12 s, and so is the resend wait.
@@ -58,6 +58,8 @@ struct PgBouncerTests {
         try await Wait.until("the first send arrives", timeout: .seconds(20)) { !receiver.requests(path: "/frozen").isEmpty }
         first.signal(SIGSTOP)
         defer { first.signal(SIGKILL); first.signal(SIGCONT) }
+        try await Wait.until("the first worker stopped", timeout: .seconds(10)) { Self.isStopped(first.pid) }
+        receiver.releaseHeld(status: 200)
         let second = try worker(bouncer, schema: schema, ["--request-timeout", "2s", "--concurrency", "2"])
         try await Wait.until("delivered by the second worker", timeout: .seconds(60)) {
             try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).deliveries WHERE state = 'delivered'") == 1
@@ -65,12 +67,20 @@ struct PgBouncerTests {
         second.signal(SIGTERM)
         #expect(try await second.waitForExit() == 0)
         let requests = receiver.requests(path: "/frozen")
-        #expect(requests.count == 2)
+        try #require(requests.count == 2, "one frozen send and one by the second worker")
         #expect(Set(requests.map(\.key)).count == 1, "the same idempotency key")
         #expect(receiver.maxOpenPerKey == 1, "the second send never overlapped the first")
         let gap = requests[1].receivedAt.timeIntervalSince(requests[0].receivedAt)
         #expect(gap >= 11.5, "not before the resend wait (12 s) after the first send: \(gap)")
         await receiver.stop()
         await conn.close()
+    }
+
+    /// Whether the process is stopped (state T in /proc): the signal took effect.
+    static func isStopped(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return false }
+        return stat[stat.index(close, offsetBy: 2)] == "T"
     }
 }
