@@ -1,6 +1,7 @@
-/// Levenshtein distance, for "did you mean" on mistyped setting names.
-enum EditDistance {
-    static func between(_ a: String, _ b: String) -> Int {
+/// Levenshtein distance, for "did you mean" on mistyped setting names and subcommands (the CLI's
+/// ``CommandLineShape`` uses it too: one copy).
+public enum EditDistance {
+    public static func between(_ a: String, _ b: String) -> Int {
         let a = Array(a), b = Array(b)
         guard !a.isEmpty else { return b.count }
         var row = Array(0...b.count)

@@ -1,4 +1,5 @@
 import Foundation
+import HeraldConfiguration
 
 /// Fixes the shape of a command line before swift-argument-parser reads it.
 ///
@@ -37,19 +38,6 @@ enum CommandLineShape {
         return "unknown command \(word.debugDescription): `herald --help` lists them"
     }
 
-    /// Levenshtein distance.
-    static func distance(_ a: String, _ b: String) -> Int {
-        let a = Array(a), b = Array(b)
-        var row = Array(0...b.count)
-        for i in 1...max(a.count, 1) where !a.isEmpty {
-            var previous = row[0]
-            row[0] = i
-            for j in stride(from: 1, through: b.count, by: 1) {
-                let current = row[j]
-                row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] == b[j - 1] ? 0 : 1))
-                previous = current
-            }
-        }
-        return a.isEmpty ? b.count : row[b.count]
-    }
+    /// Levenshtein distance (HeraldConfiguration's, shared with the settings' "did you mean").
+    static func distance(_ a: String, _ b: String) -> Int { EditDistance.between(a, b) }
 }
