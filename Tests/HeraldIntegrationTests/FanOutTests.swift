@@ -320,7 +320,7 @@ struct FanOutTests {
         let receiver = try await TestReceiver.start { request, _ in request.path == "/slow" ? .status(200, delay: .seconds(3)) : .status(200) }
         let (schema, conn) = try await pg.migratedSchema()
         _ = try await endpoint(conn, schema, app: "acme", url: receiver.url("/auth"), types: ["auth"], extra: "headers = '{\"Authorization\": \"Bearer s3cret-token\"}'")
-        let slow = try await endpoint(conn, schema, app: "acme", url: receiver.url("/slow"), types: ["slow"], extra: "request_timeout_ms = 500")
+        _ = try await endpoint(conn, schema, app: "acme", url: receiver.url("/slow"), types: ["slow"], extra: "request_timeout_ms = 500")
         _ = try await endpoint(conn, schema, app: "acme", url: receiver.url("/pruned"), types: ["pruned"])
         _ = try await publish(conn, schema, app: "acme", type: "auth", payload: "{}")
         let slowMessage = try await publish(conn, schema, app: "acme", type: "slow", payload: "{}")
@@ -344,7 +344,6 @@ struct FanOutTests {
             "SELECT a.error FROM \(unescaped: schema).attempts a JOIN \(unescaped: schema).deliveries d ON d.id = a.delivery_id WHERE d.message_id = \(slowMessage.message) AND a.outcome <> 'unknown'"
         ).first?.decode("error", as: String?.self)
         #expect(slowError?.contains("0.5s") == true, "the endpoint's 500 ms timeout, not the worker's 15 s: \(String(describing: slowError))")
-        _ = slow
         let prunedError = try await conn.query("SELECT last_error FROM \(unescaped: schema).deliveries WHERE message_id = \(pruned.message)").first?.decode("last_error", as: String?.self)
         #expect(prunedError?.contains("payload was pruned") == true)
         #expect(receiver.requests(path: "/pruned").isEmpty)

@@ -45,17 +45,10 @@ public struct StatusStore: Sendable {
             ? "\(schema.qualified("deliveries")) d"
             : "\(schema.qualified("deliveries")) d JOIN \(schema.qualified("endpoints")) e ON e.id = d.endpoint_id AND e.application_id = $1"
         let binds = application.map { [$0.pgBind] } ?? []
-        let states: [String: Int]
-        let estimated: Bool
-        if application == nil {
-            (states, estimated) = try await stateCounts(on: connection)
-        } else {
-            // One application's deliveries, counted exactly (their endpoints' index, not the whole table).
-            var counted = Dictionary(uniqueKeysWithValues: DeliveryState.allCases.map { ($0.rawValue, 0) })
-            let counts = try await connection.query(PGQuery(sql: "SELECT d.state, count(*)::int AS n FROM \(deliveries) GROUP BY d.state", binds: binds))
-            for row in counts.rows { counted[try row.decode("state")] = try row.decode("n") }
-            (states, estimated) = (counted, false)
-        }
+        // One application's deliveries are counted exactly (their endpoints' index, not the whole table).
+        let (states, estimated) = application == nil
+            ? try await stateCounts(on: connection)
+            : (try await exactStateCounts(from: deliveries, binds: binds, on: connection), false)
         let row = try await connection.query(
             PGQuery(
                 sql: """
@@ -113,9 +106,15 @@ public struct StatusStore: Sendable {
                 return (states, true)
             }
         }
-        let counts = try await connection.query(PGQuery(sql: "SELECT state, count(*)::int AS n FROM \(deliveries) GROUP BY state"))
+        return (try await exactStateCounts(from: "\(deliveries) d", binds: [], on: connection), false)
+    }
+
+    /// Every state's exact count over `from` (the deliveries as `d`, possibly joined), zero included.
+    private func exactStateCounts(from: String, binds: [PGBind], on connection: PGConnection) async throws -> [String: Int] {
+        var states = Dictionary(uniqueKeysWithValues: DeliveryState.allCases.map { ($0.rawValue, 0) })
+        let counts = try await connection.query(PGQuery(sql: "SELECT d.state, count(*)::int AS n FROM \(from) GROUP BY d.state", binds: binds))
         for row in counts.rows { states[try row.decode("state")] = try row.decode("n") }
-        return (states, false)
+        return states
     }
 
     /// Takes, or confirms, this session's lead of the fleet's queue sampling: a session-level advisory lock
