@@ -1,5 +1,6 @@
 internal import Foundation
 internal import Herald
+internal import Tracing
 
 extension APIHandler {
     func publishMessage(_ input: Operations.PublishMessage.Input) async throws -> Operations.PublishMessage.Output {
@@ -11,9 +12,24 @@ extension APIHandler {
         let payload = Array(try encoder.encode(body.payload))
         let request = PublishRequest(
             application: app, eventType: body.eventType, payload: payload, eventID: input.headers.idempotencyKey,
-            channels: body.channels ?? [], headers: body.headers?.additionalProperties ?? [:])
+            channels: body.channels ?? [], headers: body.headers?.additionalProperties ?? [:],
+            traceparent: Self.producerTraceparent(input.headers.traceparent))
         let outcome = try await database { try await WebhookQueue(schema: schema).publish(request, on: $0) }
         return .accepted(.init(body: .json(.init(messageId: outcome.messageID, duplicate: outcome.duplicate, queued: outcome.queued))))
+    }
+
+    /// The trace the published message continues: this request's server span when a tracer is bootstrapped
+    /// (its parent is the caller's `traceparent`), else the caller's `traceparent` as sent.
+    static func producerTraceparent(_ sent: String?) -> String? {
+        var carrier: [String: String] = [:]
+        if let context = ServiceContext.current {
+            InstrumentationSystem.instrument.inject(context, into: &carrier, using: TraceparentInjector())
+        }
+        return carrier["traceparent"] ?? sent
+    }
+
+    struct TraceparentInjector: Injector {
+        func inject(_ value: String, forKey key: String, into carrier: inout [String: String]) { carrier[key] = value }
     }
 
     func listMessages(_ input: Operations.ListMessages.Input) async throws -> Operations.ListMessages.Output {

@@ -50,6 +50,8 @@ public struct APIServer: Service, CustomStringConvertible {
     public init(configuration: Configuration, pool: PGConnectionPool, metrics: APIMetrics = APIMetrics(), logger: Logger) throws {
         let contact = DatabaseContact()
         let router = Router(context: APIRequestContext.self)
+        // A server span per request, child of the caller's `traceparent` (no-op unless OTEL_* turns export on).
+        router.add(middleware: TracingMiddleware())
         router.add(middleware: MetricsMiddleware(metrics: metrics))
         router.get("/healthz") { _, _ in Self.text(.ok, "ok\n") }
         router.get("/readyz") { _, _ in

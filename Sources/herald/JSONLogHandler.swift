@@ -13,7 +13,7 @@ struct JSONLogHandler: LogHandler {
     var metadata: Logger.Metadata = [:]
 
     /// Keys whose values stay strings even when they look like numbers (a producer's event id "42").
-    static let textKeys: Set<String> = ["worker_id", "event_id", "idempotency_key", "schema", "error", "key", "breaker", "url"]
+    static let textKeys: Set<String> = ["worker_id", "event_id", "idempotency_key", "schema", "error", "key", "breaker", "url", "trace_id", "span_id", "application_id"]
 
     subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }

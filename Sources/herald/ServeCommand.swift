@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Herald
 import HeraldAPI
+import HeraldTelemetry
 import Logging
 import PGDriver
 import ServiceLifecycle
@@ -72,8 +73,10 @@ struct ServeCommand: AsyncParsableCommand {
             }
             let server = try APIServer(configuration: configuration, pool: pool, logger: logger)
             let pinger = DatabasePinger(pool: pool, schema: schema, contact: server.contact, logger: logger)
+            // First in, last out: the exporter outlives the server's shutdown and flushes its last spans.
+            let telemetry = try TelemetrySetup.bootstrap(serviceName: "herald-serve", logger: logger).map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0)] } ?? []
             var config = ServiceGroupConfiguration(
-                services: [.init(service: server), .init(service: pinger)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+                services: telemetry + [.init(service: server), .init(service: pinger)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
             config.maximumGracefulShutdownDuration = try DurationText.parse(shutdownGrace, name: "--shutdown-grace")
             config.maximumCancellationDuration = .seconds(5)
             try await ServiceGroup(configuration: config).run()

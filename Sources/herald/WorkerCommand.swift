@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Herald
 import HeraldConfiguration
+import HeraldTelemetry
 import Logging
 import ServiceLifecycle
 
@@ -177,9 +178,13 @@ struct WorkerCommand: AsyncParsableCommand {
         connection.logFormat = settings.logFormat
         let configuration = settings.configuration
         try await CommandRunner.run(connection) { logger in
+            var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+            // Bootstrapped before anything reads the global tracer; first in the group, so last out: the exporter
+            // outlives the worker's shutdown and flushes its last spans.
+            if let telemetry = try TelemetrySetup.bootstrap(serviceName: "herald-worker", logger: logger) { services.append(.init(service: telemetry)) }
             let worker = try Worker(configuration: configuration, logger: logger)
             try await worker.checkSchema()
-            var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: worker)]
+            services.append(.init(service: worker))
             if let metricsPort = configuration.metricsPort {
                 // Bound before the worker starts: a busy port stops startup with a message naming the flag.
                 let metricsHost = configuration.metricsHost

@@ -14,11 +14,15 @@ public struct EnqueueRequest: Sendable, Hashable {
     public var contentType: String
     /// Overrides the endpoint's and worker's attempt budget (1…50).
     public var maxAttempts: Int?
+    /// The producer's W3C `traceparent`: each attempt is a child span of it and the receiver gets the
+    /// continuation, so one trace runs from the producer's transaction to the endpoint. Malformed: refused.
+    public var traceparent: String?
 
     public init(
         url: String, body: [UInt8], eventType: String = "", eventID: String? = nil, headers: [String: String] = [:],
-        contentType: String = "application/json", maxAttempts: Int? = nil
+        contentType: String = "application/json", maxAttempts: Int? = nil, traceparent: String? = nil
     ) {
+        self.traceparent = traceparent
         self.url = url
         self.body = body
         self.eventType = eventType

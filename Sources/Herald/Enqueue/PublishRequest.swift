@@ -18,11 +18,14 @@ public struct PublishRequest: Sendable, Hashable {
     public var headers: [String: String]
     /// The `Content-Type` sent. Default `application/json`.
     public var contentType: String
+    /// The producer's W3C `traceparent` (see ``EnqueueRequest/traceparent``). Malformed: refused.
+    public var traceparent: String?
 
     public init(
         application: String, eventType: String, payload: [UInt8], eventID: String? = nil, channels: [String] = [],
-        headers: [String: String] = [:], contentType: String = "application/json"
+        headers: [String: String] = [:], contentType: String = "application/json", traceparent: String? = nil
     ) {
+        self.traceparent = traceparent
         self.application = application
         self.eventType = eventType
         self.payload = payload

@@ -46,6 +46,9 @@ final class HTTPSender: Sendable {
             connectionPool: pool,
             decompression: .disabled)
         configuration.httpVersion = .http1Only
+        // No client span of its own: Herald's `webhook.attempt` is the client span, with credentials removed
+        // from `url.full` and the `traceparent` the receiver gets; the client's would record the raw URL.
+        configuration.tracing.tracer = nil
         clients = PinnedClients(configuration: configuration, capacity: pinnedClients)
         self.totalTimeout = totalTimeout
         self.responseLimit = responseLimit

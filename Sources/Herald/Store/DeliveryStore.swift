@@ -16,7 +16,7 @@ struct DeliveryStore: Sendable {
             SELECT delivery_id, duplicate, target_endpoint_id, endpoint_disabled_reason
             FROM \(unescaped: schema.qualified("enqueue_with_outcome"))(\(request.url), \(request.body), \(request.eventType), \
             \(request.eventID), \(headers)::jsonb, \(request.contentType), \(request.maxAttempts)::integer, \
-            \(maxBodyBytes)::integer)
+            \(maxBodyBytes)::integer, \(request.traceparent))
             """
         do {
             guard let row = try await connection.query(query).first else {

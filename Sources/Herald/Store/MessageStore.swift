@@ -16,7 +16,7 @@ public struct MessageStore: Sendable {
             SELECT message_id, duplicate, queued
             FROM \(unescaped: schema.qualified("publish_with_outcome"))(\(request.application), \(request.eventType), \(request.payload), \
             \(request.eventID), ARRAY(SELECT jsonb_array_elements_text(\(channels)::jsonb)), \(headers)::jsonb, \(request.contentType), \
-            \(maxBodyBytes)::integer)
+            \(maxBodyBytes)::integer, \(request.traceparent))
             """
         return try await DatabaseErrors.mapping {
             guard let row = try await connection.query(query).first else {

@@ -24,6 +24,15 @@ struct AttemptTrace: Sendable, Equatable {
         spanID = parts.count == 4 ? String(parts[2]) : ""
     }
 
+    /// The context a tracer made for this attempt (`traceparent` as its instrument injected it).
+    init?(sending traceparent: String) {
+        guard let context = try? TraceContext(traceParentHeaderValue: traceparent) else { return nil }
+        self.traceparent = context.traceParentHeaderValue
+        let parts = self.traceparent.split(separator: "-")
+        traceID = parts.count == 4 ? String(parts[1]) : ""
+        spanID = parts.count == 4 ? String(parts[2]) : ""
+    }
+
     /// Header names Herald sets itself when it sends a trace context: a stored header of the same name goes.
     static let headerNames: Set<String> = ["traceparent", "tracestate"]
 }

@@ -1,12 +1,17 @@
 internal import Foundation
 internal import Logging
 internal import PGDriver
+internal import Tracing
 
 /// One send of a round: sign, send, decide what the delivery becomes.
 extension DeliverySlot {
     /// Sends one delivery and decides what it becomes; nil when it was not sent after all because
     /// `startBy` passed first (see ``HTTPSender/send(url:headers:body:startBy:)``).
-    func attempt(_ stored: LeasedDelivery, attemptID: Int64?, startBy: ContinuousClock.Instant) async -> SentAttempt? {
+    ///
+    /// With a tracer bootstrapped, the send is a `webhook.attempt` span under `parent` (the delivery's
+    /// `herald.lease` span, see ``RoundSpans``) and the receiver gets that span's `traceparent`; without one,
+    /// the receiver still gets a child of the producer's stored `traceparent` (``AttemptTrace``).
+    func attempt(_ stored: LeasedDelivery, attemptID: Int64?, startBy: ContinuousClock.Instant, parent: ServiceContext? = nil) async -> SentAttempt? {
         // Sealed secrets and headers in clear for the send (security: encryption at rest).
         let opened = try? stored.opened(with: configuration.encryption)
         let delivery = opened ?? stored
@@ -21,7 +26,9 @@ extension DeliverySlot {
             ("webhook-timestamp", String(timestamp)),
             ("Idempotency-Key", delivery.idempotencyKey),
         ]
-        let trace = AttemptTrace(childOf: delivery.traceparent, using: &random)
+        let span = parent.map { startSpan("webhook.attempt", context: $0, ofKind: .client) }
+        let trace = span.flatMap { TraceCarrier.traceparent(of: $0.context) }.flatMap(AttemptTrace.init(sending:))
+            ?? AttemptTrace(childOf: delivery.traceparent, using: &random)
         let outcome: HTTPSender.Outcome
         let clock = ContinuousClock()
         let began = clock.now
@@ -42,7 +49,11 @@ extension DeliverySlot {
                 url: delivery.url, headers: headers, body: delivery.body, startBy: startBy,
                 timeout: delivery.requestTimeout(worker: configuration.requestTimeout))
             metrics.inFlight.decrement()
-            guard let sent else { return nil }
+            guard let sent else {
+                span?.attributes["herald.outcome"] = "not_sent"
+                span?.end()
+                return nil
+            }
             outcome = sent
         } catch is EncryptionKeys.Unavailable {
             outcome = HTTPSender.Outcome(result: .connectionError(EncryptionKeys.Unavailable.message), excerpt: nil)
@@ -68,7 +79,9 @@ extension DeliverySlot {
             metadata["next_attempt_at"] = "\(next.formatted(.iso8601))"
             metadata["retry_delay_ms"] = "\(max(0, Int(next.timeIntervalSince(now()) * 1000)))"
         }
-        if let reason = decision.reason { metadata["error"] = "\(Redactor.redact(reason, secrets: [delivery.secret] + CredentialHeaders.values(in: delivery.requestHeaders), limit: 256))" }
+        let secretValues = [delivery.secret] + CredentialHeaders.values(in: delivery.requestHeaders)
+        if let reason = decision.reason { metadata["error"] = "\(Redactor.redact(reason, secrets: secretValues, limit: 256))" }
+        if let span { record(span, delivery, outcome: outcome, decision: decision, secrets: secretValues) }
         logger.log(level: decision.state == .delivered ? .debug : .info, "attempt finished", metadata: metadata)
         let completion = completion(
             delivery, decision, startedAt: startedAt, duration: duration,
@@ -85,6 +98,26 @@ extension DeliverySlot {
             breakerSend: BreakerBatch.Send(
                 key: delivery.breakerKey, deliveryID: delivery.id, probe: delivery.probe, result: outcome.result,
                 reason: completion.error, policy: policy, cap: delivery.windowCap, leaseSawSteadyState: steady))
+    }
+
+    /// The attempt span's attributes (OpenTelemetry's HTTP and retry conventions, Herald's ids), then its end.
+    private func record(
+        _ span: any Span, _ delivery: LeasedDelivery, outcome: HTTPSender.Outcome, decision: DeliveryStateMachine.Decision, secrets: [String]
+    ) {
+        span.attributes["http.request.method"] = "POST"
+        span.attributes["url.full"] = Redactor.redact(delivery.url, secrets: secrets, limit: 2048)
+        if let status = outcome.result.status { span.attributes["http.response.status_code"] = status }
+        span.attributes["webhook.id"] = delivery.idempotencyKey
+        span.attributes["retry.attempt_number"] = delivery.attemptNumber
+        if let next = decision.nextAttemptAt { span.attributes["retry.delay_ms"] = max(0, Int(next.timeIntervalSince(now()) * 1000)) }
+        span.attributes["herald.delivery_id"] = delivery.id
+        span.attributes["herald.endpoint_id"] = delivery.endpointID
+        span.attributes["herald.application_id"] = delivery.applicationID
+        span.attributes["herald.outcome"] = decision.outcome.rawValue
+        if decision.state != .delivered {
+            span.setStatus(SpanStatus(code: .error, message: decision.reason.map { Redactor.redact($0, secrets: secrets, limit: 256) }))
+        }
+        span.end()
     }
 
     func completion(

@@ -16,7 +16,8 @@ extension DeliverySlot {
     /// (``AttemptJournal/abandon(began:neverBegan:reason:)``), so only a worker's death or freeze leaves
     /// `unknown` attempts, the ones that count toward parking.
     func sendAll(
-        _ paced: [(LeasedDelivery, Duration)], attemptIDs: [Int64: Int64], lease: PGConnection, deadline: ContinuousClock.Instant
+        _ paced: [(LeasedDelivery, Duration)], attemptIDs: [Int64: Int64], lease: PGConnection, deadline: ContinuousClock.Instant,
+        spans: RoundSpans? = nil
     ) async throws -> (sent: [SentAttempt], heldBack: [LeasedDelivery]) {
         guard !paced.isEmpty else { return ([], []) }
         let deliveries = paced.map(\.0)
@@ -34,7 +35,8 @@ extension DeliverySlot {
                                     // have lost its lease already: past the deadline nothing starts.
                                     guard ContinuousClock.now < deadline, !Task.isCancelled else { return (delivery, nil) }
                                     began.insert(delivery.id)
-                                    let sent = await self.attempt(delivery, attemptID: attemptIDs[delivery.id], startBy: deadline)
+                                    let sent = await self.attempt(
+                                        delivery, attemptID: attemptIDs[delivery.id], startBy: deadline, parent: spans?.parent(of: delivery.id))
                                     if sent == nil { began.remove(delivery.id) }
                                     return (delivery, sent)
                                 }

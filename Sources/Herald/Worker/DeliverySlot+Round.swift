@@ -1,0 +1,127 @@
+internal import Foundation
+internal import Logging
+internal import PGDriver
+internal import Tracing
+
+/// One round of a slot: lease, triage, send, complete (see ``DeliverySlot``).
+extension DeliverySlot {
+    /// One lease-triage-send-complete round.
+    func round(_ leaseQuery: PGQuery, on connection: PGConnection) async throws -> RoundResult {
+        // Measured before the lease's round trip: the server's idle-in-transaction clock starts no earlier.
+        let leaseStart = ContinuousClock.now
+        let leaseInstant = DefaultTracerClock.now
+        return try await connection.withTransaction(startingWith: leaseQuery) { tx, lease in
+            let leaseAnswered = DefaultTracerClock.now
+            var result = RoundResult()
+            var rows: [PGRow] = []
+            for row in lease.rows {
+                if let key = try row.decode("backlog_key", as: String?.self) {
+                    result.backlogs.append(Backlog(key: key, until: try row.decode("backlog_until", as: Date.self)))
+                } else if try row.decode("id", as: Int64?.self) == nil {
+                    result.soonest = try row.decode("backlog_until", as: Date?.self)
+                    result.excess = try row.decode("lease_excess", as: Int?.self) ?? 0
+                } else {
+                    rows.append(row)
+                }
+            }
+            guard !rows.isEmpty else { return result }
+
+            // Triage.
+            let triage = LeaseTriage(poisonThreshold: configuration.poisonThreshold)
+            var finished: [Completion] = []
+            var toSend: [LeasedDelivery] = []
+            for row in rows {
+                let decoded = LeasedDelivery.decode(row)
+                switch (triage.decide(decoded), try? decoded.get()) {
+                case (.send, let delivery?): toSend.append(delivery)
+                case (.park, let delivery?): finished.append(parked(delivery))
+                case (.failDisabled, let delivery?): finished.append(disabled(delivery))
+                case (.wait(_, let until), let delivery?): finished.append(deferral(delivery, until: until))
+                case (.failUnreadable(let error), _): finished.append(unreadable(error))
+                default: break
+                }
+            }
+
+            // Spans (only with a tracer bootstrapped): every one started here ends below or in `catch`.
+            let spans = RoundSpans.begin(
+                slot: index, workerID: configuration.workerID, leaseStart: leaseInstant, leaseAnswered: leaseAnswered,
+                leased: rows.count, sending: toSend)
+            do {
+                let sent = try await sendAndComplete(toSend, finished: finished, result: &result, tx: tx, leaseStart: leaseStart, spans: spans)
+                result.leased = rows.count
+                result.sent = sent
+                spans?.end(sent: sent)
+                return result
+            } catch {
+                spans?.end(error: error)
+                throw error
+            }
+        }
+    }
+
+    /// Stages 3 and 4 of a round: journal, send, complete (with `COMMIT`); returns how many were sent.
+    private func sendAndComplete(
+        _ toSend: [LeasedDelivery], finished: [Completion], result: inout RoundResult, tx: PGConnection,
+        leaseStart: ContinuousClock.Instant, spans: RoundSpans?
+    ) async throws -> Int {
+        var finished = finished
+        // Send: every send on record first (and rate limits reserved); if that fails nothing is sent.
+        let journalStart = DefaultTracerClock.now
+        let entries = try await journal.begin(toSend.map { d in
+            AttemptMarker(
+                deliveryID: d.id, attempt: d.attemptNumber, workerID: configuration.workerID, startedAt: now(),
+                breakerKey: d.breakerKey, ratePerMinute: d.rateLimitPerMinute)
+        })
+        var attemptIDs: [Int64: Int64] = [:]
+        var sendable: [(LeasedDelivery, Duration)] = []
+        for delivery in toSend {
+            switch entries[delivery.id] {
+            case .recorded(let attemptID, let after)?:
+                attemptIDs[delivery.id] = attemptID
+                sendable.append((delivery, after))
+            case .rateLimited(let until)?:
+                finished.append(deferral(delivery, until: until))
+                result.soonest = min(result.soonest ?? until, until)
+            case nil:
+                // Nothing has been sent: the rows already journaled go, so they never read as a death mid-send.
+                await journal.abandon(
+                    began: [], neverBegan: entries.values.compactMap { if case .recorded(let id, _) = $0 { id } else { nil } },
+                    reason: "not sent: the attempt journal's answer was incomplete")
+                throw PGError(.server, message: "the attempt journal returned no row for delivery \(delivery.id)")
+            }
+        }
+        spans?.stage("herald.journal", from: journalStart)
+        let deadline = leaseStart + configuration.sendDeadline
+        let (sent, heldBack) = try await sendAll(sendable, attemptIDs: attemptIDs, lease: tx, deadline: deadline, spans: spans)
+        finished += heldBack.map { delivery in
+            var completion = deferral(delivery, until: now())
+            completion.attemptID = attemptIDs[delivery.id]  // its journal row goes: it was never sent
+            return completion
+        }
+
+        // Complete.
+        let records = BreakerBatch.records(sent.map(\.breakerSend), now: now())
+        let lessons = EndpointOutcomeBatch.records(sent.map(\.endpointSend))
+        let written: CompletionResults
+        let completeStart = DefaultTracerClock.now
+        do {
+            written = try await complete(sent.map(\.completion) + finished, breakers: records, endpoints: lessons, on: tx)
+            spans?.stage("herald.complete", from: completeStart)
+        } catch {
+            spans?.stage("herald.complete", from: completeStart, error: error)
+            // The lease ended (or the database went away) before the outcomes were recorded: this live
+            // worker settles its journal rows, so they never read as a death mid-send (parking).
+            await journal.abandon(
+                began: sent.compactMap(\.completion.attemptID), neverBegan: heldBack.compactMap { attemptIDs[$0.id] },
+                reason: "the outcome could not be recorded (the lease ended) while the worker was alive")
+            throw error
+        }
+        for attempt in sent {
+            metrics.deliveries[attempt.completion.outcome.rawValue]?.increment()
+            metrics.attemptNumbers.record(Double(attempt.completion.attempt))
+        }
+        if let transitions = written.breakers { result.backlogs += logTransitions(transitions) }
+        if let disabled = written.endpoints { logDisabled(disabled) }
+        return sent.count
+    }
+}
