@@ -56,7 +56,9 @@ lint-docker: ## hadolint the Dockerfile, validate compose.yaml and the Grafana d
 	docker-compose -f docker/compose.yaml config -q
 	python3 -m json.tool docker/grafana/herald-dashboard.json > /dev/null
 
-lint-alerts: ## Check the Prometheus alert rules and run their unit tests (promtool test rules)
+lint-alerts: ## Check the Prometheus config and alert rules, and run the rules' unit tests (promtool test rules)
+	promtool check config docker/prometheus/prometheus.yml
+	python3 -c 'import sys, yaml; [yaml.safe_load(open(f)) for f in sys.argv[1:]]' docker/grafana/provisioning/*/*.yml
 	promtool check rules docker/prometheus/alerts.yml
 	cd docker/prometheus && promtool test rules alerts_test.yml
 

