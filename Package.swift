@@ -95,6 +95,7 @@ let package = Package(
             name: "HeraldConfiguration",
             dependencies: [
                 "Herald",
+                "HeraldAPI",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Logging", package: "swift-log"),
             ],

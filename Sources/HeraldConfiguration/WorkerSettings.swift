@@ -2,7 +2,7 @@ public import Herald
 
 /// A worker's effective settings: the library's configuration plus what only the command line uses
 /// (logging), and where each value came from.
-public struct WorkerSettings: Sendable {
+public struct WorkerSettings: SettingValues {
     /// What the worker is told; its defaults are the defaults of every setting.
     public var configuration: WorkerConfiguration
     /// `--log-level`: trace … critical. Default info.
@@ -22,17 +22,17 @@ public struct WorkerSettings: Sendable {
         configuration = WorkerConfiguration(connectionString: "", schema: .default)
     }
 
-    /// Where `key`'s value came from.
-    public func source(of key: String) -> SettingSource { sources[key] ?? .default }
+    public static let command = "herald worker"
 
-    /// One entry per setting, in the order of ``WorkerSetting/all``: key, value (secrets masked), source.
-    public var entries: [(key: String, value: String, source: SettingSource)] {
-        WorkerSetting.all.map { setting in (setting.key, setting.show(self), source(of: setting.key)) }
-    }
+    /// A cap is at least its base: each is checked with the other's value, so the refusal names both.
+    public static let partners: [String: String] = [
+        "backoff_base": "backoff_cap", "backoff_cap": "backoff_base",
+        "breaker_cooldown": "breaker_cooldown_cap", "breaker_cooldown_cap": "breaker_cooldown",
+    ]
 
     /// Every bound the library checks, the cross-setting ones (backoff cap ≥ base) included.
     /// - Throws: ``HeraldError/Code/invalidInput`` with the library's message.
-    func check() throws {
+    public func check() throws {
         try configuration.validate()
         let r = configuration.retryPolicy, b = configuration.breakerPolicy
         _ = try RetryPolicy(maxAttempts: r.maxAttempts, base: r.base, cap: r.cap, factor: r.factor)

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Herald
 import HeraldAPI
+import HeraldConfiguration
 import HeraldTelemetry
 import Logging
 import PGDriver
@@ -20,6 +21,12 @@ struct ServeCommand: AsyncParsableCommand {
             Examples:
               herald serve
               herald serve --host 0.0.0.0 --port 8080 --pool-size 16
+              HERALD_PORT=9000 herald serve --config /etc/herald.toml --print-config
+
+            Every setting also comes from HERALD_<FLAG_IN_UPPER_SNAKE> (HERALD_PORT; DATABASE_URL,
+            HERALD_ENCRYPTION_KEY) and from a --config file (the same herald.toml as the workers': keys of
+            `herald worker` are left to it). A flag beats the environment, which beats the file, which beats
+            the default. Unknown keys and malformed values exit 64.
 
             Exit codes: 0 stopped on a signal; 1 could not start (database unreachable, schema not migrated,
             port in use); 64 invalid arguments.
@@ -27,33 +34,70 @@ struct ServeCommand: AsyncParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
 
-    @Option(help: "Address to listen on (127.0.0.1: this machine only; 0.0.0.0 behind a load balancer).")
-    var host: String = "127.0.0.1"
+    @Option(help: ArgumentHelp("TOML file of settings, one key = value per line (also HERALD_CONFIG); flags and HERALD_* variables override it.", valueName: "path"))
+    var config: String?
 
-    @Option(help: "Port to listen on (0: any free port, logged as `api listening`).")
-    var port: Int = 8080
+    @Flag(help: "Print every setting's effective value and its source (flag, env, file or default), secrets masked, and exit without connecting.")
+    var printConfig = false
 
-    @Option(help: "Database connections at most, 1-256: requests in flight beyond it wait for one.")
-    var poolSize: Int = 8
+    @Flag(help: "With --print-config: print it as one JSON object.")
+    var json = false
 
-    @Option(help: "Failed authentications allowed per client address per minute before 429, 1-100000.")
-    var authFailuresPerMinute: Int = 10
+    @Option(help: help("Address to listen on (127.0.0.1: this machine only; 0.0.0.0 behind a load balancer).", "host"))
+    var host: String?
 
-    @Option(help: "Longest wait for requests in flight on shutdown.")
-    var shutdownGrace: String = "30s"
+    @Option(help: help("Port to listen on (0: any free port, logged as `api listening`).", "port"))
+    var port: String?
+
+    @Option(help: help("Database connections at most, 1-256: requests in flight beyond it wait for one.", "pool_size"))
+    var poolSize: String?
+
+    @Option(help: help("Failed authentications allowed per client address per minute before 429, 1-100000.", "auth_failures_per_minute"))
+    var authFailuresPerMinute: String?
+
+    @Option(help: help("Longest wait for requests in flight on shutdown.", "shutdown_grace"))
+    var shutdownGrace: String?
+
+    /// `text` with the setting's default (APIServer.Configuration's, the one source) and its variable.
+    static func help(_ text: String, _ key: String) -> ArgumentHelp {
+        guard let setting = Setting<ServeSettings>.named(key) else { return ArgumentHelp(text) }
+        return ArgumentHelp("\(text) [default: \(setting.defaultText); env \(setting.environmentVariable)]")
+    }
+
+    /// The flags given, by setting key, as typed; the resolver reads them like any other source.
+    var flagValues: [String: String] {
+        let given: [(String, String?)] = [
+            ("database_url", connection.databaseURL), ("schema", connection.schema), ("log_level", connection.logLevel),
+            ("log_format", connection.logFormat), ("host", host), ("port", port), ("pool_size", poolSize),
+            ("auth_failures_per_minute", authFailuresPerMinute), ("shutdown_grace", shutdownGrace),
+        ]
+        return Dictionary(uniqueKeysWithValues: given.compactMap { key, value in value.map { (key, $0) } })
+    }
 
     func validate() throws {
-        guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535, got \(port)") }
-        guard (1...256).contains(poolSize) else { throw ValidationError("--pool-size must be between 1 and 256, got \(poolSize)") }
-        guard (1...100_000).contains(authFailuresPerMinute) else {
-            throw ValidationError("--auth-failures-per-minute must be between 1 and 100000, got \(authFailuresPerMinute)")
-        }
-        do { _ = try DurationText.parse(shutdownGrace, name: "--shutdown-grace") } catch let error as HeraldError { throw ValidationError(error.message) }
+        if json && !printConfig { throw ValidationError("--json goes with --print-config") }
     }
 
     func run() async throws {
+        let settings: ServeSettings
+        do {
+            settings = try ServeSettingsResolver(flags: flagValues, environment: ProcessInfo.processInfo.environment, configFlag: config).resolve()
+        } catch {
+            let (message, code) = CommandRunner.describe(error, schema: nil)
+            FileHandle.standardError.write(Data("herald: \(message)\n".utf8))
+            throw code
+        }
+        if printConfig {
+            print(try WorkerCommand.render(settings, json: json))
+            return
+        }
+        var connection = self.connection
+        connection.databaseURL = settings.connectionString
+        connection.schema = settings.server.schema.rawValue
+        connection.logLevel = settings.logLevel
+        connection.logFormat = settings.logFormat
         try await CommandRunner.run(connection) { logger in
-            let schema = try connection.resolvedSchema()
+            let schema = settings.server.schema
             let url = connection.connectionString
             // Refuse to start on an unmigrated schema: every request would fail.
             let first = try await connection.connect(logger: logger)
@@ -62,22 +106,17 @@ struct ServeCommand: AsyncParsableCommand {
             guard pending.isEmpty else {
                 throw HeraldError(.migration, "schema \(schema) is missing migrations (\(pending.joined(separator: ", "))): run `herald migrate` first")
             }
-            var configuration = APIServer.Configuration(schema: schema)
-            configuration.host = host
-            configuration.port = port
-            configuration.poolSize = poolSize
-            configuration.authFailuresPerMinute = authFailuresPerMinute
-            configuration.keys = try EncryptionKeys.from()
-            let pool = PGConnectionPool(maximum: poolSize) {
+            // Bootstrapped before anything reads the global tracer; first in the group, so last out: the
+            // exporter outlives the server's shutdown and flushes its last spans.
+            let telemetry = try TelemetrySetup.bootstrap(serviceName: "herald-serve", logger: logger).map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0)] } ?? []
+            let pool = PGConnectionPool(maximum: settings.server.poolSize) {
                 try await PGConnection.connect(url, applicationName: "herald-serve", logger: logger)
             }
-            let server = try APIServer(configuration: configuration, pool: pool, logger: logger)
+            let server = try APIServer(configuration: settings.server, pool: pool, logger: logger)
             let pinger = DatabasePinger(pool: pool, schema: schema, contact: server.contact, logger: logger)
-            // First in, last out: the exporter outlives the server's shutdown and flushes its last spans.
-            let telemetry = try TelemetrySetup.bootstrap(serviceName: "herald-serve", logger: logger).map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0)] } ?? []
             var config = ServiceGroupConfiguration(
                 services: telemetry + [.init(service: server), .init(service: pinger)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-            config.maximumGracefulShutdownDuration = try DurationText.parse(shutdownGrace, name: "--shutdown-grace")
+            config.maximumGracefulShutdownDuration = settings.shutdownGrace
             config.maximumCancellationDuration = .seconds(5)
             try await ServiceGroup(configuration: config).run()
         }

@@ -150,10 +150,9 @@ struct WorkerCommand: AsyncParsableCommand {
     }
 
     /// The effective settings, one line each (or one JSON object), for `--print-config`.
-    static func render(_ settings: WorkerSettings, json: Bool) throws -> String {
-        struct Entry: Encodable { var value: String; var source: String }
+    static func render(_ settings: some SettingValues, json: Bool) throws -> String {
         if json {
-            return try JSONOutput.encode(Dictionary(uniqueKeysWithValues: settings.entries.map { ($0.key, Entry(value: $0.value, source: $0.source.description)) }))
+            return try JSONOutput.encode(Dictionary(uniqueKeysWithValues: settings.entries.map { ($0.key, PrintedSetting(value: $0.value, source: $0.source.description)) }))
         }
         return TextTable.render(header: ["SETTING", "VALUE", "SOURCE"], rows: settings.entries.map { [$0.key, $0.value, $0.source.description] })
     }
@@ -204,4 +203,10 @@ struct WorkerCommand: AsyncParsableCommand {
             try await ServiceGroup(configuration: config).run()
         }
     }
+}
+
+/// One setting as `--print-config --json` prints it.
+struct PrintedSetting: Encodable {
+    var value: String
+    var source: String
 }

@@ -2,14 +2,16 @@ internal import Configuration
 internal import Foundation
 internal import Herald
 
-/// Resolves every worker setting from flags, the environment, a herald.toml and the defaults, in that
-/// order of precedence, with swift-configuration's ``ConfigReader`` over one provider per source.
+/// Resolves every setting of a command (`Values`: ``WorkerSettings``, ``ServeSettings``) from flags, the
+/// environment, a herald.toml and the defaults, in that order of precedence, with swift-configuration's
+/// ``ConfigReader`` over one provider per source.
 ///
 /// Every refusal is ``HeraldError/Code/invalidInput`` (exit 64) naming the key, the value (unless
 /// secret) and the source: `invalid concurrency "lots" from HERALD_CONCURRENCY: expected a whole number
 /// 1-1024`. A key the file sets that is no setting, and a `HERALD_` variable one typo away from a setting,
-/// are refused too, since either means a value the operator believes is in force is not.
-public struct WorkerSettingsResolver: Sendable {
+/// are refused too, since either means a value the operator believes is in force is not. Keys and variables
+/// of another command (one herald.toml for the whole deployment) are left to that command.
+public struct SettingsResolver<Values: SettingValues>: Sendable {
     /// Values given as flags, by setting key (`"batch_size": "32"`), as typed.
     public var flags: [String: String]
     /// The process environment.
@@ -30,16 +32,9 @@ public struct WorkerSettingsResolver: Sendable {
         return nil
     }
 
-    /// Settings whose bounds depend on each other (a cap is at least its base): each is checked with
-    /// the other's value, so the refusal names both.
-    static let partners: [String: String] = [
-        "backoff_base": "backoff_cap", "backoff_cap": "backoff_base",
-        "breaker_cooldown": "breaker_cooldown_cap", "breaker_cooldown_cap": "breaker_cooldown",
-    ]
-
     /// One value found for a setting.
     struct Given {
-        var setting: WorkerSetting
+        var setting: Setting<Values>
         var text: String
         var source: SettingSource
         /// `concurrency "lots" from HERALD_CONCURRENCY`; a secret's value is never shown.
@@ -50,8 +45,8 @@ public struct WorkerSettingsResolver: Sendable {
 
     /// The effective settings.
     /// - Throws: ``HeraldError/Code/invalidInput`` naming the key and the source.
-    public func resolve() throws -> WorkerSettings {
-        let settings = WorkerSetting.all
+    public func resolve() throws -> Values {
+        let settings = Values.settings
         try checkEnvironmentNames(settings)
         let secrets = Set(settings.filter(\.isSecret).map(\.key))
         var providers: [any ConfigProvider] = [
@@ -64,7 +59,7 @@ public struct WorkerSettingsResolver: Sendable {
             EnvironmentVariablesProvider(
                 environmentVariables: environment.filter { !$0.value.isEmpty },
                 secretsSpecifier: .specific(Set(settings.filter(\.isSecret).map(\.environmentVariable)))
-            ).mapKeys { key in AbsoluteConfigKey([WorkerSetting.named(key.components.joined(separator: "."))?.environmentVariable ?? "HERALD_?"]) },
+            ).mapKeys { key in AbsoluteConfigKey([Setting<Values>.named(key.components.joined(separator: "."))?.environmentVariable ?? "HERALD_?"]) },
         ]
         let file = configFile
         if let file {
@@ -93,7 +88,7 @@ public struct WorkerSettingsResolver: Sendable {
             given.append(Given(setting: setting, text: text, source: source))
         }
 
-        var resolved = WorkerSettings()
+        var resolved = Values()
         for value in given {
             do {
                 try value.setting.apply(&resolved, value.text)
@@ -105,8 +100,8 @@ public struct WorkerSettingsResolver: Sendable {
         // Each value's bounds, checked on the defaults (with its partner's value): a bound it breaks
         // is its own fault and the refusal names it.
         for value in given {
-            var alone = WorkerSettings()
-            let partner = Self.partners[value.setting.key].flatMap { key in given.first { $0.setting.key == key } }
+            var alone = Values()
+            let partner = Values.partners[value.setting.key].flatMap { key in given.first { $0.setting.key == key } }
             if let partner { try partner.setting.apply(&alone, partner.text) }
             try value.setting.apply(&alone, value.text)
             do {
@@ -121,24 +116,28 @@ public struct WorkerSettingsResolver: Sendable {
 
     /// Refuses a `HERALD_` variable that is no setting but reads like one misspelt (`HERALD_CONCURENCY`,
     /// `HERALD_DATABASE_URL`). Other `HERALD_` variables (tools' own, such as `HERALD_BIN`) are left alone.
-    func checkEnvironmentNames(_ settings: [WorkerSetting]) throws {
-        let known = Set(settings.map(\.environmentVariable) + ["HERALD_CONFIG"])
+    func checkEnvironmentNames(_ settings: [Setting<Values>]) throws {
+        let known = SettingCatalog.variables
         for name in environment.keys.sorted() where name.hasPrefix("HERALD_") && !known.contains(name) {
             let tail = String(name.dropFirst("HERALD_".count))
             if let near = settings.min(by: { EditDistance.between(tail, $0.key.uppercased()) < EditDistance.between(tail, $1.key.uppercased()) }),
                 EditDistance.between(tail, near.key.uppercased()) <= max(2, tail.count / 5) {
                 throw HeraldError.invalid(
-                    "unknown setting \(name) in the environment: did you mean \(near.environmentVariable)? (herald worker --help lists the settings)")
+                    "unknown setting \(name) in the environment: did you mean \(near.environmentVariable)? (\(Values.command) --help lists the settings)")
             }
         }
     }
 
     /// Refuses a key of the file that is no setting, with the nearest setting's key.
-    func checkFileKeys(_ file: FlatTOMLProvider, _ settings: [WorkerSetting]) throws {
-        for (key, line) in file.keys where WorkerSetting.named(key) == nil {
+    func checkFileKeys(_ file: FlatTOMLProvider, _ settings: [Setting<Values>]) throws {
+        let known = SettingCatalog.keys
+        for (key, line) in file.keys where !known.contains(key) {
             let near = settings.min { EditDistance.between(key, $0.key) < EditDistance.between(key, $1.key) }
             let hint = near.map { EditDistance.between(key, $0.key) <= max(3, key.count / 3) ? ": did you mean \($0.key)?" : "" } ?? ""
-            throw HeraldError.invalid("unknown key \(key.debugDescription) in \(file.path) line \(line)\(hint) (herald worker --help lists the settings)")
+            throw HeraldError.invalid("unknown key \(key.debugDescription) in \(file.path) line \(line)\(hint) (\(Values.command) --help lists the settings)")
         }
     }
 }
+
+/// The resolver of `herald worker`'s settings.
+public typealias WorkerSettingsResolver = SettingsResolver<WorkerSettings>
