@@ -176,7 +176,7 @@ let package = Package(
         // Herald against a real PostgreSQL, real HTTP and real `herald` processes.
         .testTarget(
             name: "HeraldIntegrationTests",
-            dependencies: ["Herald", "HeraldAPI", "PGDriver", "HeraldTestSupport"],
+            dependencies: ["Herald", "HeraldAPI", "PGDriver", "HeraldTestSupport", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: testSettings
         ),
     ]

@@ -59,6 +59,17 @@ public struct Setting<Values: SettingValues> {
         }
     }
 
+    /// A size: whole bytes, or with a binary unit (`512KiB`, `64MiB`, `2GiB`); shown in the largest unit
+    /// that divides it.
+    static func bytes(_ key: String, _ range: ClosedRange<Int>, _ path: WritableKeyPath<Values, Int>) -> Setting {
+        Setting(key, show: { ByteSizeText.text($0[keyPath: path]) }) { settings, text in
+            guard let value = ByteSizeText.parse(text) else {
+                throw SettingRefusal("expected a size such as 64MiB (bytes, KiB, MiB or GiB), \(ByteSizeText.text(range.lowerBound))-\(ByteSizeText.text(range.upperBound))")
+            }
+            settings[keyPath: path] = value
+        }
+    }
+
     static func duration(_ key: String, _ path: WritableKeyPath<Values, Duration>) -> Setting {
         Setting(key, show: { DurationDisplay.text($0[keyPath: path]) }) { settings, text in
             settings[keyPath: path] = try DurationDisplay.parse(text)

@@ -12,6 +12,7 @@ extension WorkerSettings {
             .text("worker_id", \.configuration.workerID),
             .integer("concurrency", WorkerConfiguration.concurrencyRange, \.configuration.concurrency),
             .integer("batch_size", WorkerConfiguration.batchSizeRange, \.configuration.batchSize),
+            .bytes("max_in_flight_bytes", WorkerConfiguration.maxInFlightBytesRange, \.configuration.maxInFlightBytes),
             .integer("max_in_flight_per_endpoint", WorkerConfiguration.maxInFlightPerEndpointRange, \.configuration.maxInFlightPerEndpoint),
             .duration("poll_interval", \.configuration.pollInterval),
             .duration("connect_timeout", \.configuration.connectTimeout),

@@ -154,8 +154,8 @@ extension PGConnection {
     }
 
     /// Sends one statement with its parameters (`PQsendQueryPrepared` when prepared, else
-    /// `PQsendQueryParams`); text results.
-    func send(_ query: PGQuery, on conn: OpaquePointer) throws {
+    /// `PQsendQueryParams`); text results unless `resultFormat` is 1 (binary).
+    func send(_ query: PGQuery, on conn: OpaquePointer, resultFormat: Int32 = 0) throws {
         let binds = query.binds
         let copies: [UnsafeMutablePointer<CChar>?] = binds.map { bind in
             guard let bytes = bind.bytes else { return nil }
@@ -175,9 +175,9 @@ extension PGConnection {
         let formats: [Int32] = binds.map { $0.format }
         let sent: Int32
         if query.reusesPlan, let name = prepared[Self.statementKey(query)] {
-            sent = PQsendQueryPrepared(conn, name, Int32(binds.count), values, lengths, formats, 0)
+            sent = PQsendQueryPrepared(conn, name, Int32(binds.count), values, lengths, formats, resultFormat)
         } else {
-            sent = PQsendQueryParams(conn, query.sql, Int32(binds.count), types, values, lengths, formats, 0)
+            sent = PQsendQueryParams(conn, query.sql, Int32(binds.count), types, values, lengths, formats, resultFormat)
         }
         guard sent == 1 else { throw lostOrClientError(conn) }
     }

@@ -97,6 +97,9 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: WorkerCommand.help("Serve /metrics, /healthz and /readyz on this port (off unless given).", "metrics_port"))
     var metricsPort: String?
 
+    @Option(help: WorkerCommand.help("Bytes of bodies over 64 KiB the worker holds at once across its slots (KiB, MiB, GiB); what does not fit waits, unsent, for a later round. A larger body still goes, alone.", "max_in_flight_bytes"))
+    var maxInFlightBytes: String?
+
     @Option(help: WorkerCommand.help("Address the metrics server binds to (127.0.0.1: this machine only; 0.0.0.0 in a container whose port is published).", "metrics_host"))
     var metricsHost: String?
 
@@ -129,7 +132,7 @@ struct WorkerCommand: AsyncParsableCommand {
         let given: [(String, String?)] = [
             ("database_url", connection.databaseURL), ("schema", connection.schema), ("log_level", connection.logLevel),
             ("log_format", connection.logFormat), ("worker_id", workerID), ("concurrency", concurrency), ("batch_size", batchSize),
-            ("max_in_flight_per_endpoint", maxInFlightPerEndpoint), ("poll_interval", pollInterval), ("connect_timeout", connectTimeout),
+            ("max_in_flight_per_endpoint", maxInFlightPerEndpoint), ("max_in_flight_bytes", maxInFlightBytes), ("poll_interval", pollInterval), ("connect_timeout", connectTimeout),
             ("request_timeout", requestTimeout), ("max_attempts", maxAttempts), ("backoff_base", backoffBase), ("backoff_cap", backoffCap),
             ("backoff_factor", backoffFactor), ("breaker_threshold", breakerThreshold), ("breaker_cooldown", breakerCooldown),
             ("breaker_cooldown_cap", breakerCooldownCap), ("shutdown_grace", shutdownGrace), ("poison_threshold", poisonThreshold),

@@ -30,6 +30,22 @@ struct DeliveryStore: Sendable {
         }
     }
 
+    /// Bodies up to this size (64 KiB) come with the lease, hex-encoded in its text result; larger ones are
+    /// fetched by ``bodyQuery(ids:)`` in binary, after the worker's byte budget admits them.
+    static let inlineBodyBytes = 65_536
+
+    /// The bodies of leased deliveries `ids`, in that order (run with ``PGConnection/queryBytes(_:)``).
+    func bodyQuery(ids: [Int64]) -> PGQuery {
+        let array = "{" + ids.map(String.init).joined(separator: ",") + "}"
+        return """
+        SELECT coalesce(d.body, m.payload) AS body
+        FROM unnest(\(array)::bigint[]) WITH ORDINALITY AS wanted(id, n)
+        JOIN \(unescaped: schema.qualified("deliveries")) d ON d.id = wanted.id
+        LEFT JOIN \(unescaped: schema.qualified("messages")) m ON m.id = d.message_id
+        ORDER BY wanted.n
+        """
+    }
+
     /// What a lease needs to know besides the batch size; all worker constants, so they are spliced into the
     /// statement as integer literals and the prepared statement keeps one plan.
     struct LeaseSettings: Sendable, Hashable {
@@ -79,7 +95,11 @@ struct DeliveryStore: Sendable {
         )
         SELECT due.backlog_key, due.backlog_until, due.lease_excess, d.id, d.idempotency_key,
                -- A message's deliveries share its payload, stored once (migrations/0012).
-               coalesce(d.body, m.payload) AS body, d.content_type, d.headers, d.traceparent, d.attempts, d.max_attempts, d.breaker_key,
+               -- Small bodies come with the lease; larger ones are fetched in binary once the worker's
+               -- byte budget admits them (bodyQuery). octet_length reads the size without detoasting.
+               CASE WHEN octet_length(coalesce(d.body, m.payload)) <= \(unescaped: String(Self.inlineBodyBytes))
+                    THEN coalesce(d.body, m.payload) END AS body,
+               octet_length(coalesce(d.body, m.payload)) AS body_bytes, d.content_type, d.headers, d.traceparent, d.attempts, d.max_attempts, d.breaker_key,
                due.lease_probe AS probe,
                e.id AS endpoint_id, e.url, e.secret, e.application_id, e.headers AS endpoint_headers, e.request_timeout_ms,
                e.failing_since IS NOT NULL AS endpoint_failing,

@@ -46,8 +46,13 @@ extension DeliverySlot {
             let spans = RoundSpans.begin(
                 slot: index, workerID: configuration.workerID, leaseStart: leaseInstant, leaseAnswered: leaseAnswered,
                 leased: rows.count, sending: toSend)
+            // Large bodies: only what the worker's byte budget admits is fetched and sent this round.
+            let (admitted, waiting, reservedBytes) = try await fetchLargeBodies(toSend, on: tx)
+            defer { budget.release(reservedBytes) }
+            finished += waiting.map { deferral($0, until: now()) }
+            if !waiting.isEmpty { result.soonest = min(result.soonest ?? now().addingTimeInterval(0.05), now().addingTimeInterval(0.05)) }
             do {
-                let sent = try await sendAndComplete(toSend, finished: finished, result: &result, tx: tx, leaseStart: leaseStart, spans: spans)
+                let sent = try await sendAndComplete(admitted, finished: finished, result: &result, tx: tx, leaseStart: leaseStart, spans: spans)
                 result.leased = rows.count
                 result.sent = sent
                 spans?.end(sent: sent)
@@ -123,5 +128,41 @@ extension DeliverySlot {
         if let transitions = written.breakers { result.backlogs += logTransitions(transitions) }
         if let disabled = written.endpoints { logDisabled(disabled) }
         return sent.count
+    }
+
+    /// Reserves the worker's byte budget for the bodies over the inline limit, in lease order, and fetches
+    /// those it admits in binary (one round trip); returns the deliveries to send, those that wait for a
+    /// later round (unsent, no attempt spent), and the bytes to release when the round ends.
+    func fetchLargeBodies(
+        _ deliveries: [LeasedDelivery], on tx: PGConnection
+    ) async throws -> (admitted: [LeasedDelivery], waiting: [LeasedDelivery], reservedBytes: Int) {
+        let large = deliveries.filter { !$0.bodyFetched }
+        guard !large.isEmpty else { return (deliveries, [], 0) }
+        let (count, bytes) = budget.reserve(large.map(\.bodyBytes))
+        let fetching = Array(large.prefix(count))
+        let waiting = Set(large.dropFirst(count).map(\.id))
+        var bodies: [Int64: [UInt8]] = [:]
+        do {
+            let values = try await tx.queryBytes(store.bodyQuery(ids: fetching.map(\.id)))
+            for (delivery, value) in zip(fetching, values) { bodies[delivery.id] = value }
+        } catch {
+            budget.release(bytes)
+            throw error
+        }
+        var admitted: [LeasedDelivery] = []
+        for var delivery in deliveries where !waiting.contains(delivery.id) {
+            if !delivery.bodyFetched {
+                // Pruned between the lease and this read: sent as the empty body it now is would be wrong.
+                guard let body = bodies[delivery.id] else { continue }
+                delivery.body = body
+                delivery.bodyFetched = true
+            }
+            admitted.append(delivery)
+        }
+        if !waiting.isEmpty {
+            logger.debug(
+                "large bodies wait for the byte budget", metadata: ["slot": "\(index)", "deliveries": "\(waiting.count)", "in_use": "\(budget.inUse)"])
+        }
+        return (admitted, deliveries.filter { waiting.contains($0.id) }, bytes)
     }
 }

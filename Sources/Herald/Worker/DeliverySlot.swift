@@ -23,6 +23,8 @@ struct DeliverySlot: Sendable {
     let logger: Logger
     let metrics: HeraldMetrics
     let journal: AttemptJournal
+    /// The worker's byte budget for large bodies, shared by its slots.
+    let budget: ByteBudget
     let now: @Sendable () -> Date
 
     var store: DeliveryStore { DeliveryStore(schema: configuration.schema) }

@@ -9,6 +9,10 @@ struct LeasedDelivery: Sendable {
     var id: Int64
     var idempotencyKey: String
     var body: [UInt8]
+    /// The body's size in bytes.
+    var bodyBytes: Int
+    /// Whether ``body`` holds the body: false for one over the inline limit until the round fetches it.
+    var bodyFetched: Bool
     var contentType: String
     var headers: [String: String]
     /// The producer's W3C `traceparent` (validated at enqueue/publish), if it gave one.
@@ -59,10 +63,12 @@ struct LeasedDelivery: Sendable {
     init(row: PGRow) throws {
         id = try row.decode("id")
         idempotencyKey = try row.decode("idempotency_key")
-        guard let payload = try row.decode("body", as: [UInt8]?.self) else {
+        guard let size = try row.decode("body_bytes", as: Int?.self) else {
             throw LeaseRowError(id: id, reason: "its payload was pruned (herald prune --payloads-older-than); it cannot be sent")
         }
-        body = payload
+        bodyBytes = size
+        body = try row.decode("body", as: [UInt8]?.self) ?? []
+        bodyFetched = size <= DeliveryStore.inlineBodyBytes
         contentType = try row.decode("content_type")
         traceparent = try row.decode("traceparent")
         do {

@@ -61,6 +61,7 @@ public struct Worker: Service, CustomStringConvertible {
             maxConnectionsPerHost: configuration.concurrency * configuration.batchSize,
             addressPolicy: AddressPolicy(allowPrivateNetworks: configuration.allowPrivateNetworks))
         let doorbell = Doorbell()
+        let budget = ByteBudget(capacity: configuration.maxInFlightBytes)
         let journal = AttemptJournal(
             connectionString: configuration.connectionString, store: DeliveryStore(schema: configuration.schema), contact: databaseContact,
             logger: logger)
@@ -95,7 +96,7 @@ public struct Worker: Service, CustomStringConvertible {
             }
             for index in 0..<configuration.concurrency {
                 let slot = DeliverySlot(
-                    index: index, configuration: configuration, http: http, doorbell: doorbell, logger: logger, metrics: metrics, journal: journal, now: now)
+                    index: index, configuration: configuration, http: http, doorbell: doorbell, logger: logger, metrics: metrics, journal: journal, budget: budget, now: now)
                 group.addTask { await slot.run() }
             }
             await group.waitForAll()

@@ -27,6 +27,9 @@ public struct WorkerConfiguration: Sendable, CustomStringConvertible {
     /// `max_in_flight` of their own: the cap of the adaptive window (docs/flow_control.md). Default 128
     /// (a default worker's 8 × 16 sends can all go to one healthy endpoint), 1…10000.
     public var maxInFlightPerEndpoint: Int = 128
+    /// Bytes of large bodies (over 64 KiB) a worker holds at once across its slots (default 64 MiB): what
+    /// does not fit waits for a later round, unsent (``ByteBudget``). A larger body still goes, alone.
+    public var maxInFlightBytes: Int = 64 * 1024 * 1024
     /// How often idle slots look for due work when no notification arrives. Default 1 s.
     public var pollInterval: Duration = .seconds(1)
     /// TCP connect timeout per send. Default 5 s.
@@ -80,6 +83,8 @@ public struct WorkerConfiguration: Sendable, CustomStringConvertible {
     public static let maxInFlightPerEndpointRange = 1...10000
     /// The bound of ``poisonThreshold``.
     public static let poisonThresholdRange = 1...100
+    /// The bound of ``maxInFlightBytes``: 1 MiB to 64 GiB.
+    public static let maxInFlightBytesRange = (1024 * 1024)...(64 * 1024 * 1024 * 1024)
     /// The bound of ``metricsPort``.
     public static let metricsPortRange = 1...65535
 
@@ -134,6 +139,9 @@ public struct WorkerConfiguration: Sendable, CustomStringConvertible {
             throw HeraldError.invalid("response limit must be between 1 byte and 16 MiB, got \(responseLimit)")
         }
         guard (1...4096).contains(excerptLimit) else { throw HeraldError.invalid("excerpt limit must be between 1 and 4096, got \(excerptLimit)") }
+        guard Self.maxInFlightBytesRange.contains(maxInFlightBytes) else {
+            throw HeraldError.invalid("max in flight bytes must be between 1MiB and 64GiB, got \(maxInFlightBytes)")
+        }
         guard Self.poisonThresholdRange.contains(poisonThreshold) else { throw HeraldError.invalid("poison threshold must be between 1 and 100, got \(poisonThreshold)") }
         guard heartbeatInterval >= .milliseconds(100), heartbeatInterval <= .seconds(300) else {
             throw HeraldError.invalid("heartbeat interval must be between 100ms and 5m, got \(heartbeatInterval)")
