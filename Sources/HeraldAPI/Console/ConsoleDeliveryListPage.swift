@@ -65,14 +65,20 @@ struct ConsoleDeliveryListPage {
                 <span class="url mono muted" title="\(url)">\(url)</span></td>
                 <td class="mono">\(d.eventType.isEmpty ? "–" : d.eventType)</td><td class="num">\(d.attempts)</td>
                 <td>\(result)\(error)</td>
-                <td class="nowrap">\(ConsoleLayout.time(d.createdAt))</td><td class="nowrap">\(d.finishedAt.map(ConsoleLayout.time) ?? "–")</td>
+                <td class="nowrap" title="created \(ConsoleLayout.time(d.createdAt))">\(ended(d))</td>
                 <td><div class="actions">\(actions(d))</div></td></tr>
                 """
         }
         return """
             <div class="tablewrap"><table><thead><tr><th>ID</th><th>State</th><th>App</th><th>Endpoint</th><th>Event</th><th class="num">Att.</th>
-            <th>Last result</th><th>Created</th><th>Ended</th><th></th></tr></thead><tbody>\(rows)</tbody></table></div>
+            <th>Last result</th><th>Ended (UTC)</th><th></th></tr></thead><tbody>\(rows)</tbody></table></div>
             """
+    }
+
+    /// When `d` ended; for a pending one, when its next attempt is due.
+    func ended(_ d: DeliveryAdminStore.Delivery) -> HTML {
+        if let finished = d.finishedAt { return "\(ConsoleLayout.time(finished))" }
+        return "<span class=\"muted\">next \(ConsoleLayout.time(d.nextAttemptAt))</span>"
     }
 
     /// The buttons a delivery's state allows: replay for an ended one with its payload, retry-now for a

@@ -16,7 +16,7 @@ struct ConsoleDeliveryPage {
         let pruned: HTML = d.payloadPruned
             ? "<div class=\"notice warn\">Its payload was pruned (herald prune --payloads-older-than): it can no longer be replayed.</div>" : ""
         let content: HTML = """
-            <div class="head"><div><h1>Delivery <span class="mono">\(d.id)</span> \(ConsoleLayout.badge(d.state))</h1>
+            <div class="head"><div><h1>Delivery \(d.id) \(ConsoleLayout.badge(d.state))</h1>
             <p class="sub mono">\(url)</p></div><div class="actions">\(Self.actions(d, session: session, returnTo: "/console/deliveries/\(d.id)"))</div></div>
             \(pruned)
             <div class="card"><dl class="facts">
@@ -27,8 +27,8 @@ struct ConsoleDeliveryPage {
             <dt>Message</dt><dd class="mono">\(d.messageID.map(String.init) ?? "– (enqueued directly)")</dd>
             <dt>Idempotency key</dt><dd class="mono">\(d.idempotencyKey)</dd>
             <dt>Attempts</dt><dd>\(d.attempts)</dd>
-            <dt>\(d.finishedAt == nil ? "Next attempt" : "Ended")</dt><dd>\(ConsoleLayout.time(d.finishedAt ?? d.nextAttemptAt))</dd>
-            <dt>Created</dt><dd>\(ConsoleLayout.time(d.createdAt))</dd>
+            <dt>\(d.finishedAt == nil ? "Next attempt (UTC)" : "Ended (UTC)")</dt><dd>\(ConsoleLayout.time(d.finishedAt ?? d.nextAttemptAt))</dd>
+            <dt>Created (UTC)</dt><dd>\(ConsoleLayout.time(d.createdAt))</dd>
             <dt>Last error</dt><dd>\(d.lastError.map { Redactor.redact($0) } ?? "–")</dd>
             </dl></div>
             <h2>Timeline</h2>
@@ -46,8 +46,10 @@ struct ConsoleDeliveryPage {
             let outcome: HTML = a.outcome == "unknown"
                 ? "attempt \(a.attempt): outcome unknown <span class=\"muted\">(interrupted: the worker died or froze mid-send)</span>"
                 : "attempt \(a.attempt): \(ConsoleLayout.badge(a.outcome == "delivered" ? "delivered" : "failed")) <span class=\"muted\">\(a.outcome)</span>"
-            let error: HTML = a.error.map { "<pre>\(Redactor.redact($0))</pre>" } ?? ""
-            let excerpt: HTML = a.responseExcerpt.map { $0.isEmpty ? "" : "<pre title=\"response excerpt\">\(Redactor.redact($0))</pre>" } ?? ""
+            let error: HTML = a.error.map { "<div class=\"label\">Error</div><pre>\(Redactor.redact($0))</pre>" } ?? ""
+            let excerpt: HTML = a.responseExcerpt.map {
+                $0.isEmpty ? "" : "<div class=\"label\">Response excerpt</div><pre>\(Redactor.redact($0))</pre>"
+            } ?? ""
             let next: HTML = a.nextAttemptAt.map { "<div class=\"muted\">next attempt at \(ConsoleLayout.time($0))</div>" } ?? ""
             rows.append((a.startedAt, """
                 <td>\(outcome)\(next)\(error)\(excerpt)</td><td>\(status)</td><td class="num">\(a.durationMs.map { "\($0) ms" } ?? "–")</td>

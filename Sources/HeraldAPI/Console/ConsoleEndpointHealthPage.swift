@@ -37,12 +37,12 @@ struct ConsoleEndpointHealthPage {
         let rows = health.map { h -> HTML in
             let url = Redactor.redact(h.url)
             let success: HTML = h.successPercent.map { pct in
-                "\(String(format: "%.1f", pct)) %<meter min=\"0\" max=\"100\" low=\"90\" high=\"99\" optimum=\"100\" value=\"\(String(format: "%.1f", pct))\"></meter>"
+                "<span class=\"\(pct >= 99 ? "good" : pct >= 90 ? "fair" : "poor")\">\(String(format: "%.1f", pct)) %</span><meter min=\"0\" max=\"100\" low=\"90\" high=\"99\" optimum=\"100\" value=\"\(String(format: "%.1f", pct))\"></meter>"
             } ?? "<span class=\"muted\">–</span>"
             let status: HTML = h.enabled
                 ? ConsoleLayout.badge("enabled")
                 : "\(ConsoleLayout.badge("disabled"))<div class=\"muted\">\(h.disabledReason.map { Redactor.redact($0) } ?? "")</div>"
-            let failing: HTML = h.failingSince.map { "<div class=\"muted nowrap\">failing since \(ConsoleLayout.time($0))</div>" } ?? ""
+            let failing: HTML = h.failingSince.map { "<div class=\"muted nowrap\">failing since \(ConsoleLayout.time($0)) UTC</div>" } ?? ""
             let enable: HTML = h.enabled ? "" : ConsoleLayout.button(
                 "Enable", action: "/console/endpoints/\(h.endpointID)/enable", session: session, returnTo: path, name: "enable")
             return """

@@ -68,9 +68,10 @@ enum ConsoleLayout {
             """
     }
 
-    /// A time as `2026-12-03 08:48:27Z` (UTC, as the database and the CLI show it).
+    /// A time as `2026-12-03 08:48:27` in UTC (the pages say so in their headings).
     static func time(_ date: Date) -> String {
-        date.formatted(Date.ISO8601FormatStyle(dateSeparator: .dash, dateTimeSeparator: .space, timeSeparator: .colon, timeZone: .gmt))
+        String(date.formatted(Date.ISO8601FormatStyle(dateSeparator: .dash, dateTimeSeparator: .space, timeSeparator: .colon, timeZone: .gmt))
+            .dropLast())
     }
 
     /// A state or breaker badge.

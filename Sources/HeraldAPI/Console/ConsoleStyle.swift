@@ -42,15 +42,16 @@ enum ConsoleStyle {
         .btn.ghost{background:transparent;border-color:#46557a;color:#dfe6f5}
         .actions{display:flex;gap:6px;justify-content:flex-end}.actions form{margin:0}
         table{width:100%;border-collapse:collapse;background:var(--card)}
-        .tablewrap{background:var(--card);border:1px solid var(--line);border-radius:10px;overflow:hidden}
+        .tablewrap{background:var(--card);border:1px solid var(--line);border-radius:10px;overflow-x:auto}
         th{text-align:left;font-size:12px;text-transform:uppercase;letter-spacing:.4px;color:var(--muted);background:#fafbfc;
         border-bottom:1px solid var(--line);padding:8px 10px;white-space:nowrap}
         td{padding:8px 10px;border-bottom:1px solid var(--line);vertical-align:top}
+        td:first-child,th:first-child{padding-left:14px}td:last-child,th:last-child{padding-right:14px}
         tr:last-child td{border-bottom:0}tbody tr:hover{background:#f8f9fb}
         td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
         .mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12.5px}
-        .url{display:inline-block;max-width:300px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;vertical-align:bottom}
-        .clip{display:inline-block;max-width:260px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;vertical-align:bottom}
+        .url{display:block;max-width:280px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;vertical-align:bottom}
+        .clip{display:block;max-width:300px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;vertical-align:bottom}
         .muted{color:var(--muted)}.nowrap{white-space:nowrap}
         .badge{display:inline-block;padding:1px 8px;border-radius:999px;font-size:12px;font-weight:600;white-space:nowrap}
         .b-dead,.b-open{background:var(--redbg);color:var(--red)}
@@ -63,7 +64,8 @@ enum ConsoleStyle {
         dl.facts{display:grid;grid-template-columns:150px 1fr 150px 1fr;gap:6px 14px;margin:0}
         dl.facts dt{color:var(--muted);font-weight:600;font-size:12.5px}dl.facts dd{margin:0;overflow-wrap:anywhere}
         .head{display:flex;justify-content:space-between;align-items:flex-start;gap:16px;margin-bottom:14px}
-        pre{margin:6px 0 0;padding:8px 10px;background:#f6f7f9;border:1px solid var(--line);border-radius:6px;white-space:pre-wrap;
+        .label{margin-top:8px;font-size:11px;font-weight:600;text-transform:uppercase;letter-spacing:.4px;color:var(--muted)}
+        pre{margin:2px 0 0;padding:8px 10px;background:#f6f7f9;border:1px solid var(--line);border-radius:6px;white-space:pre-wrap;
         overflow-wrap:anywhere;max-height:160px;overflow:auto;font-size:12.5px}
         .empty{padding:28px;text-align:center;color:var(--muted)}
         .login{max-width:460px;margin:70px auto}
@@ -71,6 +73,7 @@ enum ConsoleStyle {
         .login .btn{margin-top:12px;width:100%;padding:9px}
         .hint{color:var(--muted);font-size:12.5px;margin-top:10px}
         code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12.5px;background:#eef0f3;padding:1px 5px;border-radius:4px}
+        .good{color:var(--green)}.fair{color:var(--amber)}.poor{color:var(--red);font-weight:600}
         meter{width:64px;height:9px;vertical-align:middle;margin-left:8px}
         """
 
