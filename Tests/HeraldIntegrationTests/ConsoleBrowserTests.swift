@@ -29,7 +29,8 @@ struct ConsoleBrowserTests {
         let script = Self.repository.appendingPathComponent("Tests/Browser/console_walk.py").path
         let walk = try await Self.run(
             "/usr/bin/env",
-            ["python3", script, "--base", "http://127.0.0.1:\(f.api.server.port)", "--token", f.api.admin, "--delivery", String(f.dead.delivery),
+            // coreutils' timeout: a browser that hangs fails the test after 3 minutes instead of stalling the run.
+            ["timeout", "180", "python3", script, "--base", "http://127.0.0.1:\(f.api.server.port)", "--token", f.api.admin, "--delivery", String(f.dead.delivery),
              "--out", out])
         print(walk.output)
         #expect(walk.status == 0, "console_walk.py: \(walk.output)\nserver: \(f.api.server.process.output.suffix(3000))")

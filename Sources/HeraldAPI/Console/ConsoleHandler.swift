@@ -63,7 +63,8 @@ struct ConsoleHandler: Sendable {
             case .signedIn(let session):
                 do { return try await body(session) } catch { return errorPage(error, session: session) }
             case .signedOut(let why):
-                return ConsoleResponse.redirect("/console/login" + (why.map { "?why=\($0)" } ?? ""), cookie: ConsoleSession.endingCookie)
+                // A cookie that no longer signs in is cleared; a browser without one gets none.
+                return ConsoleResponse.redirect("/console/login" + (why.map { "?why=\($0)" } ?? ""), cookie: why.map { _ in ConsoleSession.endingCookie })
             case .limited(let wait):
                 return ConsoleLoginPage.limited(wait)
             }
