@@ -125,6 +125,7 @@ struct APIRoutesTests {
             ("GET", "/v1/applications/acme/endpoints/abc", "endpointId"), ("PATCH", "/v1/applications/acme/endpoints/abc", "endpointId"),
             ("POST", "/v1/applications/acme/endpoints/abc/disable", "endpointId"), ("POST", "/v1/applications/acme/endpoints/abc/enable", "endpointId"),
             ("POST", "/v1/applications/acme/endpoints/abc/rotate-secret", "endpointId"), ("GET", "/v1/applications/acme/messages/abc", "messageId"),
+            ("DELETE", "/v1/applications/acme/endpoints/abc", "endpointId"), ("POST", "/v1/applications/acme/endpoints/abc/test", "endpointId"),
             ("GET", "/v1/deliveries/abc", "deliveryId"), ("POST", "/v1/deliveries/abc/replay", "deliveryId"),
             ("POST", "/v1/deliveries/abc/cancel", "deliveryId"), ("POST", "/v1/deliveries/abc/retry-now", "deliveryId"),
             ("GET", "/v1/applications/acme/endpoints?limit=251", "limit"), ("GET", "/v1/applications/acme/messages?limit=0", "limit"),
