@@ -19,6 +19,12 @@ struct ServeCommand: AsyncParsableCommand {
             Examples:
               herald serve
               herald serve --host 0.0.0.0 --port 8080 --pool-size 16
+              herald serve --host 0.0.0.0 --port 8443 --tls-cert /etc/herald/cert.pem --tls-key /etc/herald/key.pem
+
+            TLS: with --tls-cert and --tls-key (PEM; give both or neither) it serves HTTPS only, TLS 1.2 or
+            later; a plain HTTP request to that port gets no answer. Without them it serves plain HTTP: terminate
+            TLS at a load balancer, or keep --host 127.0.0.1. An unreadable or invalid file, or a key that does
+            not go with the certificate, stops it at once (exit 64). Reload a renewed certificate by restarting.
 
             Exit codes: 0 stopped on a signal; 1 could not start (database unreachable, schema not migrated,
             port in use); 64 invalid arguments.
@@ -41,6 +47,18 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Longest wait for requests in flight on shutdown.")
     var shutdownGrace: String = "30s"
 
+    @Option(help: ArgumentHelp("Serve HTTPS with this certificate chain (PEM, server certificate first); needs --tls-key.", valueName: "path"))
+    var tlsCert: String?
+
+    @Option(help: ArgumentHelp("The private key of --tls-cert (PEM, unencrypted).", valueName: "path"))
+    var tlsKey: String?
+
+    /// Both TLS files, or nil when neither was given.
+    var tls: ServerTLS? {
+        guard let tlsCert, let tlsKey else { return nil }
+        return ServerTLS(certificatePath: tlsCert, keyPath: tlsKey)
+    }
+
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535, got \(port)") }
         guard (1...256).contains(poolSize) else { throw ValidationError("--pool-size must be between 1 and 256, got \(poolSize)") }
@@ -48,6 +66,11 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--auth-failures-per-minute must be between 1 and 100000, got \(authFailuresPerMinute)")
         }
         do { _ = try DurationText.parse(shutdownGrace, name: "--shutdown-grace") } catch let error as HeraldError { throw ValidationError(error.message) }
+        guard (tlsCert == nil) == (tlsKey == nil) else {
+            throw ValidationError("give both --tls-cert and --tls-key (HTTPS), or neither (plain HTTP)")
+        }
+        // The files are read now, so a wrong path or a broken file stops the server before it starts.
+        do { try tls?.check() } catch let error as HeraldError { throw ValidationError(error.message) }
     }
 
     func run() async throws {
@@ -67,6 +90,7 @@ struct ServeCommand: AsyncParsableCommand {
             configuration.poolSize = poolSize
             configuration.authFailuresPerMinute = authFailuresPerMinute
             configuration.keys = try EncryptionKeys.from()
+            configuration.tls = tls
             let pool = PGConnectionPool(maximum: poolSize) {
                 try await PGConnection.connect(url, applicationName: "herald-serve", logger: logger)
             }
