@@ -26,8 +26,11 @@ test: test-deps build ## Unit and integration tests (installs their tools; start
 	@# after the parallel suites.
 	$(SWIFT) test --skip-build --filter "WakeupLatencyTests|RateLimitTimingTests"
 
-bench: release ## Benchmarks on a release build (throwaway PostgreSQL on 127.0.0.1); writes docs/benchmarks.json
+bench: bench-deps release ## Benchmarks on a release build (throwaway PostgreSQL on 127.0.0.1); writes docs/benchmarks.json
 	scripts/bench.py
+
+bench-deps: ## Install what the benchmarks drive besides Herald (wrk, pgbouncer; pgbench comes with the PostgreSQL server)
+	scripts/install-deps.sh --bench
 
 chaos: build ## The long chaos run (20,000 deliveries, kills, a frozen worker, 2 database restarts; about 5-15 min)
 	HERALD_CHAOS=full HERALD_CHAOS_REPORT=chaos-report.txt $(SWIFT) test --skip-build --filter ChaosTests
@@ -92,4 +95,4 @@ clean: ## Remove build output and the local PostgreSQL
 	-scripts/dev-postgres.sh stop
 	rm -rf .build .pg
 
-.PHONY: help build release test test-deps bench chaos fuzz lint lint-deps lint-sql lint-docker lint-alerts embed-migrations generate-openapi deps db-start db-stop demo clean
+.PHONY: help build release test test-deps bench bench-deps chaos fuzz lint lint-deps lint-sql lint-docker lint-alerts embed-migrations generate-openapi deps db-start db-stop demo clean

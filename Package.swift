@@ -25,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        // Already there for AsyncHTTPClient; named for `herald serve --tls-cert` (loading and checking PEM files).
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
@@ -110,6 +112,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                // `herald serve --tls-cert/--tls-key`. NIOSSL is already built for AsyncHTTPClient, so this
+                // adds only HummingbirdTLS's four files to a build.
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                 .product(name: "OpenAPIHummingbird", package: "swift-openapi-hummingbird"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
@@ -176,7 +183,13 @@ let package = Package(
         // Herald against a real PostgreSQL, real HTTP and real `herald` processes.
         .testTarget(
             name: "HeraldIntegrationTests",
-            dependencies: ["Herald", "HeraldAPI", "PGDriver", "HeraldTestSupport", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "Herald", "HeraldAPI", "PGDriver", "HeraldTestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+                // An HTTPS client that trusts a test's own self-signed certificate (APITLSTests).
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
             swiftSettings: testSettings
         ),
     ]

@@ -6,8 +6,9 @@ max_connections=300 and the pg_stat_statements-free defaults), herald-receiver, 
 `herald worker` processes. Each scenario is bounded in time. Results go to docs/benchmarks.json and
 docs/benchmarks.md (between its bench markers). Usage: scripts/bench.py [--quick | --render | --publish-only]
 (quick: one run per configuration instead of 3; render: rewrite the Markdown from the JSON only;
-publish-only / pooler-only: section 6 (publish and fan-out) / 7 (through PgBouncer), merged into the last
-full run's JSON; both flags together run both).
+publish-only / pooler-only / api-only: section 6 (publish and fan-out) / 7 (through PgBouncer) / 8 (publish
+through `herald serve`, needs wrk), merged into the last full run's JSON; several flags run several;
+--api-seconds=N: section 8's windows, default 10).
 """
 import json
 import os
@@ -20,13 +21,16 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, ".build", "release")
+# HERALD_BENCH_BIN: another build's binaries (e.g. .build/debug for a smoke run of the script itself).
+BIN = os.environ.get("HERALD_BENCH_BIN") or os.path.join(ROOT, ".build", "release")
 PG_DIR = os.path.join(ROOT, ".bench-pg")
 PG_PORT = 54339
 RECEIVER_PORT = 18099
 URL = f"postgres://postgres@127.0.0.1:{PG_PORT}/postgres"
 QUICK = "--quick" in sys.argv
 RUNS = 1 if QUICK else 3
+# Section 8's wrk and pgbench windows; --api-seconds=N shortens them for a smoke run.
+API_SECONDS = next((int(a.split("=", 1)[1]) for a in sys.argv if a.startswith("--api-seconds=")), 10)
 ENV = dict(os.environ, HERALD_PG_DIR=PG_DIR, HERALD_PG_PORT=str(PG_PORT))
 
 
@@ -444,6 +448,134 @@ def render_pooler(p):
             f"{q['machine_cpu_ms_per_delivery']:.3f} | {q['round_trips_per_delivery']:.2f} |"]
 
 
+API_PORT = 18089
+API_CONNECTIONS = 8
+
+
+def db_counters():
+    """Transactions and rows written by every session of the bench database so far, and the WAL position.
+    Sessions report their counters when idle (at most a second late), so callers wait before reading."""
+    xacts, rows = psql("SELECT xact_commit + xact_rollback, tup_inserted + tup_updated + tup_deleted "
+                       "FROM pg_stat_database WHERE datname = current_database()").split("|")
+    return int(xacts), int(rows), wal_lsn()
+
+
+def db_cost(before, messages):
+    """Per message: transactions, rows written and WAL bytes since `before` (db_counters())."""
+    time.sleep(1.5)
+    x0, r0, lsn0 = before
+    x1, r1, _ = db_counters()
+    wal = int(psql(f"SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '{lsn0}')"))
+    n = max(messages, 1)
+    return {"xacts_per_message": round((x1 - x0) / n, 2), "rows_written_per_message": round((r1 - r0) / n, 2),
+            "wal_bytes_per_message": round(wal / n, 1)}
+
+
+def api_publish(seconds):
+    """wrk POSTing publishes (unique Idempotency-Key each) through `herald serve` (pool 8) to an application
+    with one subscribed endpoint, API_CONNECTIONS connections; no workers. Requests/s, latency percentiles,
+    serve's CPU, and the database's cost per message."""
+    reset_schema()
+    add_subscribers(1)
+    token = sh(os.path.join(BIN, "herald"), "tokens", "create", "--admin", "--name", "bench", "--database-url", URL).strip()
+    serve = subprocess.Popen([os.path.join(BIN, "herald"), "serve", "--database-url", URL, "--port", str(API_PORT),
+                              "--pool-size", str(API_CONNECTIONS), "--log-level", "error"])
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if urllib.request.urlopen(f"http://127.0.0.1:{API_PORT}/readyz", timeout=2).status == 200:
+                    break
+            except Exception:
+                pass
+            if time.monotonic() > deadline or serve.poll() is not None:
+                raise SystemExit("herald serve did not become ready within 30 s")
+            time.sleep(0.2)
+        script = os.path.join(PG_DIR, "publish.lua")
+        with open(script, "w") as f:
+            f.write(f"""-- One publish per request; the Idempotency-Key (the event id) is unique per thread and request.
+-- thread_id is set per thread by setup() (a global of that thread's Lua state).
+local n, counter = 0, 0
+function setup(thread) n = n + 1; thread:set("thread_id", n) end
+function request()
+  counter = counter + 1
+  return wrk.format("POST", "/v1/applications/bench/messages", {{
+    ["Authorization"] = "Bearer {token}", ["Content-Type"] = "application/json",
+    ["Idempotency-Key"] = "evt_" .. thread_id .. "_" .. counter}}, '{{"eventType":"order.created","payload":{{"n":1}}}}')
+end
+""")
+        psql("CHECKPOINT")
+        before = db_counters()
+        cpu0, busy0 = proc_stats(serve.pid)[0], machine_busy()
+        out = sh("wrk", "-t", "2", "-c", str(API_CONNECTIONS), "-d", f"{seconds}s", "--latency", "-s", script, f"http://127.0.0.1:{API_PORT}")
+        cpu, busy = proc_stats(serve.pid)[0] - cpu0, machine_busy() - busy0
+        messages = int(psql("SELECT count(*) FROM herald.messages"))
+        bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+        if bad:
+            raise SystemExit(f"wrk: {bad.group(1)} requests were not answered 202:\n{out}")
+        def ms(label):
+            m = re.search(rf"^\s+{label}\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+            return round(float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)], 2)
+        row = {"requests_per_s": round(float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), 1),
+               "p50_ms": ms("50%"), "p99_ms": ms("99%"), "messages": messages,
+               "serve_cpu_ms_per_message": round(1000 * cpu / max(messages, 1), 3),
+               "machine_cpu_ms_per_message": round(1000 * busy / max(messages, 1), 3)}
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        try:
+            serve.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            serve.kill()
+    # After serve stopped: an idle pooled session may hold its counters up to 10 s, a closing one reports them.
+    row.update(db_cost(before, messages))
+    return row
+
+
+def direct_publish(seconds):
+    """The same publishes (an event id each, one subscriber) as herald.publish() from pgbench, API_CONNECTIONS
+    clients: what the API adds is the difference."""
+    reset_schema()
+    add_subscribers(1)
+    script = os.path.join(PG_DIR, "publish_keyed.sql")
+    with open(script, "w") as f:
+        f.write("SELECT herald.publish('bench', 'order.created', '\\x7b226e223a317d'::bytea, 'evt_' || gen_random_uuid());\n")
+    psql("CHECKPOINT")
+    before = db_counters()
+    busy0 = machine_busy()
+    out = sh("pgbench", "-n", "-c", str(API_CONNECTIONS), "-j", "2", "-T", str(seconds), "-f", script, URL)
+    busy = machine_busy() - busy0
+    messages = int(psql("SELECT count(*) FROM herald.messages"))
+    row = {"publishes_per_s": round(float(re.search(r"tps = ([\d.]+)", out).group(1)), 1),
+           "latency_ms": round(float(re.search(r"latency average = ([\d.]+) ms", out).group(1)), 3), "messages": messages,
+           "machine_cpu_ms_per_message": round(1000 * busy / max(messages, 1), 3)}
+    row.update(db_cost(before, messages))
+    return row
+
+
+def api_scenarios(seconds):
+    """Section 8: publish through `herald serve` next to herald.publish() called directly."""
+    out = {"seconds": seconds, "connections": API_CONNECTIONS,
+           "api": median_of([api_publish(seconds) for _ in range(RUNS)]),
+           "direct": median_of([direct_publish(seconds) for _ in range(RUNS)])}
+    print("api", out, flush=True)
+    return out
+
+
+def render_api(p):
+    a, d = p["api"], p["direct"]
+    return ["", "### 8. Publish through the admin API (`herald serve`, issue #14)", "",
+            f"wrk, {p['connections']} connections for {p['seconds']} s, each request `POST /v1/applications/bench/messages` with a "
+            f"unique `Idempotency-Key` (admin token, one subscribed endpoint, no workers), against `herald.publish()` with an event "
+            f"id from pgbench with {p['connections']} clients. Database cost from `pg_stat_database` and the WAL position:", "",
+            "| path | publishes/s | p50 ms | p99 ms | transactions/message | rows written/message | WAL bytes/message | "
+            "serve CPU ms/message | machine CPU ms/message |", "|---|---|---|---|---|---|---|---|---|",
+            f"| `herald serve` | {a['requests_per_s']:,.0f} | {a['p50_ms']} | **{a['p99_ms']}** | {a['xacts_per_message']:.2f} | "
+            f"{a['rows_written_per_message']:.2f} | {a['wal_bytes_per_message']:,.0f} | {a['serve_cpu_ms_per_message']:.3f} | "
+            f"{a['machine_cpu_ms_per_message']:.3f} |",
+            f"| `herald.publish()` directly | {d['publishes_per_s']:,.0f} | {d['latency_ms']} (mean) | | {d['xacts_per_message']:.2f} | "
+            f"{d['rows_written_per_message']:.2f} | {d['wal_bytes_per_message']:,.0f} | | {d['machine_cpu_ms_per_message']:.3f} |"]
+
+
 def render(results):
     """The figures as Markdown, for docs/benchmarks.md between its bench markers."""
     m = results["machine"]
@@ -520,6 +652,8 @@ def render(results):
         out += render_publish(results["publish"])
     if "pooler" in results:
         out += render_pooler(results["pooler"])
+    if "api" in results:
+        out += render_api(results["api"])
     return "\n".join(out) + "\n"
 
 
@@ -584,6 +718,8 @@ def main():
     # 6. Publish and fan-out. 7. Through PgBouncer.
     results["publish"] = publish_scenarios()
     results["pooler"] = pooler_scenarios()
+    # 8. Publish through the admin API.
+    results["api"] = api_scenarios(API_SECONDS)
     sh(os.path.join(ROOT, "scripts", "dev-postgres.sh"), "stop")
     with open(os.path.join(ROOT, "docs", "benchmarks.json"), "w") as f:
         json.dump(results, f, indent=2)
@@ -592,8 +728,8 @@ def main():
 
 
 if __name__ == "__main__":
-    if "--publish-only" in sys.argv or "--pooler-only" in sys.argv:
-        # Sections 6 (publish) and/or 7 (PgBouncer) alone, merged into the last full run's figures.
+    if "--publish-only" in sys.argv or "--pooler-only" in sys.argv or "--api-only" in sys.argv:
+        # Sections 6 (publish), 7 (PgBouncer) and/or 8 (API) alone, merged into the last full run's figures.
         sh(os.path.join(ROOT, "scripts", "dev-postgres.sh"), "start")
         path = os.path.join(ROOT, "docs", "benchmarks.json")
         with open(path) as f:
@@ -604,6 +740,8 @@ if __name__ == "__main__":
             kept["publish"] = dict(publish_scenarios(), **stamp)
         if "--pooler-only" in sys.argv:
             kept["pooler"] = dict(pooler_scenarios(), **stamp)
+        if "--api-only" in sys.argv:
+            kept["api"] = dict(api_scenarios(API_SECONDS), **stamp)
         sh(os.path.join(ROOT, "scripts", "dev-postgres.sh"), "stop")
         with open(path, "w") as f:
             json.dump(kept, f, indent=2)

@@ -1,6 +1,8 @@
 internal import Foundation
 public import Herald
 internal import Hummingbird
+internal import HummingbirdCore
+internal import HummingbirdTLS
 public import Logging
 internal import NIOCore
 internal import OpenAPIRuntime
@@ -32,6 +34,9 @@ public struct APIServer: Service, CustomStringConvertible {
         public var schema: SchemaName
         /// Seal endpoint secrets and headers written, as the CLI does.
         public var keys: EncryptionKeys?
+        /// Serve HTTPS with this certificate and key; nil (the default): plain HTTP, for TLS terminated by
+        /// a load balancer or a server on 127.0.0.1.
+        public var tls: ServerTLS?
 
         public init(schema: SchemaName) { self.schema = schema }
     }
@@ -66,17 +71,20 @@ public struct APIServer: Service, CustomStringConvertible {
             Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(string: OpenAPISpec.yaml)))
         }
         let limiter = SharedFailedAuthLimiter(FailedAuthLimiter(limit: configuration.authFailuresPerMinute))
-        ConsoleRoutes.register(on: router, schema: configuration.schema, pool: pool, keys: configuration.keys, contact: contact, limiter: limiter, logger: logger)
+        ConsoleRoutes.register(on: router, schema: configuration.schema, pool: pool, keys: configuration.keys, contact: contact, limiter: limiter, logger: logger,
+            secureCookies: configuration.tls != nil)
         let v1 = router.group("v1")
             .add(middleware: AuthMiddleware(tokens: TokenStore(schema: configuration.schema), pool: pool, limiter: limiter, contact: contact))
             .add(middleware: BodyLimitMiddleware())
         let handler = APIHandler(schema: configuration.schema, pool: pool, contact: contact, keys: configuration.keys)
         try handler.registerHandlers(on: v1, serverURL: URL(string: "/")!, middlewares: [ProblemMiddleware()])
         let host = configuration.host
+        let scheme = configuration.tls == nil ? "http" : "https"
+        let server: HTTPServerBuilder = try configuration.tls.map { try .tls(.http1(), tlsConfiguration: $0.configuration()) } ?? .http1()
         let app = Application(
-            router: router, configuration: .init(address: .hostname(host, port: configuration.port), serverName: "herald"),
+            router: router, server: server, configuration: .init(address: .hostname(host, port: configuration.port), serverName: "herald"),
             onServerRunning: { channel in
-                logger.info("api listening", metadata: ["address": "\(host):\(channel.localAddress?.port ?? 0)"])
+                logger.info("api listening", metadata: ["address": "\(host):\(channel.localAddress?.port ?? 0)", "scheme": "\(scheme)"])
             },
             logger: logger)
         self.application = app

@@ -76,6 +76,7 @@ struct ProblemMiddleware: ServerMiddleware {
             ("description", "description"), ("event type", "eventTypes"), ("channel", "channels"), ("header", "headers"),
             ("max-attempts", "maxAttempts"), ("max attempts", "maxAttempts"),
         ],
+        "sendEndpointTest": [("is disabled", "endpointId"), ("event type", "eventType")],
         "publishMessage": [
             ("application id", "appId"), ("application", "appId"), ("event type", "eventType"), ("event id", "Idempotency-Key"),
             ("channel", "channels"), ("header", "headers"), ("body", "payload"), ("content type", "contentType"),

@@ -15,9 +15,17 @@ public struct ServeSettings: SettingValues {
     public var logLevel = WorkerSettings.defaultLogLevel
     public var logFormat = WorkerSettings.defaultLogFormat
     public var sources: [String: SettingSource] = [:]
+    /// `--tls-cert` and `--tls-key`: HTTPS when both are given (``APIServer/Configuration/tls``).
+    public var tlsCertificatePath: String? { didSet { updateTLS() } }
+    public var tlsKeyPath: String? { didSet { updateTLS() } }
+
+    private mutating func updateTLS() {
+        server.tls = tlsCertificatePath.flatMap { cert in tlsKeyPath.map { ServerTLS(certificatePath: cert, keyPath: $0) } }
+    }
 
     public static let command = "herald serve"
-    public static let partners: [String: String] = [:]
+    /// The two TLS files are checked together: a certificate is only right with its key.
+    public static let partners: [String: String] = ["tls_cert": "tls_key", "tls_key": "tls_cert"]
     public static let portRange = 0...65535
     public static let poolSizeRange = 1...256
     public static let authFailuresRange = 1...100_000
@@ -34,6 +42,11 @@ public struct ServeSettings: SettingValues {
         try within(server.poolSize, Self.poolSizeRange, "pool_size")
         try within(server.authFailuresPerMinute, Self.authFailuresRange, "auth_failures_per_minute")
         guard shutdownGrace > .zero else { throw HeraldError.invalid("shutdown_grace must be more than 0") }
+        guard (tlsCertificatePath == nil) == (tlsKeyPath == nil) else {
+            throw HeraldError.invalid("give both --tls-cert and --tls-key (HTTPS), or neither (plain HTTP)")
+        }
+        // The files are read now, so a wrong path or a broken file stops the server before it starts.
+        try server.tls?.check()
     }
 
     /// Every setting of `herald serve`, in the order `--print-config` lists them.
@@ -49,6 +62,8 @@ public struct ServeSettings: SettingValues {
             .integer("auth_failures_per_minute", authFailuresRange, \.server.authFailuresPerMinute),
             .duration("shutdown_grace", \.shutdownGrace),
             .encryptionKey(\.server.keys),
+            Setting("tls_cert", show: { $0.tlsCertificatePath ?? "(none: plain HTTP)" }) { settings, text in settings.tlsCertificatePath = text },
+            Setting("tls_key", show: { $0.tlsKeyPath ?? "(none)" }) { settings, text in settings.tlsKeyPath = text },
         ]
     }
 }

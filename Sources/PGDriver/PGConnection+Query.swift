@@ -8,6 +8,7 @@ extension PGConnection {
     /// statement to stop, and throws `CancellationError`; the connection stays usable.
     @discardableResult
     public func query(_ query: PGQuery) async throws -> PGResult {
+        try Self.refuseNUL(in: [query])
         PGConnection.countRoundTrip()
         return try await run { conn, cancel in
             try self.prepareIfReused([query], on: conn)
@@ -29,6 +30,7 @@ extension PGConnection {
     /// one round trip instead of two. If a statement fails, the ones after it are skipped by the server and
     /// the first error is thrown; an open transaction is then in the failed state and must be rolled back.
     public func pipeline(_ queries: [PGQuery]) async throws -> [PGResult] {
+        try Self.refuseNUL(in: queries)
         PGConnection.countRoundTrip()
         return try await run { conn, cancel in
             try self.prepareIfReused(queries, on: conn)
@@ -151,6 +153,21 @@ extension PGConnection {
 
     static func statementKey(_ query: PGQuery) -> String {
         query.binds.map { String($0.typeOID) }.joined(separator: ",") + "|" + query.sql
+    }
+
+    /// Refuses a text parameter holding a NUL byte before anything is sent.
+    ///
+    /// Why: libpq takes text parameters as C strings, so it would silently cut such a value at the NUL
+    /// (`"a\u{0}b"` stored as `"a"`), and PostgreSQL's text cannot hold NUL anyway. The error carries the
+    /// SQLSTATE the server gives the same bytes (22021, invalid byte sequence), so callers treat it as the
+    /// invalid input it is.
+    static func refuseNUL(in queries: [PGQuery]) throws {
+        for query in queries {
+            guard let index = query.binds.firstIndex(where: { $0.format == 0 && $0.bytes?.contains(0) == true }) else { continue }
+            throw PGError(
+                .client, message: "parameter $\(index + 1) holds a NUL character (U+0000), which PostgreSQL text cannot store",
+                sqlState: "22021")
+        }
     }
 
     /// Sends one statement with its parameters (`PQsendQueryPrepared` when prepared, else

@@ -6,7 +6,7 @@ import Herald
 struct EndpointsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "endpoints",
-        abstract: "Add, list, show, disable, enable endpoints and rotate their signing secrets.",
+        abstract: "Add, list, show, disable, enable, test and delete endpoints and rotate their signing secrets.",
         discussion: """
             Every endpoint belongs to an application (--app, default 'default'); the same URL in two
             applications is two endpoints with two secrets. Enqueueing to a new URL creates its endpoint in
@@ -22,10 +22,12 @@ struct EndpointsCommand: AsyncParsableCommand {
               herald endpoints disable 3 --reason "customer asked us to stop"
               herald endpoints enable 3 --replay-since 2h
               herald endpoints rotate-secret 3 --grace 24h
+              herald endpoints test 3
+              herald endpoints delete 3
 
             Exit codes: 0 success; 1 refused input, unknown endpoint or database error; 64 invalid arguments.
             """,
-        subcommands: [Add.self, List.self, Show.self, Set.self, Disable.self, Enable.self, RotateSecret.self]
+        subcommands: [Add.self, List.self, Show.self, Set.self, Disable.self, Enable.self, RotateSecret.self, Test.self, Delete.self]
     )
 
     static func secret(_ given: String?) throws -> WebhookSecret {

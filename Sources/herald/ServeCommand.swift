@@ -22,6 +22,12 @@ struct ServeCommand: AsyncParsableCommand {
               herald serve
               herald serve --host 0.0.0.0 --port 8080 --pool-size 16
               HERALD_PORT=9000 herald serve --config /etc/herald.toml --print-config
+              herald serve --host 0.0.0.0 --port 8443 --tls-cert /etc/herald/cert.pem --tls-key /etc/herald/key.pem
+
+            TLS: with --tls-cert and --tls-key (PEM; give both or neither) it serves HTTPS only, TLS 1.2 or
+            later; a plain HTTP request to that port gets no answer. Without them it serves plain HTTP: terminate
+            TLS at a load balancer, or keep --host 127.0.0.1. An unreadable or invalid file, or a key that does
+            not go with the certificate, stops it at once (exit 64). Reload a renewed certificate by restarting.
 
             Every setting also comes from HERALD_<FLAG_IN_UPPER_SNAKE> (HERALD_PORT; DATABASE_URL,
             HERALD_ENCRYPTION_KEY) and from a --config file (the same herald.toml as the workers': keys of
@@ -58,6 +64,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: help("Longest wait for requests in flight on shutdown.", "shutdown_grace"))
     var shutdownGrace: String?
 
+    @Option(help: help("Serve HTTPS with this certificate chain (PEM, server certificate first); needs --tls-key.", "tls_cert"))
+    var tlsCert: String?
+
+    @Option(help: help("The private key of --tls-cert (PEM, unencrypted).", "tls_key"))
+    var tlsKey: String?
+
     /// `text` with the setting's default (APIServer.Configuration's, the one source) and its variable.
     static func help(_ text: String, _ key: String) -> ArgumentHelp {
         guard let setting = Setting<ServeSettings>.named(key) else { return ArgumentHelp(text) }
@@ -69,7 +81,8 @@ struct ServeCommand: AsyncParsableCommand {
         let given: [(String, String?)] = [
             ("database_url", connection.databaseURL), ("schema", connection.schema), ("log_level", connection.logLevel),
             ("log_format", connection.logFormat), ("host", host), ("port", port), ("pool_size", poolSize),
-            ("auth_failures_per_minute", authFailuresPerMinute), ("shutdown_grace", shutdownGrace),
+            ("auth_failures_per_minute", authFailuresPerMinute), ("shutdown_grace", shutdownGrace), ("tls_cert", tlsCert),
+            ("tls_key", tlsKey),
         ]
         return Dictionary(uniqueKeysWithValues: given.compactMap { key, value in value.map { (key, $0) } })
     }

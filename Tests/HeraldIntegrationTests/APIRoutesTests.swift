@@ -125,6 +125,7 @@ struct APIRoutesTests {
             ("GET", "/v1/applications/acme/endpoints/abc", "endpointId"), ("PATCH", "/v1/applications/acme/endpoints/abc", "endpointId"),
             ("POST", "/v1/applications/acme/endpoints/abc/disable", "endpointId"), ("POST", "/v1/applications/acme/endpoints/abc/enable", "endpointId"),
             ("POST", "/v1/applications/acme/endpoints/abc/rotate-secret", "endpointId"), ("GET", "/v1/applications/acme/messages/abc", "messageId"),
+            ("DELETE", "/v1/applications/acme/endpoints/abc", "endpointId"), ("POST", "/v1/applications/acme/endpoints/abc/test", "endpointId"),
             ("GET", "/v1/deliveries/abc", "deliveryId"), ("POST", "/v1/deliveries/abc/replay", "deliveryId"),
             ("POST", "/v1/deliveries/abc/cancel", "deliveryId"), ("POST", "/v1/deliveries/abc/retry-now", "deliveryId"),
             ("GET", "/v1/applications/acme/endpoints?limit=251", "limit"), ("GET", "/v1/applications/acme/messages?limit=0", "limit"),
@@ -160,6 +161,14 @@ struct APIRoutesTests {
         expectProblem(
             try await f.api.send("POST", "/v1/applications/acme/messages", token: f.acme, json: ["payload": 1]), 422, code: "invalid_input",
             field: "eventType", "missing type")
+        // A NUL is refused, never stored cut short ("a\u{0}b" as "a"), and never a 503.
+        expectProblem(
+            try await f.api.send("POST", "/v1/applications/acme/messages", token: f.acme, json: ["eventType": "a\u{0}b", "payload": 1]), 422,
+            code: "invalid_input", "NUL in a text value")
+        expectProblem(
+            try await f.api.send(
+                "POST", "/v1/applications/acme/messages", token: f.acme, json: ["eventType": "a.b", "payload": 1, "channels": ["a\u{0}b"]]),
+            422, code: "invalid_input", "NUL in JSON")
         let big = Data(#"{"eventType":"a.b","payload":""#.utf8) + Data(repeating: UInt8(ascii: "x"), count: 1_200_000) + Data(#""}"#.utf8)
         expectProblem(
             try await f.api.send("POST", "/v1/applications/acme/messages", token: f.acme, raw: big), 413, code: "payload_too_large", "too large")

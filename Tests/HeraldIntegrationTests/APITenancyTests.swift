@@ -23,6 +23,8 @@ struct APITenancyTests {
             ("POST", "/v1/applications/globex/endpoints/\(b.endpoint)/enable", nil),
             ("POST", "/v1/applications/globex/endpoints/\(b.endpoint)/rotate-secret", nil),
             ("POST", "/v1/applications/acme/endpoints/\(b.endpoint)/rotate-secret", nil),
+            ("POST", "/v1/applications/globex/endpoints/\(b.endpoint)/test", nil),
+            ("POST", "/v1/applications/acme/endpoints/\(b.endpoint)/test", ["eventType": "a.b"]),
             ("GET", "/v1/applications/globex/messages", nil),
             ("POST", "/v1/applications/globex/messages", ["eventType": "a.b", "payload": 1]),
             ("GET", "/v1/applications/globex/messages/\(b.message)", nil),
@@ -36,6 +38,9 @@ struct APITenancyTests {
             ("POST", "/v1/applications", ["id": "newco"]),
             ("GET", "/v1/breakers", nil),
             ("POST", "/v1/breakers/endpoint:\(b.endpoint)/reset", nil),
+            // Last: the admin walk below deletes B's endpoint, after which its other routes would 404.
+            ("DELETE", "/v1/applications/acme/endpoints/\(b.endpoint)", nil),
+            ("DELETE", "/v1/applications/globex/endpoints/\(b.endpoint)", nil),
         ]
     }
 
@@ -61,8 +66,11 @@ struct APITenancyTests {
         let name = try await f.connection.query("SELECT name FROM \(unescaped: f.schema).applications WHERE id = 'globex'").first
         #expect(try name?.decode("name", as: String.self) == "globex")
         let endpoint = try await f.connection.query(
-            "SELECT enabled, description, previous_secret_expires_at IS NULL AS unrotated FROM \(unescaped: f.schema).endpoints WHERE id = \(b.endpoint)").first
+            "SELECT enabled, description, previous_secret_expires_at IS NULL AS unrotated, deleted_at IS NULL AS live FROM \(unescaped: f.schema).endpoints WHERE id = \(b.endpoint)").first
         #expect(try endpoint?.decode("enabled", as: Bool.self) == true && endpoint?.decode("description", as: String.self) == "")
+        #expect(try endpoint?.decode("live", as: Bool.self) == true, "globex's endpoint not deleted")
+        let tests = try await f.connection.query("SELECT count(*)::int AS n FROM \(unescaped: f.schema).deliveries WHERE endpoint_id = \(b.endpoint)").first
+        #expect(try tests?.decode("n", as: Int.self) == 1, "no test event queued to globex's endpoint")
         #expect(try endpoint?.decode("unrotated", as: Bool.self) == true, "globex's secret not rotated")
         let breaker = try await f.connection.query(
             "SELECT state FROM \(unescaped: f.schema).circuit_breakers WHERE key = \("endpoint:\(b.endpoint)")").first

@@ -28,6 +28,7 @@ struct CommandContractTests {
         ["messages", "replay", "1"], ["deliveries", "retry-now", "1"], ["endpoints", "set", "1", "--types", "all"],
         ["endpoints", "list", "--app", "a1"], ["deliveries", "list", "--app", "a1"], ["status", "--app", "a1"],
         ["tokens", "create", "--admin"], ["tokens", "list"], ["tokens", "revoke", "abcdefgh"], ["serve", "--port", "0"],
+        ["endpoints", "test", "1"], ["endpoints", "delete", "1"],
     ]
 
     @Test("on a schema never migrated, every command says run `herald migrate` in one line, exit 1", arguments: databaseCommands)
@@ -74,6 +75,7 @@ struct CommandContractTests {
         ["prune", "--older-than", "30d", "--payloads-older-than", "7"],
         ["tokens", "create"], ["tokens", "create", "--admin", "--app", "a"], ["tokens", "create", "--admin", "--expires", "90"],
         ["tokens", "revoke"], ["serve", "--port", "70000"], ["serve", "--pool-size", "0"], ["serve", "--shutdown-grace", "5"],
+        ["serve", "--tls-cert", "/tmp/cert.pem"], ["endpoints", "delete"], ["endpoints", "test"],
     ]
 
     @Test("invalid arguments exit 64 on every command", arguments: invalidArguments)
@@ -242,7 +244,7 @@ struct CommandContractTests {
         ["breakers", "list"], ["breakers", "reset"], ["prune"], ["workers"], ["publish"], ["applications"], ["applications", "add"],
         ["applications", "list"], ["applications", "show"], ["applications", "set"], ["messages"], ["messages", "list"], ["messages", "show"],
         ["messages", "replay"], ["deliveries", "retry-now"], ["serve"], ["tokens"], ["tokens", "create"], ["tokens", "list"],
-        ["tokens", "revoke"],
+        ["tokens", "revoke"], ["endpoints", "test"], ["endpoints", "delete"],
     ]
 
     @Test("every --help shows an example", arguments: commandPaths)

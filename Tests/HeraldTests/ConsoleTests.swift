@@ -8,6 +8,17 @@ import Testing
 struct ConsoleTests {
     let session = ConsoleSession(token: APIToken(parsing: "hrld_abcdefghijkl_" + String(repeating: "m", count: 52))!)
 
+    @Test("the session cookie: HttpOnly, SameSite=Strict, scoped to /console; Secure exactly when serving HTTPS")
+    func cookieAttributes() {
+        for secure in [false, true] {
+            for cookie in [session.cookie(secure: secure), ConsoleSession.endingCookie(secure: secure)] {
+                let header = cookie.description
+                #expect(header.contains("HttpOnly") && header.contains("SameSite=Strict") && header.contains("Path=/console"), "\(header)")
+                #expect(header.contains("Secure") == secure, "\(header)")
+            }
+        }
+    }
+
     @Test("interpolated text is escaped; markup built as HTML is not")
     func escaping() {
         let hostile = #"<script>alert("x")</script>&'"#

@@ -1,6 +1,7 @@
 import Foundation
-import PGDriver
 import Testing
+
+@testable import PGDriver
 
 @Suite("PGDriver values, without a database")
 struct PGValueTests {
@@ -14,6 +15,15 @@ struct PGValueTests {
         let raw: PGQuery = "SELECT 1 FROM \(unescaped: "herald.deliveries")"
         #expect(raw.sql == "SELECT 1 FROM herald.deliveries")
         #expect(raw.binds.isEmpty)
+    }
+
+    @Test("a NUL in a text parameter is refused before sending (libpq would cut the value there); bytes may hold one")
+    func nulInText() {
+        let error = #expect(throws: PGError.self) {
+            try PGConnection.refuseNUL(in: ["SELECT \(1)", "SELECT \(1), \("a\u{0}b")"])
+        }
+        #expect(error?.sqlState == "22021" && error?.message.contains("parameter $2") == true, "\(String(describing: error))")
+        #expect(throws: Never.self) { try PGConnection.refuseNUL(in: ["SELECT \([UInt8]([0x61, 0x00, 0x62]))", "SELECT \("ab")"]) }
     }
 
     @Test("timestamps parse in every ISO form PostgreSQL prints, and format round-trips")

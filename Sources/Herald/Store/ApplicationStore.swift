@@ -78,7 +78,7 @@ public struct ApplicationStore: Sendable {
     var selectSQL: String {
         """
         SELECT a.id, a.name, a.retention_days, a.created_at, a.updated_at,
-               (SELECT count(*) FROM \(schema.qualified("endpoints")) e WHERE e.application_id = a.id)::int AS endpoints,
+               (SELECT count(*) FROM \(schema.qualified("endpoints")) e WHERE e.application_id = a.id AND e.deleted_at IS NULL)::int AS endpoints,
                (SELECT count(*) FROM \(schema.qualified("endpoints")) e WHERE e.application_id = a.id AND e.enabled)::int AS enabled_endpoints,
                (SELECT count(*) FROM \(schema.qualified("messages")) m WHERE m.application_id = a.id)::int AS messages
         FROM \(schema.qualified("applications")) a

@@ -259,7 +259,10 @@ struct DeliveryStore: Sendable {
     var wakeupChannel: String { "\(schema.rawValue).enqueued" }
 
     static func heraldError(_ error: PGError) -> HeraldError {
-        if error.code == .server, error.sqlState == "22023" || error.sqlState == "22P02" || error.sqlState == "22021" {
+        // Class 22 is "data exception": the value given cannot be taken (22023 from Herald's own checks, 22P02
+        // a malformed number, 22P05 a \u0000 in JSON, 22003 a number out of range, …). 22021 also comes from
+        // the driver itself, for a NUL in a text value (PGConnection.refuseNUL).
+        if error.code == .server || error.code == .client, error.sqlState?.hasPrefix("22") == true {
             return HeraldError(.invalidInput, error.hint.map { "\(error.message). \($0)" } ?? error.message)
         }
         if error.sqlState == "42883" || error.sqlState == "42P01" || error.sqlState == "3F000" {

@@ -116,7 +116,7 @@ public struct EndpointStore: Sendable {
                             nullif(ARRAY(SELECT jsonb_array_elements_text(\(try new.eventTypes.map { try PGJSON(encoding: $0) })::jsonb)), '{}'),
                             nullif(ARRAY(SELECT jsonb_array_elements_text(\(try new.channels.map { try PGJSON(encoding: $0) })::jsonb)), '{}'),
                             \(try stored(headers: new.headers))::jsonb, \(timeout)::integer)
-                    ON CONFLICT (application_id, url) DO NOTHING RETURNING id
+                    ON CONFLICT (application_id, url) WHERE deleted_at IS NULL DO NOTHING RETURNING id
                     """)
                 guard let id = try row.first?.decode("id", as: Int64.self) else {
                     throw HeraldError(
@@ -191,18 +191,18 @@ public struct EndpointStore: Sendable {
             ordered: try row.decode("ordered"))
     }
 
-    /// Every endpoint, or those of one application, by id.
+    /// Every endpoint, or those of one application, by id; never deleted ones.
     public func list(application: String? = nil, on connection: PGConnection) async throws -> [Endpoint] {
         try await DatabaseErrors.mapping {
             try await connection.query(
-                PGQuery(sql: selectSQL + " WHERE ($1::text IS NULL OR e.application_id = $1::text) ORDER BY e.id",
+                PGQuery(sql: selectSQL + " WHERE e.deleted_at IS NULL AND ($1::text IS NULL OR e.application_id = $1::text) ORDER BY e.id",
                         binds: [application.map(\.pgBind) ?? .null])
             ).rows.map { try decode($0, withSecret: false) }
         }
     }
 
     /// One endpoint by id or URL; `application` narrows a URL registered in several applications (and
-    /// must match an id's).
+    /// must match an id's). A deleted endpoint is not found: only the audit rows remember it.
     /// - Throws: ``HeraldError/Code/notFound``; ``HeraldError/Code/invalidInput`` for a URL registered in
     ///   several applications when `application` is nil (the operator must say which).
     public func find(_ idOrURL: String, application: String? = nil, withSecret: Bool = false, on connection: PGConnection) async throws -> Endpoint {
@@ -210,12 +210,12 @@ public struct EndpointStore: Sendable {
         let rows = try await DatabaseErrors.mapping { () -> [PGRow] in
             if let id = Int64(idOrURL) {
                 return try await connection.query(
-                    PGQuery(sql: selectSQL + " WHERE e.id = $1 AND ($2::text IS NULL OR e.application_id = $2::text)", binds: [id.pgBind, appBind])).rows
+                    PGQuery(sql: selectSQL + " WHERE e.id = $1 AND e.deleted_at IS NULL AND ($2::text IS NULL OR e.application_id = $2::text)", binds: [id.pgBind, appBind])).rows
             }
             return try await connection.query(
                 PGQuery(
                     sql: selectSQL + """
-                         WHERE (e.url = $1 OR e.url = \(schema.qualified("webhook_url_normalized"))($1))
+                         WHERE (e.url = $1 OR e.url = \(schema.qualified("webhook_url_normalized"))($1)) AND e.deleted_at IS NULL
                           AND ($2::text IS NULL OR e.application_id = $2::text) ORDER BY e.id
                         """,
                     binds: [idOrURL.pgBind, appBind])).rows

@@ -32,7 +32,7 @@ extension ConsoleHandler {
                     "That is an application token (of \(application)): the console is for admin tokens only. Make one with herald tokens create --admin.")
             }
             logger.info("console sign-in", metadata: ["token": "\(token.id)"])
-            return ConsoleResponse.redirect("/console/", cookie: ConsoleSession(token: token).cookie)
+            return ConsoleResponse.redirect("/console/", cookie: ConsoleSession(token: token).cookie(secure: secureCookies))
         }
     }
 
@@ -40,7 +40,7 @@ extension ConsoleHandler {
     /// `herald tokens revoke` to end every use of it).
     func logout(_ request: Request, context: Context) async -> Response {
         await action(request, context: context) { _, _ in
-            ConsoleResponse.redirect("/console/login?why=signedout", cookie: ConsoleSession.endingCookie)
+            ConsoleResponse.redirect("/console/login?why=signedout", cookie: ConsoleSession.endingCookie(secure: secureCookies))
         }
     }
 }

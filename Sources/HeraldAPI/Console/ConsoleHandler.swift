@@ -18,6 +18,8 @@ struct ConsoleHandler: Sendable {
     /// bearer tokens, so the console is no way around it.
     let limiter: SharedFailedAuthLimiter
     let logger: Logger
+    /// HTTPS (`--tls-cert`): the session cookie is `Secure`.
+    let secureCookies: Bool
 
     /// The largest form accepted: a sign-in or a button, a few hundred bytes in practice.
     static let maximumFormBytes = 16_384
@@ -64,7 +66,7 @@ struct ConsoleHandler: Sendable {
                 do { return try await body(session) } catch { return errorPage(error, session: session) }
             case .signedOut(let why):
                 // A cookie that no longer signs in is cleared; a browser without one gets none.
-                return ConsoleResponse.redirect("/console/login" + (why.map { "?why=\($0)" } ?? ""), cookie: why.map { _ in ConsoleSession.endingCookie })
+                return ConsoleResponse.redirect("/console/login" + (why.map { "?why=\($0)" } ?? ""), cookie: why.map { _ in ConsoleSession.endingCookie(secure: secureCookies) })
             case .limited(let wait):
                 return ConsoleLoginPage.limited(wait)
             }

@@ -12,9 +12,10 @@ enum ConsoleRoutes {
     /// Adds the console's routes to `router`.
     static func register(
         on router: Router<APIRequestContext>, schema: SchemaName, pool: PGConnectionPool, keys: EncryptionKeys?, contact: DatabaseContact,
-        limiter: SharedFailedAuthLimiter, logger: Logger
+        limiter: SharedFailedAuthLimiter, logger: Logger, secureCookies: Bool
     ) {
-        let handler = ConsoleHandler(schema: schema, pool: pool, keys: keys, contact: contact, limiter: limiter, logger: logger)
+        let handler = ConsoleHandler(
+            schema: schema, pool: pool, keys: keys, contact: contact, limiter: limiter, logger: logger, secureCookies: secureCookies)
         let console = router.group("console")
         console.get { request, context in await handler.deliveryList(request, context: context) }
         console.get("login") { request, context in await handler.loginForm(request, context: context) }

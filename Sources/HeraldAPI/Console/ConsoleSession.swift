@@ -10,8 +10,8 @@ internal import Hummingbird
 /// requests (any number of servers behind a load balancer, no schema change), and re-checking the token on
 /// every request means a `herald tokens revoke` ends the session at once. The cookie is HttpOnly (no
 /// script can read it), SameSite=Strict (no other site's page can make the browser send it) and scoped to
-/// `/console` (the `/v1` API never sees it, and accepts only `Authorization`). It is not `Secure` yet:
-/// `herald serve` speaks plain HTTP; when it serves TLS the cookie must gain `Secure`.
+/// `/console` (the `/v1` API never sees it, and accepts only `Authorization`). It is `Secure` when
+/// `herald serve` speaks HTTPS (`--tls-cert`); over plain HTTP, TLS belongs to a proxy in front.
 struct ConsoleSession: Sendable {
     /// The cookie's name.
     static let cookieName = "herald_console"
@@ -24,16 +24,17 @@ struct ConsoleSession: Sendable {
     /// The admin token signed in with.
     let token: APIToken
 
-    /// The cookie that starts the session.
-    var cookie: Cookie {
+    /// The cookie that starts the session; `secure` (HTTPS, `--tls-cert`): the browser never sends it over
+    /// plain HTTP.
+    func cookie(secure: Bool) -> Cookie {
         Cookie(
-            name: Self.cookieName, value: token.text, maxAge: Self.lifetimeSeconds, path: Self.cookiePath, secure: false, httpOnly: true,
+            name: Self.cookieName, value: token.text, maxAge: Self.lifetimeSeconds, path: Self.cookiePath, secure: secure, httpOnly: true,
             sameSite: .strict)
     }
 
     /// The cookie that ends it (empty and already expired).
-    static var endingCookie: Cookie {
-        Cookie(name: cookieName, value: "", maxAge: 0, path: cookiePath, secure: false, httpOnly: true, sameSite: .strict)
+    static func endingCookie(secure: Bool) -> Cookie {
+        Cookie(name: cookieName, value: "", maxAge: 0, path: cookiePath, secure: secure, httpOnly: true, sameSite: .strict)
     }
 
     /// The anti-CSRF token of this session's forms: an HMAC of a fixed text keyed with the session's token.
