@@ -50,7 +50,8 @@ extension DeliverySlot {
             let (admitted, waiting, reservedBytes) = try await fetchLargeBodies(toSend, on: tx)
             defer { budget.release(reservedBytes) }
             finished += waiting.map { deferral($0, until: now()) }
-            if !waiting.isEmpty { result.soonest = min(result.soonest ?? now().addingTimeInterval(0.05), now().addingTimeInterval(0.05)) }
+            result.waitingForBudget = waiting.count
+            result.releasedBytes = reservedBytes
             do {
                 let sent = try await sendAndComplete(admitted, finished: finished, result: &result, tx: tx, leaseStart: leaseStart, spans: spans)
                 result.leased = rows.count
@@ -143,8 +144,11 @@ extension DeliverySlot {
         let waiting = Set(large.dropFirst(count).map(\.id))
         var bodies: [Int64: [UInt8]] = [:]
         do {
-            let values = try await tx.queryBytes(store.bodyQuery(ids: fetching.map(\.id)))
-            for (delivery, value) in zip(fetching, values) { bodies[delivery.id] = value }
+            // One body per round trip: libpq keeps its input buffer at the largest message it received, so
+            // a batch of bodies in one result would leave that much memory on every slot's connection.
+            for delivery in fetching {
+                bodies[delivery.id] = try await tx.queryBytes(store.bodyQuery(ids: [delivery.id])).first ?? nil
+            }
         } catch {
             budget.release(bytes)
             throw error

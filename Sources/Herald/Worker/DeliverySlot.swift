@@ -34,6 +34,13 @@ struct DeliverySlot: Sendable {
         var backoff = ReconnectBackoff()
         var random = SystemRandomNumberGenerator()
         let lease = store.leaseQuery(configuration.leaseSettings)
+        // After a round that put large bodies back for want of byte budget, lease one row at a time until a
+        // round needs no waiting: a full batch would be leased and put back over and over (a row version
+        // each) while the budget admits a body or two.
+        var single = configuration.leaseSettings
+        single.limit = 1
+        let singleLease = store.leaseQuery(single)
+        var budgetBound = false
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             do {
                 if connection == nil || connection!.isClosed {
@@ -43,17 +50,21 @@ struct DeliverySlot: Sendable {
                 }
                 let ticket = await doorbell.ticket
                 await journal.settlePending()
-                let round = try await self.round(lease, on: connection!)
+                let round = try await self.round(budgetBound ? singleLease : lease, on: connection!)
+                budgetBound = round.waitingForBudget > 0 || (budgetBound && round.leased > 0 && round.releasedBytes > 0)
                 for backlog in round.backlogs { try await moveBacklog(backlog, on: connection!) }
                 // A full batch: there is likely more due work than this slot takes; wake an idle one.
                 if round.leased >= configuration.batchSize { await doorbell.ring() }
+                // Budget given back: a slot that put large bodies back for want of it may go now.
+                if round.releasedBytes > 0 { await doorbell.ring() }
                 // Nothing sent: what is due waits for permits, a retry time or new work; don't spin on it, but
                 // come back when something this round put back (a rate limit, say) is due again.
                 if round.sent == 0 {
                     var wait = configuration.pollInterval
                     // Due work waits for permits that other slots or workers hold: look again soon.
                     if round.excess > 0 { wait = min(wait, .milliseconds(100)) }
-                    if let soonest = round.soonest {
+                    // Large bodies wait for budget that another slot gives back (it rings): no polling for it.
+                    if let soonest = round.soonest, round.waitingForBudget == 0 {
                         wait = min(wait, .milliseconds(max(5, Int(soonest.timeIntervalSince(now()) * 1000))))
                     }
                     await withGracefulShutdownHandler {
@@ -98,6 +109,10 @@ struct DeliverySlot: Sendable {
         var backlogs: [Backlog] = []
         /// Due rows the lease left unsent for want of a permit (their keys' windows were full).
         var excess = 0
+        /// Leased rows with large bodies put back unsent because the worker's byte budget was full.
+        var waitingForBudget = 0
+        /// Budget bytes this round held and gave back: a slot waiting for them may go now.
+        var releasedBytes = 0
         /// When a delivery this round put back unsent (rate limit) is due again, or, when the lease found
         /// nothing, when the next pending delivery falls due.
         var soonest: Date?
