@@ -35,4 +35,29 @@ struct EndpointRemovalCommandsTests {
         #expect(try endpoints.map { try $0.decode("deleted", as: Bool.self) } == [true, false], "a new endpoint for the URL")
         await connection.close()
     }
+
+    @Test("a deleted endpoint leaves endpoint_health, and its dead deliveries are not replayed (they would only fail again)")
+    func deletedEndpointIsGoneForOperators() async throws {
+        let pg = try await TestPostgres.shared()
+        let (schema, connection) = try await pg.migratedSchema("epdel")
+        func herald(_ arguments: [String]) async throws -> HeraldBinary.Result {
+            try await HeraldBinary.run(arguments + ["--schema", schema], environment: ["DATABASE_URL": pg.url])
+        }
+        #expect(try await herald(["endpoints", "add", "--url", "https://gone.example/h"]).status == 0)
+        #expect(try await herald(["endpoints", "add", "--url", "https://kept.example/h"]).status == 0)
+        for url in ["https://gone.example/h", "https://kept.example/h"] {
+            try await connection.query("SELECT \(unescaped: schema).enqueue(\(url), '{}'::bytea)")
+        }
+        try await connection.query("UPDATE \(unescaped: schema).deliveries SET state = 'dead', finished_at = now()")
+        #expect(try await herald(["endpoints", "delete", "https://gone.example/h"]).status == 0)
+
+        let health = try await connection.query("SELECT url FROM \(unescaped: schema).endpoint_health ORDER BY url").rows
+        #expect(try health.map { try $0.decode("url", as: String.self) } == ["https://kept.example/h"])
+        let replay = try await herald(["deliveries", "replay", "1", "2"])
+        #expect(replay.stdout.contains("its endpoint was deleted") || replay.stderr.contains("its endpoint was deleted"), "\(replay.stdout) \(replay.stderr)")
+        let states = try await connection.query(
+            "SELECT e.url, d.state FROM \(unescaped: schema).deliveries d JOIN \(unescaped: schema).endpoints e ON e.id = d.endpoint_id ORDER BY e.url").rows
+        #expect(try states.map { try $0.decode("state", as: String.self) } == ["dead", "pending"], "only the live endpoint's delivery is replayed")
+        await connection.close()
+    }
 }

@@ -50,14 +50,22 @@ struct PrintConfigTests {
         (["--config", "/nonexistent/herald.toml"], [:], "", "herald: config file /nonexistent/herald.toml does not exist (named by --config)"),
     ] as [([String], [String: String], String, String)])
     func refused(arguments: [String], environment: [String: String], fileText: String, expected: String) async throws {
-        var environment = Self.clean.merging(environment) { $1 }
+        try await Self.expectRefusal("worker", arguments, environment: Self.clean.merging(environment) { $1 }, fileText: fileText, expected: expected)
+    }
+
+    /// Runs `herald <command> --print-config` with `arguments` (a herald.toml of `fileText` named by
+    /// HERALD_CONFIG, FILE in `expected` standing for its path) and expects one line of refusal, exit 64.
+    static func expectRefusal(
+        _ command: String, _ arguments: [String], environment: [String: String], fileText: String, expected: String
+    ) async throws {
+        var environment = environment
         var expected = expected
         if !fileText.isEmpty {
-            let path = try Self.file(fileText)
+            let path = try file(fileText)
             environment["HERALD_CONFIG"] = path
             expected = expected.replacingOccurrences(of: "FILE", with: path)
         }
-        let result = try await HeraldBinary.run(["worker", "--print-config"] + arguments, environment: environment)
+        let result = try await HeraldBinary.run([command, "--print-config"] + arguments, environment: environment)
         #expect(result.status == 64, "\(result.stderr)")
         #expect(result.stderr.hasPrefix(expected), "\(result.stderr)")
         #expect(result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
@@ -102,17 +110,7 @@ struct ServePrintConfigTests {
         (["--shutdown-grace", "soon"], [:], "", "herald: invalid shutdown_grace \"soon\" from --shutdown-grace"),
     ] as [([String], [String: String], String, String)])
     func refused(arguments: [String], environment: [String: String], fileText: String, expected: String) async throws {
-        var environment = Self.clean.merging(environment) { $1 }
-        var expected = expected
-        if !fileText.isEmpty {
-            let path = try PrintConfigTests.file(fileText)
-            environment["HERALD_CONFIG"] = path
-            expected = expected.replacingOccurrences(of: "FILE", with: path)
-        }
-        let result = try await HeraldBinary.run(["serve", "--print-config"] + arguments, environment: environment)
-        #expect(result.status == 64, "\(result.stderr)")
-        #expect(result.stderr.hasPrefix(expected), "\(result.stderr)")
-        #expect(result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
+        try await PrintConfigTests.expectRefusal("serve", arguments, environment: Self.clean.merging(environment) { $1 }, fileText: fileText, expected: expected)
     }
 }
 

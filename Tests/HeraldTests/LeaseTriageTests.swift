@@ -20,11 +20,12 @@ struct LeaseTriageTests {
     /// A leased delivery as the lease would return it, built from its row.
     func delivery(
         id: Int64 = 1, enabled: Bool = true, interrupted: Int = 0, resendNotBefore: String? = nil, headers: String = "{}",
-        body: String? = "\\x7b7d", endpointHeaders: String = "{}", timeoutMilliseconds: String? = nil
+        body: String? = "\\x7b7d", bodyBytes: String? = "2", endpointHeaders: String = "{}", timeoutMilliseconds: String? = nil
     ) throws -> Result<LeasedDelivery, LeaseRowError> {
         let row = PGRow.testRow([
             "backlog_key": nil,
-            "id": "\(id)", "idempotency_key": "msg_1", "body": body, "content_type": "application/json", "headers": headers, "traceparent": nil,
+            // The lease sends a body's size always and the body itself up to 64 KiB; a pruned payload has neither.
+            "id": "\(id)", "idempotency_key": "msg_1", "body": body, "body_bytes": bodyBytes, "content_type": "application/json", "headers": headers, "traceparent": nil,
             "attempts": "0", "attempt_number": "1", "max_attempts": nil, "breaker_key": "endpoint:1", "endpoint_id": "1",
             "application_id": "default", "endpoint_headers": endpointHeaders, "request_timeout_ms": timeoutMilliseconds, "endpoint_failing": "f",
             "url": "https://example.com/h", "secret": "whsec_x", "previous_secret": nil, "enabled": enabled ? "t" : "f",
@@ -74,9 +75,18 @@ struct LeaseTriageTests {
         #expect(error.reason.contains("headers"))
     }
 
+    @Test("a body over the inline limit comes without its bytes, to be fetched once the byte budget admits it")
+    func largeBodyIsFetchedLater() throws {
+        let small = try delivery().get()
+        #expect(small.bodyFetched && small.body == Array("{}".utf8) && small.bodyBytes == 2)
+        let large = try delivery(body: nil, bodyBytes: "1048576").get()
+        #expect(!large.bodyFetched && large.body.isEmpty && large.bodyBytes == 1_048_576)
+        #expect(triage.decide(.success(large)) == .send(id: 1), "it is sent once fetched, not failed")
+    }
+
     @Test("a delivery whose message payload was pruned fails alone, with the reason")
     func prunedPayload() throws {
-        guard case .failUnreadable(let error) = triage.decide(try delivery(body: nil)) else {
+        guard case .failUnreadable(let error) = triage.decide(try delivery(body: nil, bodyBytes: nil)) else {
             Issue.record("expected failUnreadable")
             return
         }

@@ -37,7 +37,7 @@ extension DeliveryAdminStore {
         let report = try await change(
             ids: ids, filter: filter, from: Self.replayableStates, event: "replayed", on: connection,
             set: "state = 'pending', attempts = 0, interrupted_sends = 0, next_attempt_at = now(), finished_at = NULL, updated_at = now(), replayed_at = clock_timestamp()",
-            requirePayload: true
+            requirePayload: true, requireLiveEndpoint: true
         ) { state, applies, filtered in
             if applies { return filtered ? "does not match the filters given" : "changed by someone else meanwhile; try again" }
             return state == "pending" ? "still pending: nothing to replay" : "\(state): only failed, dead or cancelled deliveries are replayed"
@@ -68,7 +68,7 @@ extension DeliveryAdminStore {
     /// payload was pruned are left alone and reported as such.
     private func change(
         ids: [Int64]?, filter: Filter, from: [DeliveryState], event: String, on connection: PGConnection, set: String,
-        requirePayload: Bool = false, reason: (_ state: String, _ applies: Bool, _ filtered: Bool) -> String
+        requirePayload: Bool = false, requireLiveEndpoint: Bool = false, reason: (_ state: String, _ applies: Bool, _ filtered: Bool) -> String
     ) async throws -> ChangeReport {
         let idArray = ids.map { "{" + $0.map(String.init).joined(separator: ",") + "}" }
         let fromArray = "{" + from.map(\.rawValue).joined(separator: ",") + "}"
@@ -83,6 +83,8 @@ extension DeliveryAdminStore {
                     FROM \(deliveries) d JOIN \(schema.qualified("endpoints")) e ON e.id = d.endpoint_id
                     WHERE d.state = ANY($1::text[]) AND ($2::bigint[] IS NULL OR d.id = ANY($2::bigint[])) AND \(condition.sql)
                       AND \(requirePayload ? hasPayload : "true")
+                      -- A deleted endpoint's deliveries would only fail again (migrations/0016).
+                      AND \(requireLiveEndpoint ? "e.deleted_at IS NULL" : "true")
                     FOR UPDATE OF d SKIP LOCKED
                 ), changed AS (
                     UPDATE \(deliveries) d SET \(set) FROM target WHERE d.id = target.id RETURNING d.id
@@ -91,9 +93,10 @@ extension DeliveryAdminStore {
                     SELECT t.id, $3, t.state, t.finished_at, t.attempts, t.last_status, t.last_error
                     FROM target t JOIN changed c ON c.id = t.id
                 )
-                SELECT c.id, t.state, true AS changed, false AS pruned FROM changed c JOIN target t ON t.id = c.id
+                SELECT c.id, t.state, true AS changed, false AS pruned, false AS endpoint_deleted FROM changed c JOIN target t ON t.id = c.id
                 UNION ALL
-                SELECT w.id, d.state, false, NOT \(hasPayload) FROM wanted w LEFT JOIN \(deliveries) d ON d.id = w.id
+                SELECT w.id, d.state, false, NOT \(hasPayload), ed.deleted_at IS NOT NULL FROM wanted w LEFT JOIN \(deliveries) d ON d.id = w.id
+                LEFT JOIN \(schema.qualified("endpoints")) ed ON ed.id = d.endpoint_id
                 WHERE w.id NOT IN (SELECT id FROM changed)
                 ORDER BY 1
                 """,
@@ -109,7 +112,10 @@ extension DeliveryAdminStore {
                 let applies = from.map(\.rawValue).contains(state)
                 let prunedColumn = try row.decode("pruned", as: Bool?.self) ?? false
                 let pruned = requirePayload && applies && prunedColumn
-                report.skipped.append(.init(id: id, state: state, reason: pruned ? "its payload was pruned" : reason(state, applies, filtered)))
+                let endpointDeleted = try row.decode("endpoint_deleted", as: Bool?.self) ?? false
+                let deleted = requireLiveEndpoint && applies && endpointDeleted
+                let why = deleted ? "its endpoint was deleted" : pruned ? "its payload was pruned" : reason(state, applies, filtered)
+                report.skipped.append(.init(id: id, state: state, reason: why))
             } else {
                 report.notFound.append(id)
             }
