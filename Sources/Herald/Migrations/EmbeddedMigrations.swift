@@ -2758,6 +2758,7 @@ $fn$;
 -- deleted endpoint's history stays in delivery_timeline and the attempts.
 
 SET LOCAL lock_timeout = '5s';
+SET LOCAL statement_timeout = '1min';
 
 CREATE OR REPLACE VIEW endpoint_health AS
 WITH recent AS (
