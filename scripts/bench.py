@@ -48,15 +48,16 @@ def reset_schema():
     psql("CHECKPOINT")
 
 
-def fill(count, endpoints=10, path="/b", due=True):
+def fill(count, endpoints=10, path="/b", due=True, body="convert_to('{\"n\":' || g || '}', 'UTF8')"):
     """Queues `count` deliveries across `endpoints` endpoints: one enqueue() per endpoint creates it,
-    the rest are inserted in bulk (same columns enqueue() writes) so filling does not dominate the run."""
+    the rest are inserted in bulk (same columns enqueue() writes) so filling does not dominate the run.
+    `body`: SQL for each body, over the row number `g` and the endpoint `e`."""
     for e in range(endpoints):
         psql(f"SELECT herald.enqueue('http://127.0.0.1:{RECEIVER_PORT}{path}{e}', '\\x7b7d'::bytea)")
     per = max(0, count - endpoints)
     when = "now() - interval '1 second'" if due else "now() + interval '1 hour'"
     psql(f"""INSERT INTO herald.deliveries (endpoint_id, idempotency_key, body, breaker_key, next_attempt_at)
-             SELECT e.id, 'msg_b' || e.id || '_' || g, convert_to('{{"n":' || g || '}}', 'UTF8'), 'endpoint:' || e.id, {when}
+             SELECT e.id, 'msg_b' || e.id || '_' || g, {body}, 'endpoint:' || e.id, {when}
              FROM herald.endpoints e, generate_series(1, {per} / {endpoints} + 1) g
              WHERE e.url LIKE 'http://127.0.0.1:{RECEIVER_PORT}{path}%' LIMIT {per}""")
     psql("VACUUM ANALYZE herald.deliveries")
@@ -606,18 +607,9 @@ def render_api(p):
 
 
 def fill_large(size):
-    """A filler for drain(): `count` deliveries of `size` bytes each (distinct per row), 10 endpoints."""
-    def fill_sized(count, endpoints=10):
-        for e in range(endpoints):
-            psql(f"SELECT herald.enqueue('http://127.0.0.1:{RECEIVER_PORT}/big{e}', '\\x7b7d'::bytea)")
-        psql(f"""INSERT INTO herald.deliveries (endpoint_id, idempotency_key, body, breaker_key, next_attempt_at)
-                 SELECT e.id, 'msg_big' || e.id || '_' || g, decode(repeat(md5(g::text || e.id), {size // 16}), 'hex'),
-                        'endpoint:' || e.id, now() - interval '1 second'
-                 FROM herald.endpoints e, generate_series(1, {count} / {endpoints} + 1) g
-                 WHERE e.url LIKE 'http://127.0.0.1:{RECEIVER_PORT}/big%' LIMIT {max(0, count - endpoints)}""")
-        psql("VACUUM ANALYZE herald.deliveries")
-        psql("CHECKPOINT")
-    return fill_sized
+    """A filler for drain(): deliveries of `size` bytes each, distinct per row."""
+    return lambda count, endpoints=10: fill(count, endpoints, path="/big",
+                                            body=f"decode(repeat(md5(g::text || e.id), {size // 16}), 'hex')")
 
 
 def large_body_scenarios():

@@ -21,15 +21,7 @@ extension APIHandler {
     /// The trace the published message continues: this request's server span when a tracer is bootstrapped
     /// (its parent is the caller's `traceparent`), else the caller's `traceparent` as sent.
     static func producerTraceparent(_ sent: String?) -> String? {
-        var carrier: [String: String] = [:]
-        if let context = ServiceContext.current {
-            InstrumentationSystem.instrument.inject(context, into: &carrier, using: TraceparentInjector())
-        }
-        return carrier["traceparent"] ?? sent
-    }
-
-    struct TraceparentInjector: Injector {
-        func inject(_ value: String, forKey key: String, into carrier: inout [String: String]) { carrier[key] = value }
+        ServiceContext.current.flatMap(TraceCarrier.traceparent(of:)) ?? sent
     }
 
     func listMessages(_ input: Operations.ListMessages.Input) async throws -> Operations.ListMessages.Output {

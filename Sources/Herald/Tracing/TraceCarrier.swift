@@ -1,11 +1,11 @@
 internal import Foundation
-internal import Tracing
+public import Tracing
 
 /// Moves trace context between Herald's stored `traceparent` values and the bootstrapped tracer.
 ///
 /// Herald reads and writes one header, `traceparent` (W3C), through whatever instrument `herald` bootstrapped
 /// (swift-otel when `OTEL_*` asks for export; otherwise the no-op one, and these calls do nothing).
-enum TraceCarrier {
+public enum TraceCarrier {
     /// Whether a real tracer is bootstrapped: spans cost nothing to skip when nobody exports them.
     static var isTracing: Bool { !(InstrumentationSystem.tracer is NoOpTracer) }
 
@@ -19,7 +19,7 @@ enum TraceCarrier {
     }
 
     /// The `traceparent` that continues `context` (nil when the instrument injects none: no tracer).
-    static func traceparent(of context: ServiceContext) -> String? {
+    public static func traceparent(of context: ServiceContext) -> String? {
         var carrier: [String: String] = [:]
         InstrumentationSystem.instrument.inject(context, into: &carrier, using: DictionaryInjector())
         return carrier["traceparent"]
