@@ -34,6 +34,17 @@ struct DeliveryStore: Sendable {
     /// fetched by ``bodyQuery(ids:)`` in binary, after the worker's byte budget admits them.
     static let inlineBodyBytes = 65_536
 
+    /// Locks again the still-pending rows of `ids` that nobody else holds, as the lease did; returns their
+    /// `id`s. Used only after a refused completion rolled back the round's transaction.
+    func relockQuery(_ ids: [Int64]) -> PGQuery {
+        let array = "{" + ids.map(String.init).joined(separator: ",") + "}"
+        return """
+        SELECT id FROM \(unescaped: schema.qualified("deliveries"))
+        WHERE id = ANY(\(array)::bigint[]) AND state = 'pending'
+        FOR NO KEY UPDATE SKIP LOCKED
+        """
+    }
+
     /// The bodies of leased deliveries `ids`, in that order (run with ``PGConnection/queryBytes(_:)``).
     func bodyQuery(ids: [Int64]) -> PGQuery {
         let array = "{" + ids.map(String.init).joined(separator: ",") + "}"

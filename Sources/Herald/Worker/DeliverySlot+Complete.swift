@@ -12,11 +12,16 @@ extension DeliverySlot {
 
     /// Writes the batch's outcomes, breaker records and endpoint lessons, and commits, in one round trip.
     ///
-    /// The statements run after a savepoint: if the database refuses the completion (a constraint, a
-    /// trigger, a value it cannot store), the round goes back to the savepoint, with its row locks and
-    /// permits still held, and completes the deliveries one at a time; a delivery whose own completion is
-    /// refused is failed with the database's reason instead, so one bad row never stalls its batch or has
-    /// its answered sends repeated.
+    /// No savepoint on this path: a subtransaction that updates rows its parent locked turns every
+    /// completed row's `xmax` into a MultiXact, which every later scan of those row versions (the due index's
+    /// head, pruning, vacuum) must resolve. Measured at the defaults (bench drain, 10 endpoints): with the
+    /// savepoint PostgreSQL spent its time in `GetMultiXactIdMembers` and the drain ran at about 2,000/s
+    /// (docs/benchmarks.md).
+    ///
+    /// If the database refuses the completion (a constraint, a trigger, a value it cannot store), the
+    /// transaction is rolled back, the rows are taken back in a new one (``refusedCompletion``) and
+    /// completed one at a time; a delivery whose own completion is refused is failed with the database's
+    /// reason instead, so one bad row never stalls its batch or has its answered sends repeated.
     func complete(
         _ completions: [Completion], breakers records: [BreakerRecord], endpoints outcomes: [EndpointOutcome], on tx: PGConnection
     ) async throws -> CompletionResults {
@@ -24,34 +29,54 @@ extension DeliverySlot {
         let endpoints: [PGQuery] =
             outcomes.isEmpty ? [] : [store.recordEndpointOutcomesQuery(outcomes, disableAfter: configuration.disableFailingAfter)]
         do {
-            let results = try await tx.commit(with: ["SAVEPOINT completion", store.completeQuery(completions)] + breakers + endpoints)
+            let results = try await tx.commit(with: [store.completeQuery(completions)] + breakers + endpoints)
             return CompletionResults(
-                breakers: breakers.isEmpty ? nil : results[2],
-                endpoints: endpoints.isEmpty ? nil : results[2 + breakers.count])
+                breakers: breakers.isEmpty ? nil : results[1],
+                endpoints: endpoints.isEmpty ? nil : results[1 + breakers.count])
         } catch let error as PGError where error.code == .server {
             logger.warning(
                 "the completion was refused; completing the batch one delivery at a time",
                 metadata: ["slot": "\(index)", "error": "\(error)"])
-            try await tx.query("ROLLBACK TO SAVEPOINT completion")
-            for completion in completions {
-                try await tx.query("SAVEPOINT one")
-                do {
-                    try await tx.query(store.completeQuery([completion]))
-                    try await tx.query("RELEASE SAVEPOINT one")
-                } catch let refused as PGError where refused.code == .server {
-                    try await tx.query("ROLLBACK TO SAVEPOINT one")
-                    try await tx.query(store.completeQuery([self.refused(completion, because: refused)]))
-                }
-            }
-            // The breaker and endpoint records go in savepoints of their own too: if even they are refused,
-            // the answered sends are still recorded, and only the breaker (or the endpoint's lifecycle)
-            // misses this batch.
-            var results = CompletionResults()
-            results.breakers = try await optional(breakers.first, named: "breaker records", on: tx)
-            results.endpoints = try await optional(endpoints.first, named: "endpoint records", on: tx)
-            try await tx.commit(with: [])
-            return results
+            return try await refusedCompletion(completions, breakers: breakers.first, endpoints: endpoints.first, on: tx)
         }
+    }
+
+    /// The rare path after a refused completion: the rollback released the batch's row locks and permits,
+    /// so the rows are locked again in a new transaction (`SKIP LOCKED`: a row another worker leased in
+    /// between is its now, and it will send it again, which at-least-once allows; no two sends overlap, ours
+    /// has ended). Each delivery is then completed in a savepoint of its own; breaker and endpoint records
+    /// go in savepoints too, so if even they are refused the answered sends are still recorded and only the
+    /// breaker (or the endpoint's lifecycle) misses this batch. Journal rows of deliveries not taken back
+    /// become 'interrupted', which never counts toward parking.
+    private func refusedCompletion(
+        _ completions: [Completion], breakers: PGQuery?, endpoints: PGQuery?, on tx: PGConnection
+    ) async throws -> CompletionResults {
+        await tx.rollback()
+        try await tx.query("BEGIN")
+        let held = try await tx.query(store.relockQuery(completions.map(\.deliveryID)))
+        let ids = Set(try held.rows.map { try $0.decode("id", as: Int64.self) })
+        for completion in completions where ids.contains(completion.deliveryID) {
+            try await tx.query("SAVEPOINT one")
+            do {
+                try await tx.query(store.completeQuery([completion]))
+                try await tx.query("RELEASE SAVEPOINT one")
+            } catch let refused as PGError where refused.code == .server {
+                try await tx.query("ROLLBACK TO SAVEPOINT one")
+                try await tx.query(store.completeQuery([self.refused(completion, because: refused)]))
+            }
+        }
+        var results = CompletionResults()
+        results.breakers = try await optional(breakers, named: "breaker records", on: tx)
+        results.endpoints = try await optional(endpoints, named: "endpoint records", on: tx)
+        try await tx.commit(with: [])
+        let lost = completions.filter { !ids.contains($0.deliveryID) }
+        if !lost.isEmpty {
+            await journal.abandon(
+                began: lost.filter(\.logAttempt).compactMap(\.attemptID),
+                neverBegan: lost.filter { !$0.logAttempt }.compactMap(\.attemptID),
+                reason: "the outcome was refused by the database and the delivery was leased again meanwhile")
+        }
+        return results
     }
 
     /// Runs `query` (if any) in a savepoint; a refusal is logged and rolled back, never fatal.
