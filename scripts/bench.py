@@ -6,8 +6,8 @@ max_connections=300 and the pg_stat_statements-free defaults), herald-receiver, 
 `herald worker` processes. Each scenario is bounded in time. Results go to docs/benchmarks.json and
 docs/benchmarks.md (between its bench markers). Usage: scripts/bench.py [--quick | --render | --publish-only]
 (quick: one run per configuration instead of 3; render: rewrite the Markdown from the JSON only;
-publish-only / pooler-only / api-only / large-only: section 6 (publish and fan-out) / 7 (through PgBouncer) /
-8 (publish through `herald serve`, needs wrk) / 9 (large bodies, peak RSS), merged into the last full run's JSON; several flags run several;
+publish-only / pooler-only / api-only / large-only / steady-only: section 6 (publish and fan-out) / 7 (through PgBouncer) /
+8 (publish through `herald serve`, needs wrk) / 9 (large bodies, peak RSS) / 3b (steady state), merged into the last full run's JSON; several flags run several;
 --api-seconds=N: section 8's windows, default 10).
 """
 import json
@@ -282,6 +282,79 @@ def latency(rate, seconds=8):
     time.sleep(2)
     stop(workers)
     receiver.terminate()
+    lat = arrival_latencies(log)
+    q = lambda p: round(lat[min(len(lat) - 1, int(p * len(lat)))], 2)
+    return {"rate": rate, "achieved_rate": round(achieved, 1), "samples": len(lat), "p50_ms": q(0.5), "p95_ms": q(0.95),
+            "p99_ms": q(0.99)}
+
+
+# Section 3b: steady state. Producers as a real service runs them: one enqueue() per transaction, eight
+# connections, spread over ten endpoints; the default worker (1 × 8 × 16) delivers meanwhile.
+PRODUCERS = 8
+STEADY_ENDPOINTS = 10
+
+
+def producer_script():
+    script = os.path.join(PG_DIR, "produce.sql")
+    with open(script, "w") as f:
+        f.write(f"\\set e random(0, {STEADY_ENDPOINTS - 1})\n")
+        f.write(f"SELECT herald.enqueue('http://127.0.0.1:{RECEIVER_PORT}/s' || :e, '\\x7b7d'::bytea);\n")
+    return script
+
+
+def steady_start(log=None):
+    reset_schema()
+    receiver = start_receiver(log=log)
+    for e in range(STEADY_ENDPOINTS):
+        psql(f"SELECT herald.enqueue('http://127.0.0.1:{RECEIVER_PORT}/s{e}', '\\x7b7d'::bytea)")
+    workers = start_workers(1, 8, 16)
+    time.sleep(1.5)
+    return receiver, workers
+
+
+def steady_max(seconds=10):
+    """Producers flat out (PRODUCERS connections) while the default worker delivers: the rate both keep up
+    (the smaller of enqueued/s and delivered/s over the window) and the backlog left at its end."""
+    receiver, workers = steady_start()
+    d0, lsn0, pg_cpu0, busy0 = delivered_by(workers), wal_lsn(), postgres_cpu(), machine_busy()
+    out = sh("pgbench", "-n", "-c", str(PRODUCERS), "-j", "2", "-T", str(seconds), "-f", producer_script(), URL)
+    done = delivered_by(workers) - d0
+    pg_cpu, busy = postgres_cpu() - pg_cpu0, machine_busy() - busy0
+    wal = int(psql(f"SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '{lsn0}')"))
+    rate = done / seconds
+    backlog = int(psql("SELECT count(*) FROM herald.deliveries WHERE state = 'pending'"))
+    stop(workers)
+    receiver.terminate()
+    tps = float(re.search(r"tps = ([\d.]+)", out).group(1))
+    # Per delivery, enqueue included (pgbench's own CPU is in the machine's figure).
+    return {"enqueued_per_s": round(tps, 1), "delivered_per_s": round(rate, 1), "rate": round(min(tps, rate), 1),
+            "backlog_at_end": backlog, "postgres_cpu_ms_per_delivery": round(1000 * pg_cpu / max(done, 1), 3),
+            "machine_cpu_ms_per_delivery": round(1000 * busy / max(done, 1), 3),
+            "wal_bytes_per_delivery": round(wal / max(done, 1), 1)}
+
+
+def steady_latency(rate, seconds=10):
+    """Producers at `rate`/s in all (pgbench -R over PRODUCERS connections): enqueue commit -> first byte of
+    the request at the receiver, and the delivered rate over the window."""
+    log = os.path.join(PG_DIR, "receiver.jsonl")
+    receiver, workers = steady_start(log=log)
+    d0 = delivered_by(workers)
+    out = sh("pgbench", "-n", "-c", str(PRODUCERS), "-j", "2", "-R", str(rate), "-T", str(seconds), "-f", producer_script(), URL)
+    achieved = float(re.search(r"tps = ([\d.]+)", out).group(1))
+    # Everything enqueued is delivered before the latencies are read (bounded: 10 s more at most).
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and psql("SELECT count(*) FROM herald.deliveries WHERE state = 'pending'") != "0":
+        time.sleep(0.1)
+    stop(workers)
+    receiver.terminate()
+    lat = arrival_latencies(log)
+    q = lambda p: round(lat[min(len(lat) - 1, int(p * len(lat)))], 2)
+    return {"rate": rate, "achieved_rate": round(achieved, 1), "samples": len(lat), "p50_ms": q(0.5), "p95_ms": q(0.95),
+            "p99_ms": q(0.99), "max_ms": round(lat[-1], 2)}
+
+
+def arrival_latencies(log):
+    """Per delivery: first request's arrival at the receiver minus the delivery's created_at, sorted (ms)."""
     arrivals = {}
     with open(log) as f:
         for line in f:
@@ -294,10 +367,22 @@ def latency(rate, seconds=8):
         key, ns = row.split()
         if key in arrivals:
             lat.append((arrivals[key] - int(ns)) / 1e6)
-    lat.sort()
-    q = lambda p: round(lat[min(len(lat) - 1, int(p * len(lat)))], 2)
-    return {"rate": rate, "achieved_rate": round(achieved, 1), "samples": len(lat), "p50_ms": q(0.5), "p95_ms": q(0.95),
-            "p99_ms": q(0.99)}
+    return sorted(lat)
+
+
+def steady_scenarios():
+    """The sustained maximum (median of RUNS), latency at 25/50/75% of it, and at a low rate (wake-up)."""
+    runs = [steady_max() for _ in range(RUNS)]
+    best = median_of(runs)
+    print("steady max", best, runs, flush=True)
+    points = []
+    for share in (0.25, 0.5, 0.75):
+        row = dict(median_of([steady_latency(int(best["rate"] * share)) for _ in range(RUNS)]), share=share)
+        points.append(row)
+        print("steady latency", row, flush=True)
+    low = median_of([steady_latency(20) for _ in range(RUNS)])
+    print("steady low", low, flush=True)
+    return {"max": best, "max_runs": runs, "points": points, "low": low}
 
 
 def slow(in_flight, procs, concurrency, batch, seconds=10):
@@ -390,6 +475,35 @@ def publish_scenarios():
     print("drain of enqueued deliveries", out["drain_enqueued"], flush=True)
     out["drain_fanned_out"] = median_of([drain(50000, 1, 8, 16, filler=fill_by_publish) for _ in range(RUNS)])
     print("drain of fanned-out deliveries", out["drain_fanned_out"], flush=True)
+    return out
+
+
+def render_steady(st):
+    m = st["max"]
+    out = ["", "### 3b. Steady state: eight producers, one `enqueue()` per transaction", "",
+           f"`pgbench -c {PRODUCERS}` calling `herald.enqueue()` once per transaction, spread over {STEADY_ENDPOINTS} endpoints, "
+           "while one default worker (1 × 8 × 16) delivers; the machine's 2 cores run PostgreSQL, the producers, the "
+           "worker and the receiver. " + (f"Measured {st['date']}. " if "date" in st else ""),
+           f"Flat out, enqueue and delivery together sustain **{m['rate']:,.0f}/s** (median of "
+           f"{len(st['max_runs'])}: enqueued {m['enqueued_per_s']:,.0f}/s, delivered {m['delivered_per_s']:,.0f}/s, "
+           f"{m['backlog_at_end']:,.0f} left pending at the end of the window; per delivery, its enqueue included: "
+           f"PostgreSQL CPU {m.get('postgres_cpu_ms_per_delivery', float('nan')):.3f} ms, whole machine "
+           f"{m.get('machine_cpu_ms_per_delivery', float('nan')):.3f} ms, WAL {m.get('wal_bytes_per_delivery', float('nan')):,.0f} bytes). "
+           "Latency from the producer's commit to the "
+           "first byte of the request at the receiver:", "",
+           "| load | rate asked / achieved | samples | p50 ms | p95 ms | p99 ms | max ms |", "|---|---|---|---|---|---|---|"]
+    for r in st["points"]:
+        out.append(f"| {100 * r['share']:.0f}% | {r['rate']:,.0f} / {r['achieved_rate']:,.0f} | {r['samples']:,.0f} | {r['p50_ms']} | "
+                   f"{r['p95_ms']} | {r['p99_ms']} | {r['max_ms']} |")
+    low = st["low"]
+    out.append(f"| low (wake-up) | {low['rate']:,.0f} / {low['achieved_rate']:,.0f} | {low['samples']:,.0f} | {low['p50_ms']} | "
+               f"{low['p95_ms']} | {low['p99_ms']} | {low['max_ms']} |")
+    half = next(r for r in st["points"] if r["share"] == 0.5)
+    verdict = lambda ok: "met" if ok else "**missed**"
+    out += ["", "| target (issue #15) | result |", "|---|---|",
+            f"| enqueue + deliver sustained ≥ 4,000/s | {verdict(m['rate'] >= 4000)}: {m['rate']:,.0f}/s |",
+            f"| p99 ≤ 25 ms at half the sustained rate | {verdict(half['p99_ms'] <= 25)}: {half['p99_ms']} ms at {half['achieved_rate']:,.0f}/s |",
+            f"| wake-up at low load < 50 ms median | {verdict(low['p50_ms'] < 50)}: {low['p50_ms']} ms |"]
     return out
 
 
@@ -679,6 +793,8 @@ def render(results):
             f"| {l['rate']:,.0f} / {l['achieved_rate']:,.0f} | {l['samples']:,.0f} | {l['p50_ms']} | {l['p95_ms']} | **{l['p99_ms']}** |",
             f"| half the drain maximum: {h['rate']:,.0f} / {h['achieved_rate']:,.0f} (past saturation) | {h['samples']:,.0f} | "
             f"{h['p50_ms']} | {h['p95_ms']} | {h['p99_ms']} |"]
+    if "steady" in results:
+        out += render_steady(results["steady"])
     out += ["", "### 4. Slow endpoints (receiver answers after 200 ms)", "",
             "| sends in flight (processes × slots × batch) | deliveries/s | PostgreSQL connections in use | worker peak RSS MiB |",
             "|---|---|---|---|"]
@@ -768,6 +884,8 @@ def main():
     print("latency", results["latency"], flush=True)
     results["latency_at_half_drain_max"] = latency(int(best["rate"] / 2))
     print("latency at half the drain maximum", results["latency_at_half_drain_max"], flush=True)
+    # 3b. Steady state: eight producers, one enqueue per transaction.
+    results["steady"] = steady_scenarios()
     # 4. Slow endpoints.
     for in_flight, procs, conc, batch in [(64, 1, 4, 16), (256, 1, 16, 16), (1024, 2, 16, 32)]:
         row = dict(median_of([slow(in_flight, procs, conc, batch) for _ in range(RUNS)]), processes=procs, concurrency=conc, batch=batch)
@@ -796,7 +914,7 @@ def main():
 
 
 if __name__ == "__main__":
-    if any(f in sys.argv for f in ("--publish-only", "--pooler-only", "--api-only", "--large-only")):
+    if any(f in sys.argv for f in ("--publish-only", "--pooler-only", "--api-only", "--large-only", "--steady-only")):
         # Sections 6 (publish), 7 (PgBouncer) and/or 8 (API) alone, merged into the last full run's figures.
         sh(os.path.join(ROOT, "scripts", "dev-postgres.sh"), "start")
         path = os.path.join(ROOT, "docs", "benchmarks.json")
@@ -812,6 +930,8 @@ if __name__ == "__main__":
             kept["api"] = dict(api_scenarios(API_SECONDS), **stamp)
         if "--large-only" in sys.argv:
             kept["large"] = dict(large_body_scenarios(), **stamp)
+        if "--steady-only" in sys.argv:
+            kept["steady"] = dict(steady_scenarios(), **stamp)
         sh(os.path.join(ROOT, "scripts", "dev-postgres.sh"), "stop")
         with open(path, "w") as f:
             json.dump(kept, f, indent=2)

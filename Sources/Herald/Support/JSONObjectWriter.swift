@@ -61,6 +61,14 @@ struct JSONObjectWriter {
     /// its excerpt would otherwise fail the whole batch's completion, again on every retry.
     static func appendString(_ value: String, to out: inout String) {
         out += "\""
+        // Most values (ids, header names, timestamps, excerpts of JSON bodies) need no escape: one scan of
+        // their UTF-8 and one append. The bytes that need one are ASCII, never part of a multi-byte
+        // sequence. (Per scalar, this was 6% of a worker's CPU at the bench's drain.)
+        guard value.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) else {
+            out += value
+            out += "\""
+            return
+        }
         for scalar in value.unicodeScalars {
             switch scalar {
             case "\u{0}": out += "\u{FFFD}"
