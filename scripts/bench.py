@@ -65,8 +65,8 @@ def fill(count, endpoints=10, path="/b", due=True, body="convert_to('{\"n\":' ||
     psql("CHECKPOINT")
 
 
-def start_receiver(delay_ms=0, log=None):
-    args = [os.path.join(BIN, "herald-receiver"), "--port", str(RECEIVER_PORT), "--threads", "1"]
+def start_receiver(delay_ms=0, log=None, extra=()):
+    args = [os.path.join(BIN, "herald-receiver"), "--port", str(RECEIVER_PORT), "--threads", "1", *extra]
     if delay_ms:
         args += ["--delay", f"{delay_ms}ms"]
     if log:
@@ -277,12 +277,13 @@ def latency(rate, seconds=8):
     psql(f"SELECT herald.enqueue('http://127.0.0.1:{RECEIVER_PORT}/lat', '\\x7b7d'::bytea)")
     workers = start_workers(1, 8, 16)
     time.sleep(1.5)
+    warm = int(psql("SELECT coalesce(max(id), 0) FROM herald.deliveries"))
     out = sh("pgbench", "-n", "-c", str(ENQUEUE_CLIENTS), "-j", "2", "-R", str(rate), "-T", str(seconds), "-f", enqueue_script(), URL)
     achieved = float(re.search(r"tps = ([\d.]+)", out).group(1))
     time.sleep(2)
     stop(workers)
     receiver.terminate()
-    lat = arrival_latencies(log)
+    lat = arrival_latencies(log, after_id=warm)
     q = lambda p: round(lat[min(len(lat) - 1, int(p * len(lat)))], 2)
     return {"rate": rate, "achieved_rate": round(achieved, 1), "samples": len(lat), "p50_ms": q(0.5), "p95_ms": q(0.95),
             "p99_ms": q(0.99)}
@@ -302,9 +303,9 @@ def producer_script():
     return script
 
 
-def steady_start(log=None):
+def steady_start(log=None, receiver_args=()):
     reset_schema()
-    receiver = start_receiver(log=log)
+    receiver = start_receiver(log=log, extra=receiver_args)
     for e in range(STEADY_ENDPOINTS):
         psql(f"SELECT herald.enqueue('http://127.0.0.1:{RECEIVER_PORT}/s{e}', '\\x7b7d'::bytea)")
     workers = start_workers(1, 8, 16)
@@ -338,7 +339,7 @@ def steady_latency(rate, seconds=10):
     the request at the receiver, and the delivered rate over the window."""
     log = os.path.join(PG_DIR, "receiver.jsonl")
     receiver, workers = steady_start(log=log)
-    d0 = delivered_by(workers)
+    warm = int(psql("SELECT coalesce(max(id), 0) FROM herald.deliveries"))
     out = sh("pgbench", "-n", "-c", str(PRODUCERS), "-j", "2", "-R", str(rate), "-T", str(seconds), "-f", producer_script(), URL)
     achieved = float(re.search(r"tps = ([\d.]+)", out).group(1))
     # Everything enqueued is delivered before the latencies are read (bounded: 10 s more at most).
@@ -347,21 +348,23 @@ def steady_latency(rate, seconds=10):
         time.sleep(0.1)
     stop(workers)
     receiver.terminate()
-    lat = arrival_latencies(log)
+    lat = arrival_latencies(log, after_id=warm)
     q = lambda p: round(lat[min(len(lat) - 1, int(p * len(lat)))], 2)
     return {"rate": rate, "achieved_rate": round(achieved, 1), "samples": len(lat), "p50_ms": q(0.5), "p95_ms": q(0.95),
             "p99_ms": q(0.99), "max_ms": round(lat[-1], 2)}
 
 
-def arrival_latencies(log):
-    """Per delivery: first request's arrival at the receiver minus the delivery's created_at, sorted (ms)."""
+def arrival_latencies(log, after_id=0):
+    """Per delivery with an id above `after_id` (the warm-up rows, queued before the workers started, are
+    not latencies): first request's arrival at the receiver minus the delivery's created_at, sorted (ms)."""
     arrivals = {}
     with open(log) as f:
         for line in f:
             e = json.loads(line)
             if e["event"] == "start" and e["key"] not in arrivals:
                 arrivals[e["key"]] = e["ns"]
-    created = psql("SELECT idempotency_key || ' ' || (extract(epoch FROM created_at) * 1e9)::bigint FROM herald.deliveries")
+    created = psql("SELECT idempotency_key || ' ' || (extract(epoch FROM created_at) * 1e9)::bigint FROM herald.deliveries "
+                   f"WHERE id > {after_id}")
     lat = []
     for row in created.splitlines():
         key, ns = row.split()

@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""make soak: sustained enqueue + deliver against a flaky receiver, reported minute by minute.
+
+Eight producers (pgbench, one `herald.enqueue()` per transaction, 10 endpoints) enqueue at a fixed rate,
+by default 70% of the sustained maximum in docs/benchmarks.json (section 3b, `scripts/bench.py
+--steady-only`), while one default worker (1 × 8 × 16) delivers to herald-receiver answering 5% of requests
+500 and 1% after 800 ms. Every minute: deliveries finished, p99 enqueue → first request latency of the
+deliveries created in that minute, dead tuples and table + index sizes of `deliveries` and `attempts`, the
+worker's RSS, attempts per finished delivery. Everything on 127.0.0.1 (the bench's throwaway PostgreSQL);
+bounded by --minutes (default 10). Writes docs/soak.json and the soak table in docs/benchmarks.md.
+Usage: scripts/soak.py [--minutes=N] [--rate=R]
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench as b  # noqa: E402
+
+ROOT = b.ROOT
+arg = lambda name, default: next((type(default)(a.split("=", 1)[1]) for a in sys.argv if a.startswith(f"--{name}=")), default)
+MINUTES = arg("minutes", 10)
+
+
+def default_rate():
+    try:
+        with open(os.path.join(ROOT, "docs", "benchmarks.json")) as f:
+            return int(0.7 * json.load(f)["steady"]["max"]["rate"])
+    except (OSError, KeyError, ValueError):
+        return 1000
+
+
+RATE = arg("rate", default_rate())
+
+
+def tables():
+    rows = b.psql("""SELECT relname || ' ' || n_dead_tup || ' ' || pg_total_relation_size(relid)
+                     FROM pg_stat_user_tables WHERE schemaname = 'herald' AND relname IN ('deliveries', 'attempts')""")
+    out = {}
+    for row in rows.splitlines():
+        name, dead, size = row.split()
+        out[name] = {"dead": int(dead), "mib": round(int(size) / 2**20, 1)}
+    return out
+
+
+def rss_mib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return 0
+
+
+def main():
+    b.sh(os.path.join(ROOT, "scripts", "dev-postgres.sh"), "start")
+    log = os.path.join(b.PG_DIR, "soak-receiver.jsonl")
+    receiver, workers = b.steady_start(log=log, receiver_args=("--fail-rate", "0.05", "--slow-rate", "0.01", "--slow-delay", "800ms"))
+    warm = int(b.psql("SELECT coalesce(max(id), 0) FROM herald.deliveries"))
+    start = time.time()
+    producers = subprocess.Popen(["pgbench", "-n", "-c", str(b.PRODUCERS), "-j", "2", "-R", str(RATE), "-T", str(MINUTES * 60),
+                                  "-f", b.producer_script(), b.URL], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=b.ENV)
+    minutes = []
+    finished_before = 0
+    try:
+        for m in range(1, MINUTES + 1):
+            # Sleep to the minute's end: the soak is a fixed-length run, not a wait for a condition.
+            time.sleep(max(0, start + 60 * m - time.time()))
+            finished = int(b.psql(f"SELECT count(*) FROM herald.deliveries WHERE id > {warm} AND state <> 'pending'"))
+            row = {"minute": m, "finished_per_s": round((finished - finished_before) / 60, 1), "tables": tables(),
+                   "worker_rss_mib": rss_mib(workers[0][0].pid)}
+            finished_before = finished
+            minutes.append(row)
+            print(json.dumps(row), flush=True)
+        producers.wait(timeout=120)
+    finally:
+        producers.kill()
+    # Let the last minute's retries (backoff) finish, bounded, then read latencies and attempts per minute.
+    deadline = time.time() + 60
+    while time.time() < deadline and b.psql(f"SELECT count(*) FROM herald.deliveries WHERE id > {warm} AND state = 'pending'") != "0":
+        time.sleep(1)
+    b.stop(workers)
+    receiver.terminate()
+    per_minute = b.psql(f"""
+        SELECT (extract(epoch FROM d.created_at) - {start})::int / 60 + 1 AS minute,
+               round((count(a.id)::numeric / nullif(count(DISTINCT d.id), 0)), 3) AS attempts_per_delivery,
+               count(DISTINCT d.id) FILTER (WHERE d.state = 'delivered') AS delivered,
+               count(DISTINCT d.id) AS created
+        FROM herald.deliveries d LEFT JOIN herald.attempts a ON a.delivery_id = d.id
+        WHERE d.id > {warm} GROUP BY 1 ORDER BY 1""")
+    extra = {}
+    for line in per_minute.splitlines():
+        minute, apd, delivered, created = line.split("|")
+        extra[int(minute)] = {"attempts_per_delivery": float(apd or 0), "delivered": int(delivered), "created": int(created)}
+    lat = latencies_by_minute(log, warm, start)
+    for row in minutes:
+        row.update(extra.get(row["minute"], {}))
+        row["p99_ms"] = lat.get(row["minute"])
+    rates = [r["finished_per_s"] for r in minutes[1:]] or [0]
+    result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "rate": RATE, "minutes": minutes,
+              "throughput_spread_pct": round(100 * (max(rates) - min(rates)) / max(1, sum(rates) / len(rates)), 1),
+              "rss_growth_mib": round(minutes[-1]["worker_rss_mib"] - minutes[1]["worker_rss_mib"], 1) if len(minutes) > 1 else 0}
+    b.sh(os.path.join(ROOT, "scripts", "dev-postgres.sh"), "stop")
+    with open(os.path.join(ROOT, "docs", "soak.json"), "w") as f:
+        json.dump(result, f, indent=2)
+    write_markdown(result)
+    print(json.dumps(result, indent=2))
+
+
+def latencies_by_minute(log, warm, start):
+    first = {}
+    with open(log) as f:
+        for line in f:
+            e = json.loads(line)
+            if e["event"] == "start" and e["key"] not in first:
+                first[e["key"]] = e["ns"]
+    created = b.psql(f"SELECT idempotency_key || ' ' || (extract(epoch FROM created_at) * 1e9)::bigint FROM herald.deliveries WHERE id > {warm}")
+    buckets = {}
+    for row in created.splitlines():
+        key, ns = row.split()
+        if key in first:
+            buckets.setdefault(int((int(ns) / 1e9 - start) // 60) + 1, []).append((first[key] - int(ns)) / 1e6)
+    out = {}
+    for minute, lat in buckets.items():
+        lat.sort()
+        out[minute] = round(lat[min(len(lat) - 1, int(0.99 * len(lat)))], 1)
+    return out
+
+
+def write_markdown(r):
+    rows = ["", f"Soak ({r['date']}, `make soak`: {len(r['minutes'])} minutes at {r['rate']:,}/s, 8 producers, one default "
+            "worker, receiver answering 5% 500 and 1% after 800 ms). Throughput spread after the first minute: "
+            f"**{r['throughput_spread_pct']}%**; worker RSS growth from minute 2 to the end: **{r['rss_growth_mib']} MiB**.", "",
+            "| minute | finished/s | p99 ms (created that minute) | attempts/delivery | deliveries dead / MiB | attempts dead / MiB | worker RSS MiB |",
+            "|---|---|---|---|---|---|---|"]
+    for m in r["minutes"]:
+        t = m["tables"]
+        rows.append(f"| {m['minute']} | {m['finished_per_s']:,.0f} | {m.get('p99_ms')} | {m.get('attempts_per_delivery')} | "
+                    f"{t.get('deliveries', {}).get('dead')} / {t.get('deliveries', {}).get('mib')} | "
+                    f"{t.get('attempts', {}).get('dead')} / {t.get('attempts', {}).get('mib')} | {m['worker_rss_mib']} |")
+    path = os.path.join(ROOT, "docs", "benchmarks.md")
+    begin, end = "<!-- soak:begin (scripts/soak.py writes this part) -->", "<!-- soak:end -->"
+    with open(path) as f:
+        text = f.read()
+    if begin not in text:
+        text += "\n## Soak\n\n" + begin + "\n" + end + "\n"
+    head, rest = text.split(begin, 1)
+    with open(path, "w") as f:
+        f.write(head + begin + "\n" + "\n".join(rows) + "\n" + end + rest.split(end, 1)[1])
+
+
+if __name__ == "__main__":
+    main()
