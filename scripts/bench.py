@@ -354,9 +354,9 @@ def steady_latency(rate, seconds=10):
             "p99_ms": q(0.99), "max_ms": round(lat[-1], 2)}
 
 
-def arrival_latencies(log, after_id=0):
+def arrivals_by_creation(log, after_id=0):
     """Per delivery with an id above `after_id` (the warm-up rows, queued before the workers started, are
-    not latencies): first request's arrival at the receiver minus the delivery's created_at, sorted (ms)."""
+    not latencies): (created_at in ns, first request's arrival at the receiver minus created_at in ms)."""
     arrivals = {}
     with open(log) as f:
         for line in f:
@@ -365,12 +365,17 @@ def arrival_latencies(log, after_id=0):
                 arrivals[e["key"]] = e["ns"]
     created = psql("SELECT idempotency_key || ' ' || (extract(epoch FROM created_at) * 1e9)::bigint FROM herald.deliveries "
                    f"WHERE id > {after_id}")
-    lat = []
+    out = []
     for row in created.splitlines():
         key, ns = row.split()
         if key in arrivals:
-            lat.append((arrivals[key] - int(ns)) / 1e6)
-    return sorted(lat)
+            out.append((int(ns), (arrivals[key] - int(ns)) / 1e6))
+    return out
+
+
+def arrival_latencies(log, after_id=0):
+    """The latencies of arrivals_by_creation, sorted (ms)."""
+    return sorted(ms for _, ms in arrivals_by_creation(log, after_id))
 
 
 def steady_scenarios():

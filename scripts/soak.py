@@ -109,18 +109,9 @@ def main():
 
 
 def latencies_by_minute(log, warm, start):
-    first = {}
-    with open(log) as f:
-        for line in f:
-            e = json.loads(line)
-            if e["event"] == "start" and e["key"] not in first:
-                first[e["key"]] = e["ns"]
-    created = b.psql(f"SELECT idempotency_key || ' ' || (extract(epoch FROM created_at) * 1e9)::bigint FROM herald.deliveries WHERE id > {warm}")
     buckets = {}
-    for row in created.splitlines():
-        key, ns = row.split()
-        if key in first:
-            buckets.setdefault(int((int(ns) / 1e9 - start) // 60) + 1, []).append((first[key] - int(ns)) / 1e6)
+    for ns, ms in b.arrivals_by_creation(log, warm):
+        buckets.setdefault(int((ns / 1e9 - start) // 60) + 1, []).append(ms)
     out = {}
     for minute, lat in buckets.items():
         lat.sort()
