@@ -34,14 +34,18 @@ struct DeliveryStore: Sendable {
     /// fetched by ``bodyQuery(ids:)`` in binary, after the worker's byte budget admits them.
     static let inlineBodyBytes = 65_536
 
-    /// Locks again the still-pending rows of `ids` that nobody else holds, as the lease did; returns their
-    /// `id`s. Used only after a refused completion rolled back the round's transaction.
+    /// Locks again the still-pending rows of `ids`, as the lease did; returns their `id`s. Used only after a
+    /// refused completion rolled back the round's transaction. It waits for a row another slot leased in
+    /// the moment between (never `SKIP LOCKED`): that lease saw our `unknown` journal rows and only deferred
+    /// the row, so it comes back to us and our answered send is recorded instead of sent again. In id order,
+    /// so two such waits never deadlock.
     func relockQuery(_ ids: [Int64]) -> PGQuery {
         let array = "{" + ids.map(String.init).joined(separator: ",") + "}"
         return """
         SELECT id FROM \(unescaped: schema.qualified("deliveries"))
         WHERE id = ANY(\(array)::bigint[]) AND state = 'pending'
-        FOR NO KEY UPDATE SKIP LOCKED
+        ORDER BY id
+        FOR NO KEY UPDATE
         """
     }
 

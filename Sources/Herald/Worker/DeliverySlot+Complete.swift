@@ -42,12 +42,14 @@ extension DeliverySlot {
     }
 
     /// The rare path after a refused completion: the rollback released the batch's row locks and permits,
-    /// so the rows are locked again in a new transaction (`SKIP LOCKED`: a row another worker leased in
-    /// between is its now, and it will send it again, which at-least-once allows; no two sends overlap, ours
-    /// has ended). Each delivery is then completed in a savepoint of its own; breaker and endpoint records
-    /// go in savepoints too, so if even they are refused the answered sends are still recorded and only the
-    /// breaker (or the endpoint's lifecycle) misses this batch. Journal rows of deliveries not taken back
-    /// become 'interrupted', which never counts toward parking.
+    /// so the rows are locked again in a new transaction, waiting for any that another slot leased in the
+    /// moment between (that lease finds our `unknown` journal rows and only defers them; `relockQuery`).
+    /// With `SKIP LOCKED` here such rows were sent a second time 25 s later (found by the full suite on a
+    /// loaded machine). Each delivery is then completed in a savepoint of its own; breaker and endpoint
+    /// records go in savepoints too, so if even they are refused the answered sends are still recorded and
+    /// only the breaker (or the endpoint's lifecycle) misses this batch. Journal rows of deliveries no
+    /// longer pending (an operator cancelled them meanwhile) become 'interrupted', which never counts
+    /// toward parking.
     private func refusedCompletion(
         _ completions: [Completion], breakers: PGQuery?, endpoints: PGQuery?, on tx: PGConnection
     ) async throws -> CompletionResults {
@@ -74,7 +76,7 @@ extension DeliverySlot {
             await journal.abandon(
                 began: lost.filter(\.logAttempt).compactMap(\.attemptID),
                 neverBegan: lost.filter { !$0.logAttempt }.compactMap(\.attemptID),
-                reason: "the outcome was refused by the database and the delivery was leased again meanwhile")
+                reason: "the outcome was refused by the database and the delivery was no longer pending when taken back")
         }
         return results
     }
