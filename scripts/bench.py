@@ -2,7 +2,7 @@
 """make bench: Herald's throughput, latency and cost per delivery on this machine.
 
 Everything runs on 127.0.0.1: a throwaway PostgreSQL (./.bench-pg, default settings except
-max_connections=300 and the pg_stat_statements-free defaults), herald-receiver, and real release-built
+max_connections=1100 and the pg_stat_statements-free defaults), herald-receiver, and real release-built
 `herald worker` processes. Each scenario is bounded in time. Results go to docs/benchmarks.json and
 docs/benchmarks.md (between its bench markers). Usage: scripts/bench.py [--quick | --render | --publish-only]
 (quick: one run per configuration instead of 3; render: rewrite the Markdown from the JSON only;
@@ -400,15 +400,48 @@ def slow(in_flight, procs, concurrency, batch, seconds=10):
     workers = start_workers(procs, concurrency, batch)
     time.sleep(2)
     d0, t0 = delivered(), time.monotonic()
-    connections = []
+    connections, threads = [], []
     while time.monotonic() - t0 < seconds:
         connections.append(int(psql("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'herald-%'")))
+        threads.append(max(thread_count(p.pid) for p, _ in workers))
         time.sleep(0.5)
     rate = (delivered() - d0) / (time.monotonic() - t0)
     stats = [proc_stats(p.pid) for p, _ in workers]
     stop(workers)
     receiver.terminate()
-    return {"in_flight": in_flight, "rate": round(rate, 1), "connections": max(connections), "peak_rss_mib": round(max(s[1] for s in stats), 1)}
+    return {"in_flight": in_flight, "rate": round(rate, 1), "connections": max(connections), "peak_rss_mib": round(max(s[1] for s in stats), 1),
+            "threads": max(threads)}
+
+
+def thread_count(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("Threads:"))
+
+
+# Section 4b: many slots of batch 1 against the 200 ms endpoint: every slot waits on its lease while its one
+# send is out. Ideal: slots × 5/s.
+MANY_SLOTS = (64, 256, 1024)
+
+
+def many_slots_scenarios():
+    rows = []
+    for slots in MANY_SLOTS:
+        row = dict(median_of([slow(slots, 1, slots, 1) for _ in range(RUNS)]), processes=1, concurrency=slots, batch=1, ideal=slots * 5)
+        rows.append(row)
+        print("many slots", row, flush=True)
+    return rows
+
+
+def render_many_slots(rows):
+    out = ["", "### 4b. Many slots (one worker, batch 1, receiver answers after 200 ms)", "",
+           "Each slot holds its lease's transaction while its one send is out; the ideal is slots × 5/s. "
+           "`scripts/bench.py --slots-only`, median of 3.", "",
+           "| slots | deliveries/s | ideal | share of ideal | worker threads (peak) | PostgreSQL connections in use |",
+           "|---|---|---|---|---|---|"]
+    for r in rows:
+        out.append(f"| {r['concurrency']:,} | {r['rate']:,.0f} | {r['ideal']:,} | {100 * r['rate'] / r['ideal']:.0f}% | "
+                   f"{r.get('threads', 0):.0f} | {r['connections']:.0f} |")
+    return out
 
 
 def scale(rows, behind_open_breaker=0, seconds=8):
@@ -809,6 +842,8 @@ def render(results):
     for r in results["slow"]:
         out.append(f"| {r['in_flight']:,.0f} ({r['processes']} × {r['concurrency']} × {r['batch']}) | {r['rate']:,.0f} | "
                    f"{r['connections']:.0f} | {r['peak_rss_mib']:.0f} |")
+    if "many_slots" in results:
+        out += render_many_slots(results["many_slots"])
     sc = results["scale"]
     base = sc["rate_10k"]
     out += ["", f"### 5. Scale ({sc['layout'].replace('x', ' × ')}, 8 s windows, 80,000 due deliveries to 4 endpoints)", "",
@@ -899,6 +934,7 @@ def main():
         row = dict(median_of([slow(in_flight, procs, conc, batch) for _ in range(RUNS)]), processes=procs, concurrency=conc, batch=batch)
         results["slow"].append(row)
         print("slow", row, flush=True)
+    results["many_slots"] = many_slots_scenarios()
     # 5. Scale.
     results["scale"] = {
         "layout": "x".join(map(str, SCALE_LAYOUT)),
@@ -922,7 +958,7 @@ def main():
 
 
 if __name__ == "__main__":
-    if any(f in sys.argv for f in ("--publish-only", "--pooler-only", "--api-only", "--large-only", "--steady-only")):
+    if any(f in sys.argv for f in ("--publish-only", "--pooler-only", "--api-only", "--large-only", "--steady-only", "--slots-only")):
         # Sections 6 (publish), 7 (PgBouncer) and/or 8 (API) alone, merged into the last full run's figures.
         sh(os.path.join(ROOT, "scripts", "dev-postgres.sh"), "start")
         path = os.path.join(ROOT, "docs", "benchmarks.json")
@@ -940,6 +976,8 @@ if __name__ == "__main__":
             kept["large"] = dict(large_body_scenarios(), **stamp)
         if "--steady-only" in sys.argv:
             kept["steady"] = dict(steady_scenarios(), **stamp)
+        if "--slots-only" in sys.argv:
+            kept["many_slots"] = [dict(r, **stamp) for r in many_slots_scenarios()]
         sh(os.path.join(ROOT, "scripts", "dev-postgres.sh"), "stop")
         with open(path, "w") as f:
             json.dump(kept, f, indent=2)

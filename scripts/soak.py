@@ -8,7 +8,8 @@ by default 70% of the sustained maximum in docs/benchmarks.json (section 3b, `sc
 deliveries created in that minute, dead tuples and table + index sizes of `deliveries` and `attempts`, the
 worker's RSS, attempts per finished delivery. Everything on 127.0.0.1 (the bench's throwaway PostgreSQL);
 bounded by --minutes (default 10). Writes docs/soak.json and the soak table in docs/benchmarks.md.
-Usage: scripts/soak.py [--minutes=N] [--rate=R]
+Usage: scripts/soak.py [--minutes=N] [--rate=R] [--no-write]  (--no-write: print only, for trying a change;
+HERALD_* variables reach the worker, e.g. HERALD_SPARE_SLOTS=0 for the worker without spare slots)
 """
 import json
 import os
@@ -102,6 +103,9 @@ def main():
               "throughput_spread_pct": round(100 * (max(rates) - min(rates)) / max(1, sum(rates) / len(rates)), 1),
               "rss_growth_mib": round(minutes[-1]["worker_rss_mib"] - minutes[1]["worker_rss_mib"], 1) if len(minutes) > 1 else 0}
     b.sh(os.path.join(ROOT, "scripts", "dev-postgres.sh"), "stop")
+    if "--no-write" in sys.argv:
+        print(json.dumps(result, indent=2))
+        return
     with open(os.path.join(ROOT, "docs", "soak.json"), "w") as f:
         json.dump(result, f, indent=2)
     write_markdown(result)

@@ -11,6 +11,7 @@ extension WorkerSettings {
             .logFormat(\.logFormat),
             .text("worker_id", \.configuration.workerID),
             .integer("concurrency", WorkerConfiguration.concurrencyRange, \.configuration.concurrency),
+            .integer("spare_slots", WorkerConfiguration.spareSlotsRange, \.configuration.spareSlots),
             .integer("batch_size", WorkerConfiguration.batchSizeRange, \.configuration.batchSize),
             .bytes("max_in_flight_bytes", WorkerConfiguration.maxInFlightBytesRange, \.configuration.maxInFlightBytes),
             .integer("max_in_flight_per_endpoint", WorkerConfiguration.maxInFlightPerEndpointRange, \.configuration.maxInFlightPerEndpoint),

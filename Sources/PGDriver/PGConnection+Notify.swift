@@ -52,8 +52,20 @@ extension PGConnection {
     ///
     /// Why: a transaction held open across slow external work (a lease held across HTTP sends) can learn
     /// at once that the server ended it, and abandon the work its locks no longer cover.
+    ///
+    /// The wait is an entry in ``SocketWatcher``'s one `poll` set, not a thread per connection: a worker
+    /// with hundreds of slots watching their leases holds no thread for them.
     public func waitUntilLost() async throws -> Never {
-        while true { _ = try await waitForNotifications(timeout: .seconds(60)) }
+        while true {
+            // Reads what arrived (a notice, a notification: discarded) and fails if the session is gone.
+            let fd = try await run(cancellable: false) { conn, _ in
+                _ = try self.drainNotifications(conn)
+                let fd = PQsocket(conn)
+                guard fd >= 0 else { throw self.lost(conn) }
+                return fd
+            }
+            try await SocketWatcher.shared.readable(fd)
+        }
     }
 
     /// Reads what the socket has and returns the queued notifications; on `queue` only.

@@ -15,7 +15,8 @@ struct WorkerCommand: AsyncParsableCommand {
         commandName: "worker",
         abstract: "Deliver due webhooks until stopped (SIGTERM/SIGINT stop gracefully).",
         discussion: """
-            Each of --concurrency slots holds one database connection. A slot leases up to --batch-size due
+            Each of --concurrency slots holds one database connection (spare slots one more each, only while
+            a batch waits for a slow send; --spare-slots). A slot leases up to --batch-size due
             deliveries with SELECT … FOR NO KEY UPDATE SKIP LOCKED, each with a permit of its endpoint (so the
             fleet never has more requests in flight to an endpoint than its adaptive window; see
             docs/flow_control.md), sends them all at once while the lease is held, and records
@@ -51,6 +52,9 @@ struct WorkerCommand: AsyncParsableCommand {
 
     @Option(help: WorkerCommand.help("Slots (database connections) sending in parallel, 1-1024.", "concurrency"))
     var concurrency: String?
+
+    @Option(help: WorkerCommand.help("Extra slots that lease while others wait only for a slow send of their batch (each its own connection, opened when first needed), 0-1024.", "spare_slots"))
+    var spareSlots: String?
 
     @Option(help: WorkerCommand.help("Deliveries one slot leases and sends together, 1-256.", "batch_size"))
     var batchSize: String?
@@ -134,7 +138,7 @@ struct WorkerCommand: AsyncParsableCommand {
     var flagValues: [String: String] {
         let given: [(String, String?)] = [
             ("database_url", connection.databaseURL), ("schema", connection.schema), ("log_level", connection.logLevel),
-            ("log_format", connection.logFormat), ("worker_id", workerID), ("concurrency", concurrency), ("batch_size", batchSize),
+            ("log_format", connection.logFormat), ("worker_id", workerID), ("concurrency", concurrency), ("spare_slots", spareSlots), ("batch_size", batchSize),
             ("max_in_flight_per_endpoint", maxInFlightPerEndpoint), ("max_in_flight_bytes", maxInFlightBytes), ("poll_interval", pollInterval), ("connect_timeout", connectTimeout),
             ("request_timeout", requestTimeout), ("max_attempts", maxAttempts), ("backoff_base", backoffBase), ("backoff_cap", backoffCap),
             ("backoff_factor", backoffFactor), ("breaker_threshold", breakerThreshold), ("breaker_cooldown", breakerCooldown),

@@ -6,7 +6,9 @@ internal import Tracing
 /// One round of a slot: lease, triage, send, complete (see ``DeliverySlot``).
 extension DeliverySlot {
     /// One lease-triage-send-complete round.
-    func round(_ leaseQuery: PGQuery, on connection: PGConnection) async throws -> RoundResult {
+    ///
+    /// `permit` is given back early if the round comes to wait only for stragglers (``StragglerWatch``).
+    func round(_ leaseQuery: PGQuery, on connection: PGConnection, permit: HeldPermit? = nil) async throws -> RoundResult {
         // Measured before the lease's round trip: the server's idle-in-transaction clock starts no earlier.
         let leaseStart = ContinuousClock.now
         let leaseInstant = DefaultTracerClock.now
@@ -53,7 +55,8 @@ extension DeliverySlot {
             result.waitingForBudget = waiting.count
             result.releasedBytes = reservedBytes
             do {
-                let sent = try await sendAndComplete(admitted, finished: finished, result: &result, tx: tx, leaseStart: leaseStart, spans: spans)
+                let sent = try await sendAndComplete(
+                    admitted, finished: finished, result: &result, tx: tx, leaseStart: leaseStart, spans: spans, permit: permit)
                 result.leased = rows.count
                 result.sent = sent
                 spans?.end(sent: sent)
@@ -68,7 +71,7 @@ extension DeliverySlot {
     /// Stages 3 and 4 of a round: journal, send, complete (with `COMMIT`); returns how many were sent.
     private func sendAndComplete(
         _ toSend: [LeasedDelivery], finished: [Completion], result: inout RoundResult, tx: PGConnection,
-        leaseStart: ContinuousClock.Instant, spans: RoundSpans?
+        leaseStart: ContinuousClock.Instant, spans: RoundSpans?, permit: HeldPermit?
     ) async throws -> Int {
         var finished = finished
         // Send: every send on record first (and rate limits reserved); if that fails nothing is sent.
@@ -98,7 +101,8 @@ extension DeliverySlot {
         }
         spans?.stage("herald.journal", from: journalStart)
         let deadline = leaseStart + configuration.sendDeadline
-        let (sent, heldBack) = try await sendAll(sendable, attemptIDs: attemptIDs, lease: tx, deadline: deadline, spans: spans)
+        let (sent, heldBack) = try await sendAll(
+            sendable, attemptIDs: attemptIDs, lease: tx, deadline: deadline, spans: spans, permit: permit)
         finished += heldBack.map { delivery in
             var completion = deferral(delivery, until: now())
             completion.attemptID = attemptIDs[delivery.id]  // its journal row goes: it was never sent

@@ -15,11 +15,16 @@ extension DeliverySlot {
     /// as held back, unsent. Whenever the round fails while this worker lives, the journal rows are settled
     /// (``AttemptJournal/abandon(began:neverBegan:reason:)``), so only a worker's death or freeze leaves
     /// `unknown` attempts, the ones that count toward parking.
+    ///
+    /// With a `permit`, a ``StragglerWatch`` gives it back once the batch waits only for its stragglers, so
+    /// a spare slot leases meanwhile (``SlotPermits``).
     func sendAll(
         _ paced: [(LeasedDelivery, Duration)], attemptIDs: [Int64: Int64], lease: PGConnection, deadline: ContinuousClock.Instant,
-        spans: RoundSpans? = nil
+        spans: RoundSpans? = nil, permit: HeldPermit? = nil
     ) async throws -> (sent: [SentAttempt], heldBack: [LeasedDelivery]) {
         guard !paced.isEmpty else { return ([], []) }
+        let watch = permit.map { StragglerWatch(total: paced.count, delay: configuration.stragglerDelay, permit: $0) }
+        defer { watch?.finish() }
         let deliveries = paced.map(\.0)
         let began = StartedSends()
         let outcome: Result<[(LeasedDelivery, SentAttempt?)], any Error>
@@ -42,7 +47,10 @@ extension DeliverySlot {
                                 }
                             }
                             var all: [(LeasedDelivery, SentAttempt?)] = []
-                            for await result in sends { all.append(result) }
+                            for await result in sends {
+                                all.append(result)
+                                watch?.sendEnded()
+                            }
                             return all
                         }
                     }

@@ -25,6 +25,8 @@ struct DeliverySlot: Sendable {
     let journal: AttemptJournal
     /// The worker's byte budget for large bodies, shared by its slots.
     let budget: ByteBudget
+    /// The worker's leasing turns: a slot leases only while it holds one (``SlotPermits``).
+    let permits: SlotPermits
     let now: @Sendable () -> Date
 
     var store: DeliveryStore { DeliveryStore(schema: configuration.schema) }
@@ -41,7 +43,24 @@ struct DeliverySlot: Sendable {
         single.limit = 1
         let singleLease = store.leaseQuery(single)
         var budgetBound = false
+        var permit: HeldPermit?
+        defer { permit?.release() }
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
+            // A turn to lease first (a spare slot waits here until a round straggles), then a connection:
+            // a spare slot connects only once it is needed.
+            if permit?.isHeld != true {
+                permit = nil
+                let granted = await withGracefulShutdownHandler {
+                    await permits.acquire()
+                } onGracefulShutdown: {
+                    permits.close()
+                }
+                guard granted, !Task.isShuttingDownGracefully, !Task.isCancelled else {
+                    if granted { permits.release() }
+                    break
+                }
+                permit = HeldPermit(permits)
+            }
             do {
                 if connection == nil || connection!.isClosed {
                     connection = try await openSession()
@@ -50,7 +69,7 @@ struct DeliverySlot: Sendable {
                 }
                 let ticket = await doorbell.ticket
                 await journal.settlePending()
-                let round = try await self.round(budgetBound ? singleLease : lease, on: connection!)
+                let round = try await self.round(budgetBound ? singleLease : lease, on: connection!, permit: permit)
                 budgetBound = round.waitingForBudget > 0 || (budgetBound && round.leased > 0 && round.releasedBytes > 0)
                 for backlog in round.backlogs { try await moveBacklog(backlog, on: connection!) }
                 // A full batch: there is likely more due work than this slot takes; wake an idle one.

@@ -58,7 +58,7 @@ public struct Worker: Service, CustomStringConvertible {
         let http = HTTPSender(
             connectTimeout: configuration.connectTimeout, totalTimeout: configuration.requestTimeout,
             responseLimit: configuration.responseLimit, excerptLimit: configuration.excerptLimit,
-            maxConnectionsPerHost: configuration.concurrency * configuration.batchSize,
+            maxConnectionsPerHost: (configuration.concurrency + configuration.spareSlots) * configuration.batchSize,
             addressPolicy: AddressPolicy(allowPrivateNetworks: configuration.allowPrivateNetworks))
         let doorbell = Doorbell()
         let budget = ByteBudget(capacity: configuration.maxInFlightBytes)
@@ -72,7 +72,7 @@ public struct Worker: Service, CustomStringConvertible {
             "worker started",
             metadata: [
                 "worker_id": "\(configuration.workerID)", "schema": "\(configuration.schema)",
-                "concurrency": "\(configuration.concurrency)", "batch_size": "\(configuration.batchSize)",
+                "concurrency": "\(configuration.concurrency)", "spare_slots": "\(configuration.spareSlots)", "batch_size": "\(configuration.batchSize)",
                 // Whether sends to loopback and private addresses are refused: an operator must be able to
                 // see that the guard is on without reading the command line and the environment.
                 "ssrf_guard": "\(configuration.allowPrivateNetworks ? "off" : "on")",
@@ -94,9 +94,11 @@ public struct Worker: Service, CustomStringConvertible {
                     interval: configuration.sealInterval, logger: logger)
                 group.addTask { await cancelWhenGracefulShutdown { await sealing.run() } }
             }
-            for index in 0..<configuration.concurrency {
+            let permits = SlotPermits(configuration.concurrency)
+            for index in 0..<(configuration.concurrency + configuration.spareSlots) {
                 let slot = DeliverySlot(
-                    index: index, configuration: configuration, http: http, doorbell: doorbell, logger: logger, metrics: metrics, journal: journal, budget: budget, now: now)
+                    index: index, configuration: configuration, http: http, doorbell: doorbell, logger: logger, metrics: metrics, journal: journal,
+                    budget: budget, permits: permits, now: now)
                 group.addTask { await slot.run() }
             }
             await group.waitForAll()

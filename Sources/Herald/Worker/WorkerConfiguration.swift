@@ -20,6 +20,14 @@ public struct WorkerConfiguration: Sendable, CustomStringConvertible {
     public var workerID: String
     /// Slots, each with its own database connection and lease. Default 8, 1…1024.
     public var concurrency: Int = 8
+    /// Slots beyond ``concurrency`` that lease while others wait only for straggling sends (``SlotPermits``):
+    /// at most `concurrency` slots lease at once, but a round whose batch is half done and has waited
+    /// ``stragglerDelay`` more gives its turn to a spare one. Each spare slot opens its own database
+    /// connection on first use, so a worker holds up to `concurrency + spareSlots` (+ 3) connections.
+    /// Default 8, 0…1024 (0: a slot waits for its slowest send before anything else leases in its place).
+    public var spareSlots: Int = 8
+    /// How long a round that is half done waits for the rest before it lets a spare slot lease. Default 50 ms.
+    public var stragglerDelay: Duration = .milliseconds(50)
     /// Deliveries a slot leases in one transaction and sends at once. Default 16, 1…256.
     /// Larger batches cost fewer round trips per delivery; a batch commits when its slowest send ends.
     public var batchSize: Int = 16
@@ -77,6 +85,8 @@ public struct WorkerConfiguration: Sendable, CustomStringConvertible {
 
     /// The bound of ``concurrency``, for ``validate()`` and for messages that name it (one source).
     public static let concurrencyRange = 1...1024
+    /// The bound of ``spareSlots``.
+    public static let spareSlotsRange = 0...1024
     /// The bound of ``batchSize``.
     public static let batchSizeRange = 1...256
     /// The bound of ``maxInFlightPerEndpoint``.
@@ -122,6 +132,8 @@ public struct WorkerConfiguration: Sendable, CustomStringConvertible {
     /// Checks every bound; throws ``HeraldError/Code/invalidInput`` naming the setting.
     public func validate() throws {
         guard Self.concurrencyRange.contains(concurrency) else { throw HeraldError.invalid("concurrency must be between 1 and 1024, got \(concurrency)") }
+        guard Self.spareSlotsRange.contains(spareSlots) else { throw HeraldError.invalid("spare slots must be between 0 and 1024, got \(spareSlots)") }
+        guard stragglerDelay >= .milliseconds(1) else { throw HeraldError.invalid("straggler delay must be at least 1ms, got \(stragglerDelay)") }
         guard Self.batchSizeRange.contains(batchSize) else { throw HeraldError.invalid("batch size must be between 1 and 256, got \(batchSize)") }
         guard Self.maxInFlightPerEndpointRange.contains(maxInFlightPerEndpoint) else {
             throw HeraldError.invalid("max in flight per endpoint must be between 1 and 10000, got \(maxInFlightPerEndpoint)")
@@ -160,7 +172,7 @@ public struct WorkerConfiguration: Sendable, CustomStringConvertible {
 
     /// Every setting but the connection string, which may hold a password.
     public var description: String {
-        "WorkerConfiguration(worker_id: \(workerID), schema: \(schema), concurrency: \(concurrency), batch_size: \(batchSize), "
+        "WorkerConfiguration(worker_id: \(workerID), schema: \(schema), concurrency: \(concurrency), spare_slots: \(spareSlots), batch_size: \(batchSize), "
             + "poll_interval: \(pollInterval), connect_timeout: \(connectTimeout), request_timeout: \(requestTimeout), "
             + "max_attempts: \(retryPolicy.maxAttempts), backoff_base: \(retryPolicy.base), backoff_cap: \(retryPolicy.cap))"
     }

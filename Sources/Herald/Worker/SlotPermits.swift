@@ -1,0 +1,89 @@
+internal import Synchronization
+
+/// The right to lease: a worker has `concurrency` of them and `concurrency + spareSlots` slots.
+///
+/// A round holds its slot's database transaction until its slowest send ends (the lease is the
+/// transaction). With a receiver that answers most requests in milliseconds and a few in seconds, most
+/// slots spend most of their time waiting for one straggler while the rest of their batch is done: at
+/// 946 deliveries/s with 1% of sends taking 800 ms, the default 8 slots finished only about 700/s
+/// (docs/benchmarks.md, soak). So a slot gives its permit back as soon as its round is only waiting for
+/// stragglers (``StragglerWatch``), and a spare slot, with a connection of its own, takes it and leases;
+/// the straggling slot finishes its round and then waits for a permit like any other.
+///
+/// Slots without a permit hold no lease and send nothing, so every promise that counts leases (the
+/// breaker's window, one lease per row, the byte budget) is unchanged; only the worker's connection count
+/// grows, to at most `concurrency + spareSlots`, and only while rounds straggle (a spare slot connects on
+/// its first permit).
+final class SlotPermits: Sendable {
+    private struct State {
+        var available: Int
+        var closed = false
+        var waiters: [CheckedContinuation<Bool, Never>] = []
+    }
+
+    private let state: Mutex<State>
+
+    init(_ count: Int) {
+        state = Mutex(State(available: count))
+    }
+
+    /// Waits for a permit; false once ``close()`` was called (shutdown): the slot stops.
+    func acquire() async -> Bool {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            let granted: Bool? = state.withLock { state in
+                if state.closed { return false }
+                if state.available > 0 {
+                    state.available -= 1
+                    return true
+                }
+                state.waiters.append(continuation)
+                return nil
+            }
+            if let granted { continuation.resume(returning: granted) }
+        }
+    }
+
+    /// Gives a permit back: to the slot waiting longest, if any.
+    func release() {
+        let waiter: CheckedContinuation<Bool, Never>? = state.withLock { state in
+            if state.waiters.isEmpty {
+                state.available += 1
+                return nil
+            }
+            return state.waiters.removeFirst()
+        }
+        waiter?.resume(returning: true)
+    }
+
+    /// Permits free right now (tests).
+    var available: Int { state.withLock { $0.available } }
+
+    /// Ends every wait with false, now and later.
+    func close() {
+        let waiters = state.withLock { state in
+            state.closed = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume(returning: false) }
+    }
+}
+
+/// One slot's permit for one round: given back exactly once, early (stragglers) or when the round ends.
+final class HeldPermit: Sendable {
+    private let permits: SlotPermits
+    private let held = Mutex(true)
+
+    init(_ permits: SlotPermits) { self.permits = permits }
+
+    /// Gives the permit back unless it already was; later calls do nothing.
+    func release() {
+        let wasHeld = held.withLock { held in
+            defer { held = false }
+            return held
+        }
+        if wasHeld { permits.release() }
+    }
+
+    var isHeld: Bool { held.withLock { $0 } }
+}
