@@ -8,7 +8,7 @@ internal import Herald
 ///
 /// Every refusal is ``HeraldError/Code/invalidInput`` (exit 64) naming the key, the value (unless
 /// secret) and the source: `invalid concurrency "lots" from HERALD_CONCURRENCY: expected a whole number
-/// 1-1024`. A key the file sets that is no setting, and a `HERALD_` variable one typo away from a setting,
+/// 1-256`. A key the file sets that is no setting, and a `HERALD_` variable one typo away from a setting,
 /// are refused too, since either means a value the operator believes is in force is not. Keys and variables
 /// of another command (one herald.toml for the whole deployment) are left to that command.
 public struct SettingsResolver<Values: SettingValues>: Sendable {

@@ -50,10 +50,10 @@ struct WorkerCommand: AsyncParsableCommand {
     @Flag(help: "With --print-config: print it as one JSON object.")
     var json = false
 
-    @Option(help: WorkerCommand.help("Slots (database connections) sending in parallel, 1-1024.", "concurrency"))
+    @Option(help: WorkerCommand.help("Slots (database connections) sending in parallel, 1-256.", "concurrency"))
     var concurrency: String?
 
-    @Option(help: WorkerCommand.help("Extra slots that lease while others wait only for a slow send of their batch (each its own connection, opened when first needed), 0-1024.", "spare_slots"))
+    @Option(help: WorkerCommand.help("Extra slots that lease while others wait only for a slow send of their batch (each its own connection, opened when first needed), 0-256.", "spare_slots"))
     var spareSlots: String?
 
     @Option(help: WorkerCommand.help("Deliveries one slot leases and sends together, 1-256.", "batch_size"))

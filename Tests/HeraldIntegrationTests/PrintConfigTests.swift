@@ -43,8 +43,8 @@ struct PrintConfigTests {
     }
 
     @Test("refusals exit 64 with one line naming the key and the source", arguments: [
-        (["--concurrency", "lots"], [:], "", "herald: invalid concurrency \"lots\" from --concurrency: expected a whole number 1-1024"),
-        ([], ["HERALD_CONCURRENCY": "lots"], "", "herald: invalid concurrency \"lots\" from HERALD_CONCURRENCY: expected a whole number 1-1024"),
+        (["--concurrency", "lots"], [:], "", "herald: invalid concurrency \"lots\" from --concurrency: expected a whole number 1-256"),
+        ([], ["HERALD_CONCURRENCY": "lots"], "", "herald: invalid concurrency \"lots\" from HERALD_CONCURRENCY: expected a whole number 1-256"),
         ([], ["HERALD_CONCURENCY": "4"], "", "herald: unknown setting HERALD_CONCURENCY in the environment: did you mean HERALD_CONCURRENCY?"),
         ([], [:], "concurency = 4\n", "herald: unknown key \"concurency\" in FILE line 1: did you mean concurrency?"),
         (["--config", "/nonexistent/herald.toml"], [:], "", "herald: config file /nonexistent/herald.toml does not exist (named by --config)"),

@@ -96,8 +96,8 @@ struct WorkerSettingsResolverTests {
     }
 
     @Test("malformed values are refused naming the key, the value and the source", arguments: [
-        ("concurrency", "lots", "invalid concurrency \"lots\" from SOURCE: expected a whole number 1-1024"),
-        ("concurrency", "0", "invalid concurrency \"0\" from SOURCE: concurrency must be between 1 and 1024"),
+        ("concurrency", "lots", "invalid concurrency \"lots\" from SOURCE: expected a whole number 1-256"),
+        ("concurrency", "0", "invalid concurrency \"0\" from SOURCE: concurrency must be between 1 and 256"),
         ("max_attempts", "51", "invalid max_attempts \"51\" from SOURCE: max attempts must be between 1 and 50"),
         ("request_timeout", "15", "invalid request_timeout \"15\" from SOURCE: expected a duration with a unit"),
         ("backoff_base", "100ms", "invalid backoff_base \"100ms\" from SOURCE: backoff base must be at least 1s"),

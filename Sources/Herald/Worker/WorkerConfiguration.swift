@@ -18,13 +18,16 @@ public struct WorkerConfiguration: Sendable, CustomStringConvertible {
     public var schema: SchemaName
     /// Names this worker in the attempt log: host-pid-random by default.
     public var workerID: String
-    /// Slots, each with its own database connection and lease. Default 8, 1…1024.
+    /// Slots, each with its own database connection and lease. Default 8, 1…256: measured with batch 1
+    /// against a 200 ms endpoint, one worker delivered 64 slots 173–226/s, 128 slots 316/s, 256 slots 206/s
+    /// (docs/benchmarks.md, section 4b); past about 128 slots more of them cost the database (lock manager,
+    /// commits) more than they add. For more sends in flight, raise the batch size or run more processes.
     public var concurrency: Int = 8
     /// Slots beyond ``concurrency`` that lease while others wait only for straggling sends (``SlotPermits``):
     /// at most `concurrency` slots lease at once, but a round whose batch is half done and has waited
     /// ``stragglerDelay`` more gives its turn to a spare one. Each spare slot opens its own database
     /// connection on first use, so a worker holds up to `concurrency + spareSlots` (+ 3) connections.
-    /// Default 8, 0…1024 (0: a slot waits for its slowest send before anything else leases in its place).
+    /// Default 8, 0…256 (0: a slot waits for its slowest send before anything else leases in its place).
     public var spareSlots: Int = 8
     /// How long a round that is half done waits for the rest before it lets a spare slot lease. Default 50 ms.
     public var stragglerDelay: Duration = .milliseconds(50)
@@ -84,9 +87,9 @@ public struct WorkerConfiguration: Sendable, CustomStringConvertible {
     public var metricsHost: String = MetricsServer.defaultHost
 
     /// The bound of ``concurrency``, for ``validate()`` and for messages that name it (one source).
-    public static let concurrencyRange = 1...1024
+    public static let concurrencyRange = 1...256
     /// The bound of ``spareSlots``.
-    public static let spareSlotsRange = 0...1024
+    public static let spareSlotsRange = 0...256
     /// The bound of ``batchSize``.
     public static let batchSizeRange = 1...256
     /// The bound of ``maxInFlightPerEndpoint``.
@@ -131,8 +134,8 @@ public struct WorkerConfiguration: Sendable, CustomStringConvertible {
 
     /// Checks every bound; throws ``HeraldError/Code/invalidInput`` naming the setting.
     public func validate() throws {
-        guard Self.concurrencyRange.contains(concurrency) else { throw HeraldError.invalid("concurrency must be between 1 and 1024, got \(concurrency)") }
-        guard Self.spareSlotsRange.contains(spareSlots) else { throw HeraldError.invalid("spare slots must be between 0 and 1024, got \(spareSlots)") }
+        guard Self.concurrencyRange.contains(concurrency) else { throw HeraldError.invalid("concurrency must be between 1 and 256, got \(concurrency)") }
+        guard Self.spareSlotsRange.contains(spareSlots) else { throw HeraldError.invalid("spare slots must be between 0 and 256, got \(spareSlots)") }
         guard stragglerDelay >= .milliseconds(1) else { throw HeraldError.invalid("straggler delay must be at least 1ms, got \(stragglerDelay)") }
         guard Self.batchSizeRange.contains(batchSize) else { throw HeraldError.invalid("batch size must be between 1 and 256, got \(batchSize)") }
         guard Self.maxInFlightPerEndpointRange.contains(maxInFlightPerEndpoint) else {
