@@ -441,6 +441,13 @@ def render_many_slots(rows):
     for r in rows:
         out.append(f"| {r['concurrency']:,} | {r['rate']:,.0f} | {r['ideal']:,} | {100 * r['rate'] / r['ideal']:.0f}% | "
                    f"{r.get('threads', 0):.0f} | {r['connections']:.0f} |")
+    out += ["", "Where it stops: not threads (a send holds none: every lease is watched from one `poll` thread; the "
+            "threads counted are mostly Dispatch's idle workers) but the rounds' cost on the database: each round of one "
+            "delivery is a lease, a journal write and a commit, and past about 128 slots the lock manager (permits are "
+            "advisory locks) and WAL writes are contended (`pg_stat_activity` shows them as the wait events). Before the "
+            "attempt journal's group commit (2026-12-04, one run each) the same runs gave 226, 241 and 42/s: every round "
+            "queued on the journal's one connection. So `--concurrency` is capped at 256; for more sends in flight, raise "
+            "`--batch-size` (section 4: 1,024 in flight on 38 connections) or run more processes."]
     return out
 
 
