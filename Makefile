@@ -29,6 +29,9 @@ test: test-deps build ## Unit and integration tests (installs their tools; start
 bench: bench-deps release ## Benchmarks on a release build (throwaway PostgreSQL on 127.0.0.1); writes docs/benchmarks.json
 	scripts/bench.py
 
+bench-history: bench-deps release ## Commands, audit queries and drain with an empty history and with 10M deliveries + 30M attempts kept (about 30-60 min, 12 GB disk); writes docs/history.json
+	scripts/history.py
+
 soak: bench-deps release ## 10 minutes of enqueue + deliver at 70% of the steady maximum against a flaky receiver, per minute; writes docs/soak.json
 	scripts/soak.py
 
@@ -98,4 +101,4 @@ clean: ## Remove build output and the local PostgreSQL
 	-scripts/dev-postgres.sh stop
 	rm -rf .build .pg
 
-.PHONY: help build release test test-deps bench soak bench-deps chaos fuzz lint lint-deps lint-sql lint-docker lint-alerts embed-migrations generate-openapi deps db-start db-stop demo clean
+.PHONY: help build release test test-deps bench bench-history soak bench-deps chaos fuzz lint lint-deps lint-sql lint-docker lint-alerts embed-migrations generate-openapi deps db-start db-stop demo clean
