@@ -889,17 +889,24 @@ def render(results):
     return "\n".join(out) + "\n"
 
 
-def write_markdown(results):
+def write_section(name, body, title=None):
+    """Replaces the part of docs/benchmarks.md between `<!-- {name}:begin … -->` and `<!-- {name}:end -->`
+    with `body`. Without the markers: appended under `title` if one is given, else refused."""
     path = os.path.join(ROOT, "docs", "benchmarks.md")
-    begin, end = "<!-- bench:begin (scripts/bench.py writes this part) -->", "<!-- bench:end -->"
+    begin, end = f"<!-- {name}:begin (scripts/{name}.py writes this part) -->", f"<!-- {name}:end -->"
     with open(path) as f:
         text = f.read()
     if begin not in text or end not in text:
-        raise SystemExit(f"{path} lacks the {begin} / {end} markers; add them where the figures go")
+        if title is None:
+            raise SystemExit(f"{path} lacks the {begin} / {end} markers; add them where the figures go")
+        text += f"\n## {title}\n\n{begin}\n{end}\n"
     head, rest = text.split(begin, 1)
-    tail = rest.split(end, 1)[1]
     with open(path, "w") as f:
-        f.write(head + begin + "\n" + render(results) + end + tail)
+        f.write(head + begin + "\n" + body + end + rest.split(end, 1)[1])
+
+
+def write_markdown(results):
+    write_section("bench", render(results))
 
 
 def main():

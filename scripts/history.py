@@ -198,15 +198,7 @@ def write_markdown(r):
         rows.append(f"| query: {name} | {e} ms | {f} ms | {change(e, f)} |")
     e, f = r["empty"]["drain_per_s"], r["full"]["drain_per_s"]
     rows.append(f"| drain, deliveries/s | {e:,.0f} | {f:,.0f} | {change(e, f)} |")
-    path = os.path.join(ROOT, "docs", "benchmarks.md")
-    begin, end = "<!-- history:begin (scripts/history.py writes this part) -->", "<!-- history:end -->"
-    with open(path) as f:
-        text = f.read()
-    if begin not in text:
-        text += "\n## History at scale\n\n" + begin + "\n" + end + "\n"
-    head, rest = text.split(begin, 1)
-    with open(path, "w") as f:
-        f.write(head + begin + "\n" + "\n".join(rows) + "\n" + end + rest.split(end, 1)[1])
+    b.write_section("history", "\n".join(rows) + "\n", title="History at scale")
 
 
 if __name__ == "__main__":

@@ -134,15 +134,7 @@ def write_markdown(r):
         rows.append(f"| {m['minute']} | {m['finished_per_s']:,.0f} | {m.get('p99_ms')} | {m.get('attempts_per_delivery')} | "
                     f"{t.get('deliveries', {}).get('dead')} / {t.get('deliveries', {}).get('mib')} | "
                     f"{t.get('attempts', {}).get('dead')} / {t.get('attempts', {}).get('mib')} | {m['worker_rss_mib']} |")
-    path = os.path.join(ROOT, "docs", "benchmarks.md")
-    begin, end = "<!-- soak:begin (scripts/soak.py writes this part) -->", "<!-- soak:end -->"
-    with open(path) as f:
-        text = f.read()
-    if begin not in text:
-        text += "\n## Soak\n\n" + begin + "\n" + end + "\n"
-    head, rest = text.split(begin, 1)
-    with open(path, "w") as f:
-        f.write(head + begin + "\n" + "\n".join(rows) + "\n" + end + rest.split(end, 1)[1])
+    b.write_section("soak", "\n".join(rows) + "\n", title="Soak")
 
 
 if __name__ == "__main__":

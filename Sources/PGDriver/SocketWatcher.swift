@@ -5,10 +5,10 @@ internal import Synchronization
 ///
 /// Why: a slot holds its lease's transaction open across its HTTP sends and watches the connection the
 /// whole time, so that it learns at once if the server ends the transaction. Watching with a blocking
-/// `poll` on the connection's own queue cost one thread per slot for the whole send: at 256 slots against
-/// a 200 ms endpoint a worker sat at 261 threads (Dispatch's pool limit) and delivered 353/s of an ideal
-/// 1,280 (docs/benchmarks.md, section 4). Here every watch is one entry in a single `poll` set; the
-/// connection's queue is used only for the moment it takes to read what arrived.
+/// `poll` on the connection's own queue held one Dispatch thread per slot for the whole send, so a worker
+/// with hundreds of slots ran into Dispatch's thread limit. Here every watch is one entry in a single
+/// `poll` set; the connection's queue is used only for the moment it takes to read what arrived. (It was
+/// not what limited many slots' throughput: the database was; docs/benchmarks.md, section 4b.)
 ///
 /// Level-triggered and one-shot: a watch ends at the first readiness (or hang-up, or error) of its socket
 /// and the caller reads the socket before it watches again, so a socket never spins the loop.
@@ -41,9 +41,6 @@ final class SocketWatcher: Sendable {
         thread.name = "pgdriver.socket-watcher"
         thread.start()
     }
-
-    /// Watches right now (tests).
-    var count: Int { state.withLock { $0.watches.count } }
 
     /// Returns when `fd` is readable, hung up or in error; throws `CancellationError` if the task is
     /// cancelled first.

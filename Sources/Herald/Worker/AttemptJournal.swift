@@ -75,10 +75,16 @@ actor AttemptJournal {
     /// Writes what is queued, in as few statements as the bound allows, until nothing is.
     private func writeQueued() async {
         while !queued.isEmpty {
+            // Bounded, and a delivery at most once per statement: a batch whose lease ended while it was
+            // queued can meet the next lease of the same delivery here, and their rows must stay apart.
             var count = 0
+            var ids: Set<Int64> = []
             let take = queued.prefix { item in
-                defer { count += item.markers.count }
-                return count == 0 || count + item.markers.count <= Self.maxMarkersPerWrite
+                let mine = item.markers.map(\.deliveryID)
+                guard count == 0 || (count + mine.count <= Self.maxMarkersPerWrite && ids.isDisjoint(with: mine)) else { return false }
+                count += mine.count
+                ids.formUnion(mine)
+                return true
             }.count
             let group = Array(queued.prefix(take))
             queued.removeFirst(take)
@@ -96,8 +102,7 @@ actor AttemptJournal {
         writing = false
     }
 
-    /// One journal statement for the markers of one or more batches (deliveries are distinct: each is
-    /// leased by one slot).
+    /// One journal statement for the markers of one or more batches, no delivery twice.
     private func write(_ markers: [AttemptMarker]) async throws -> [Int64: Entry] {
         if mustSettleFirst { await settle() } else { await settlePending() }
         if mustSettleFirst {

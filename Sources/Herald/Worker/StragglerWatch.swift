@@ -7,21 +7,27 @@ internal import Synchronization
 /// and more slots would only add requests to an endpoint that is already slow (its window bounds them
 /// anyway). A round of one send never does either.
 final class StragglerWatch: Sendable {
-    /// The pure rule: whether `ended` of `total` sends ended is the point the delay starts from.
-    struct Rule: Equatable {
-        var delay: Duration
-
-        /// At least half ended, at least one still out.
+    /// The pure rule.
+    enum Rule {
+        /// Whether `ended` of `total` sends ended is the point the delay starts from: at least half ended,
+        /// at least one still out.
         static func arms(ended: Int, of total: Int) -> Bool {
             ended < total && ended * 2 >= total && ended > 0
         }
     }
 
+    private struct State {
+        var ended = 0
+        var timer: Task<Void, Never>?
+        /// Set by ``finish()``: a timer that fires later gives nothing back (the slot's next round may
+        /// already be running on the same permit).
+        var finished = false
+    }
+
     private let total: Int
     private let delay: Duration
     private let permit: HeldPermit
-    private let timer = Mutex<Task<Void, Never>?>(nil)
-    private let ended = Mutex(0)
+    private let state = Mutex(State())
 
     init(total: Int, delay: Duration, permit: HeldPermit) {
         self.total = total
@@ -31,24 +37,22 @@ final class StragglerWatch: Sendable {
 
     /// One send ended (sent, failed or held back).
     func sendEnded() {
-        let count = ended.withLock { count in
-            count += 1
-            return count
-        }
-        guard Rule.arms(ended: count, of: total), timer.withLock({ $0 == nil }) else { return }
-        let permit = self.permit
-        let delay = self.delay
-        let task = Task {
-            try? await Task.sleep(for: delay)
-            if !Task.isCancelled { permit.release() }
-        }
-        timer.withLock { existing in
-            if existing == nil { existing = task } else { task.cancel() }
+        state.withLock { state in
+            state.ended += 1
+            guard !state.finished, state.timer == nil, Rule.arms(ended: state.ended, of: total) else { return }
+            state.timer = Task { [self] in
+                try? await Task.sleep(for: delay)
+                // Checked and released under the lock that `finish()` takes: no release after the round.
+                self.state.withLock { state in if !state.finished { permit.release() } }
+            }
         }
     }
 
-    /// The round's sends are over: the timer, if any, stops.
+    /// The round's sends are over: a timer that has not fired gives nothing back.
     func finish() {
-        timer.withLock { $0?.cancel() }
+        state.withLock { state in
+            state.finished = true
+            state.timer?.cancel()
+        }
     }
 }
