@@ -232,4 +232,30 @@ struct SenderTests {
         await http.shutdown()
         await receiver.stop()
     }
+
+    @Test("a send whose start deadline passes while it waits for a connection is never written whole")
+    func startDeadlineAfterConnecting() async throws {
+        // One connection per host: the second send waits in the client's pool behind a held request,
+        // past its deadline, as a worker frozen between its check and the send would.
+        let receiver = try await TestReceiver.start { request, _ in request.path == "/held" ? .hold : .status(200) }
+        let http = HTTPSender(
+            connectTimeout: .seconds(2), totalTimeout: .seconds(10), responseLimit: 1024, excerptLimit: 256, maxConnectionsPerHost: 1,
+            addressPolicy: AddressPolicy(allowPrivateNetworks: true), resolver: ScriptedResolver { _ in ["127.0.0.1"] })
+        async let held = http.send(url: "http://one.invalid:\(receiver.port)/held", headers: [], body: Array("{}".utf8))
+        try await Wait.until("the first request to be held", timeout: .seconds(10)) { receiver.heldCount == 1 }
+        let startBy = ContinuousClock.now + .milliseconds(300)
+        async let late = http.send(
+            url: "http://one.invalid:\(receiver.port)/late", headers: [], body: Array("{\"late\":true}".utf8), startBy: startBy)
+        try await Wait.until("the late send's deadline to pass", timeout: .seconds(10)) { ContinuousClock.now > startBy + .milliseconds(100) }
+        receiver.releaseHeld()
+        #expect(await held.result.status == 200)
+        let outcome = await late
+        #expect(outcome == nil, "a send past its deadline reports nothing sent, not \(String(describing: outcome?.result))")
+        #expect(receiver.requests.map(\.path) == ["/held"], "the receiver got no complete late request")
+        // The same client still sends: the refused request's connection did not poison the pool.
+        let after = await http.send(url: "http://one.invalid:\(receiver.port)/after", headers: [], body: [])
+        #expect(after.result.status == 200, "\(after.result)")
+        await http.shutdown()
+        await receiver.stop()
+    }
 }

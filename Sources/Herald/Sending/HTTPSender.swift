@@ -70,8 +70,9 @@ final class HTTPSender: Sendable {
     ///
     /// `startBy`: the request must not start later than this (its lease could have ended by then, and
     /// another worker could send the same delivery); checked immediately before the request is handed to
-    /// the client. Returns nil, having sent nothing, when it has passed (a worker frozen between its checks
-    /// and the send, or a lookup that took that long).
+    /// the client, and again when the client asks for the body, once connected (``StartGatedBody``).
+    /// Returns nil, having sent no complete request, when it has passed (a worker frozen between its
+    /// checks and the send, or a lookup that took that long).
     ///
     /// `timeout`: a shorter whole-request timeout for this send (an endpoint's own); never longer than the
     /// sender's, which the lease is sized by.
@@ -130,7 +131,13 @@ final class HTTPSender: Sendable {
         var request = HTTPClientRequest(url: url.normalized)
         request.method = .POST
         for (name, value) in headers { request.headers.add(name: name, value: value) }
-        request.body = .bytes(ByteBuffer(bytes: body))
+        // With a start deadline the body checks it again when the client asks for it, after connecting.
+        let gated = startBy.map { StartGatedBody(bytes: ByteBuffer(bytes: body), startBy: $0) }
+        if let gated {
+            request.body = .stream(gated, length: .known(Int64(body.count)))
+        } else {
+            request.body = .bytes(ByteBuffer(bytes: body))
+        }
         var last = Outcome(result: .connectionError("no address to connect to"), excerpt: nil)
         for address in addresses.prefix(4) {
             do {
@@ -139,6 +146,8 @@ final class HTTPSender: Sendable {
                 }
             } catch is NotStarted {
                 return nil
+            } catch where gated?.refused == true {
+                return nil  // the body was never written: the receiver got no complete request
             } catch {
                 last = Outcome(result: classify(error, address: address ?? host, port: url.port), excerpt: nil)
                 // Another address helps only if this one could not even be connected to.
