@@ -109,8 +109,13 @@ struct DeliveriesCommand: AsyncParsableCommand {
                          TextTable.time(d.createdAt)]
                     }))
                 if rows.count == limit {
-                    let total = try await store.count(resolved, on: conn)
-                    if total > limit { print("showing \(limit) of \(total) deliveries; use --limit to see more") }
+                    let cap = 10_000
+                    let total = try await store.count(resolved, upTo: cap, on: conn)
+                    if total > cap {
+                        print("showing \(limit) of more than \(cap) deliveries; use --limit, --state or --since to see more")
+                    } else if total > limit {
+                        print("showing \(limit) of \(total) deliveries; use --limit to see more")
+                    }
                 }
             }
         }

@@ -134,6 +134,10 @@ struct OperatorReportsTests {
         #expect(cut.stdout.contains("showing 2 of 3 deliveries; use --limit"), "\(cut.stdout)")
         #expect(!cut.stdout.contains(long) && cut.stdout.contains("…"), "\(cut.stdout)")
         #expect(!(try await herald(schema, ["deliveries", "list"])).stdout.contains("showing"), "not cut, no note")
+        // Past 10,000 matches the count stops (a kept history of millions is not read for one hint line).
+        try await conn.query("SELECT \(unescaped: schema).enqueue('https://example.com/many', '\\x7b7d'::bytea) FROM generate_series(1, 10000)")
+        let many = try await herald(schema, ["deliveries", "list", "--limit", "5"])
+        #expect(many.stdout.contains("showing 5 of more than 10000 deliveries"), "\(many.stdout)")
         await conn.close()
     }
 }

@@ -10,6 +10,9 @@ internal import PGDriver
 /// export zeros, so `max()` (the alert rules) and `sum()` across workers both read the fleet's numbers.
 /// With many workers and a long audit history, every worker counting every state every 10 s was a
 /// full scan each (issue #15).
+///
+/// Every worker, leader or not, also writes its ``EndpointMinutesRecorder``'s counts on this connection at
+/// each sample, and the leader deletes the rows past their retention: one connection per worker does both.
 struct QueueSampler: Sendable {
     let connectionString: String
     let schema: SchemaName
@@ -17,6 +20,7 @@ struct QueueSampler: Sendable {
     let interval: Duration
     let contact: DatabaseContact
     let logger: Logger
+    let minutes: EndpointMinutesRecorder?
 
     func run() async {
         var connection: PGConnection?
@@ -29,6 +33,8 @@ struct QueueSampler: Sendable {
                     leading = false
                 }
                 let store = StatusStore(schema: schema)
+                let minutesStore = EndpointMinutesStore(schema: schema)
+                try await minutes?.write(store: minutesStore, on: connection!)
                 if !leading { leading = try await store.samplerLeadTry(on: connection!) }
                 contact.record()
                 guard leading else {
@@ -39,6 +45,7 @@ struct QueueSampler: Sendable {
                     try? await Task.sleep(for: interval)
                     continue
                 }
+                if minutes != nil { _ = try await connection!.query(minutesStore.pruneQuery) }
                 let status = try await store.status(on: connection!)
                 for (state, meter) in metrics.queueDepth { meter.set(Double(status.states[state] ?? 0)) }
                 metrics.queueLag.set(status.lagSeconds)

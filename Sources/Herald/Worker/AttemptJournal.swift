@@ -31,6 +31,12 @@ actor AttemptJournal {
     /// dropped unrun (its rows stayed `unknown`) or the worker crashed removing from an empty list (found
     /// by the full suite on a loaded machine: "Can't remove first element from an empty collection").
     private var settling = false
+    /// Journal writes waiting for the running settle loop: a write must not start while rows it may
+    /// duplicate are unsettled, and failing it only because another slot's settle was running failed every
+    /// batch of the group (all of them then rolled back unsent).
+    private var settleWaiters: [CheckedContinuation<Void, Never>] = []
+    /// The connection being opened, shared by everyone who needs one meanwhile.
+    private var connecting: Task<PGConnection, any Error>?
 
     init(connectionString: String, store: DeliveryStore, contact: DatabaseContact, logger: Logger) {
         self.connectionString = connectionString
@@ -104,7 +110,7 @@ actor AttemptJournal {
 
     /// One journal statement for the markers of one or more batches, no delivery twice.
     private func write(_ markers: [AttemptMarker]) async throws -> [Int64: Entry] {
-        if mustSettleFirst { await settle() } else { await settlePending() }
+        if mustSettleFirst { await settle(waitIfRunning: true) } else { await settlePending() }
         if mustSettleFirst {
             throw PGError(.connectionLost, message: "earlier journal rows are not settled yet (the database is away)")
         }
@@ -162,11 +168,20 @@ actor AttemptJournal {
         if !unsettled.isEmpty, ContinuousClock.now >= nextSettle { await settle() }
     }
 
-    private func settle() async {
+    /// Runs the settle loop; with `waitIfRunning`, a loop already running is waited for instead of skipped.
+    private func settle(waitIfRunning: Bool = false) async {
         // One loop at a time, and only it removes from the front; `abandon` appends at the end meanwhile.
-        guard !settling else { return }
+        guard !settling else {
+            if waitIfRunning { await withCheckedContinuation { settleWaiters.append($0) } }
+            return
+        }
         settling = true
-        defer { settling = false }
+        defer {
+            settling = false
+            let waiters = settleWaiters
+            settleWaiters.removeAll()
+            for waiter in waiters { waiter.resume() }
+        }
         while let next = unsettled.first {
             do {
                 _ = try await runRetryingOnce(next)
@@ -188,25 +203,41 @@ actor AttemptJournal {
 
     /// Runs `query`, once more on a fresh connection if the first try lost its connection (the database may
     /// have restarted since the last batch); `retried` says whether that happened.
+    ///
+    /// Only the connection that failed is closed: a write and a settle run concurrently on this actor, and
+    /// the second to fail must not close the connection the first has just opened.
     private func runRetryingOnce(_ query: PGQuery, retried: inout Bool) async throws -> PGResult {
         let result: PGResult
+        let first = try await open()
         do {
-            result = try await open().query(query)
+            result = try await first.query(query)
         } catch let error as PGError where error.isConnectionProblem {
             retried = true
-            await connection?.close()
-            connection = nil
+            await first.close()
+            if connection === first { connection = nil }
             result = try await open().query(query)
         }
         contact.record()
         return result
     }
 
+    /// The journal's connection, opened if needed; one connect at a time, whoever else asks meanwhile waits
+    /// for it (two connects at once left one connection open and unused).
     private func open() async throws -> PGConnection {
         if let connection, !connection.isClosed { return connection }
-        let fresh = try await PGConnection.connect(connectionString, applicationName: "herald-journal", logger: logger)
-        connection = fresh
-        return fresh
+        if let connecting { return try await connecting.value }
+        let (connectionString, logger) = (self.connectionString, self.logger)
+        let task = Task { try await PGConnection.connect(connectionString, applicationName: "herald-journal", logger: logger) }
+        connecting = task
+        do {
+            let fresh = try await task.value
+            connection = fresh
+            connecting = nil
+            return fresh
+        } catch {
+            connecting = nil
+            throw error
+        }
     }
 
     func close() async {

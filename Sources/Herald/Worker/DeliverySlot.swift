@@ -27,6 +27,8 @@ struct DeliverySlot: Sendable {
     let budget: ByteBudget
     /// The worker's leasing turns: a slot leases only while it holds one (``SlotPermits``).
     let permits: SlotPermits
+    /// The worker's per-endpoint, per-minute send counts for `endpoint_health`.
+    let minutes: EndpointMinutesRecorder
     let now: @Sendable () -> Date
 
     var store: DeliveryStore { DeliveryStore(schema: configuration.schema) }
@@ -50,9 +52,15 @@ struct DeliverySlot: Sendable {
             // a spare slot connects only once it is needed.
             if permit?.isHeld != true {
                 permit = nil
-                let granted = await withGracefulShutdownHandler {
-                    await permits.acquire()
-                } onGracefulShutdown: {
+                // Shutdown ends the wait: graceful, or cancelled (the grace ran out, or a caller cancelled the
+                // worker without a graceful shutdown); either way every slot stops, so all waits end.
+                let granted = await withTaskCancellationHandler {
+                    await withGracefulShutdownHandler {
+                        await permits.acquire()
+                    } onGracefulShutdown: {
+                        permits.close()
+                    }
+                } onCancel: {
                     permits.close()
                 }
                 guard granted, !Task.isShuttingDownGracefully, !Task.isCancelled else {

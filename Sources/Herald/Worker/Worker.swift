@@ -61,6 +61,7 @@ public struct Worker: Service, CustomStringConvertible {
             maxConnectionsPerHost: (configuration.concurrency + configuration.spareSlots) * configuration.batchSize,
             addressPolicy: AddressPolicy(allowPrivateNetworks: configuration.allowPrivateNetworks))
         let doorbell = Doorbell()
+        let minutes = EndpointMinutesRecorder()
         let budget = ByteBudget(capacity: configuration.maxInFlightBytes)
         let journal = AttemptJournal(
             connectionString: configuration.connectionString, store: DeliveryStore(schema: configuration.schema), contact: databaseContact,
@@ -84,7 +85,7 @@ public struct Worker: Service, CustomStringConvertible {
             }
             let sampler = QueueSampler(
                 connectionString: configuration.sessionConnectionString, schema: configuration.schema, metrics: metrics,
-                interval: configuration.sampleInterval, contact: databaseContact, logger: logger)
+                interval: configuration.sampleInterval, contact: databaseContact, logger: logger, minutes: minutes)
             group.addTask { await cancelWhenGracefulShutdown { await sampler.run() } }
             let heartbeat = WorkerHeartbeat(configuration: configuration, sends: metrics.sends, contact: databaseContact, logger: logger)
             group.addTask { await heartbeat.run() }
@@ -98,11 +99,14 @@ public struct Worker: Service, CustomStringConvertible {
             for index in 0..<(configuration.concurrency + configuration.spareSlots) {
                 let slot = DeliverySlot(
                     index: index, configuration: configuration, http: http, doorbell: doorbell, logger: logger, metrics: metrics, journal: journal,
-                    budget: budget, permits: permits, now: now)
+                    budget: budget, permits: permits, minutes: minutes, now: now)
                 group.addTask { await slot.run() }
             }
             await group.waitForAll()
         }
+        // The sampler stopped when shutdown began; the slots' last rounds were counted after that.
+        await minutes.writeFinal(
+            connectionString: configuration.sessionConnectionString, store: EndpointMinutesStore(schema: configuration.schema), logger: logger)
         await journal.close()
         await http.shutdown()
         logger.info("worker stopped", metadata: ["worker_id": "\(configuration.workerID)"])
