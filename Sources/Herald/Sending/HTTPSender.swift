@@ -89,16 +89,21 @@ final class HTTPSender: Sendable {
             return Outcome(result: .refused("invalid header: \(problem)"), excerpt: nil)
         }
         let total = min(timeout ?? totalTimeout, totalTimeout)
-        switch await TimeLimit.run(within: total, { await self.checkedSend(parsed, headers: headers, body: body, startBy: startBy) }) {
+        // The body checks the deadline again once connected; an empty one goes with the head, unasked.
+        let gate = startBy.flatMap { body.isEmpty ? nil : StartGatedBody.Gate(startBy: $0) }
+        switch await TimeLimit.run(within: total, { await self.checkedSend(parsed, headers: headers, body: body, startBy: startBy, gate: gate) }) {
         case .finished(let outcome): return outcome
-        case .timedOut: return Outcome(result: .timeout("no complete response within \(Self.format(total))"), excerpt: nil)
+        case .timedOut:
+            // A worker frozen past the whole timeout: the timer can win the race against the refusal.
+            if gate?.withheld == true { return nil }
+            return Outcome(result: .timeout("no complete response within \(Self.format(total))"), excerpt: nil)
         case .cancelled: return Outcome(result: .connectionError("send cancelled (worker shutting down)"), excerpt: nil)
         }
     }
 
     /// Resolves, checks and sends; only ever connects to an address that passed the guard.
     private func checkedSend(
-        _ url: WebhookURL, headers: [(String, String)], body: [UInt8], startBy: ContinuousClock.Instant?
+        _ url: WebhookURL, headers: [(String, String)], body: [UInt8], startBy: ContinuousClock.Instant?, gate: StartGatedBody.Gate?
     ) async -> Outcome? {
         let host = url.hostText
         let addresses: [String?]
@@ -131,10 +136,8 @@ final class HTTPSender: Sendable {
         var request = HTTPClientRequest(url: url.normalized)
         request.method = .POST
         for (name, value) in headers { request.headers.add(name: name, value: value) }
-        // With a start deadline the body checks it again when the client asks for it, after connecting.
-        let gated = startBy.map { StartGatedBody(bytes: ByteBuffer(bytes: body), startBy: $0) }
-        if let gated {
-            request.body = .stream(gated, length: .known(Int64(body.count)))
+        if let gate {
+            request.body = .stream(StartGatedBody(bytes: ByteBuffer(bytes: body), gate: gate), length: .known(Int64(body.count)))
         } else {
             request.body = .bytes(ByteBuffer(bytes: body))
         }
@@ -146,7 +149,7 @@ final class HTTPSender: Sendable {
                 }
             } catch is NotStarted {
                 return nil
-            } catch where gated?.refused == true {
+            } catch where gate?.withheld == true {
                 return nil  // the body was never written: the receiver got no complete request
             } catch {
                 last = Outcome(result: classify(error, address: address ?? host, port: url.port), excerpt: nil)

@@ -104,9 +104,14 @@ public struct Worker: Service, CustomStringConvertible {
             }
             await group.waitForAll()
         }
-        // The sampler stopped when shutdown began; the slots' last rounds were counted after that.
-        await minutes.writeFinal(
-            connectionString: configuration.sessionConnectionString, store: EndpointMinutesStore(schema: configuration.schema), logger: logger)
+        // The sampler stopped when shutdown began; the slots' last rounds were counted after that. Not in this
+        // task: a shutdown whose grace ran out cancelled it, and the write would fail before it was sent.
+        let (sessionString, minutesStore, log) = (configuration.sessionConnectionString, EndpointMinutesStore(schema: configuration.schema), logger)
+        await Task {
+            _ = await TimeLimit.run(within: .seconds(5)) {
+                await minutes.writeFinal(connectionString: sessionString, store: minutesStore, logger: log)
+            }
+        }.value
         await journal.close()
         await http.shutdown()
         logger.info("worker stopped", metadata: ["worker_id": "\(configuration.workerID)"])
