@@ -16,13 +16,18 @@ final class EndpointMinutesRecorder: Sendable {
 
     init(now: @escaping @Sendable () -> Date = Date.init) { self.now = now }
 
-    /// Counts one send whose outcome was committed.
-    func record(endpointID: Int64, delivered: Bool, durationMilliseconds: Int) {
+    /// Counts a round's sends whose outcomes were committed: one clock read and one lock per round.
+    func record(_ sends: [(endpointID: Int64, delivered: Bool, durationMilliseconds: Int)]) {
+        guard !sends.isEmpty else { return }
         let at = now()
-        pending.withLock { $0.record(endpointID: endpointID, at: at, delivered: delivered, durationMilliseconds: durationMilliseconds) }
+        pending.withLock { minutes in
+            for send in sends {
+                minutes.record(endpointID: send.endpointID, at: at, delivered: send.delivered, durationMilliseconds: send.durationMilliseconds)
+            }
+        }
     }
 
-    /// What was counted since the last write (tests).
+    /// What was counted since the last write.
     var counted: EndpointMinutes { pending.withLock { $0 } }
 
     /// Adds what was counted to `endpoint_minutes`; on failure it is kept for the next write.

@@ -20,7 +20,7 @@ struct QueueSampler: Sendable {
     let interval: Duration
     let contact: DatabaseContact
     let logger: Logger
-    let minutes: EndpointMinutesRecorder?
+    let minutes: EndpointMinutesRecorder
 
     func run() async {
         var connection: PGConnection?
@@ -34,7 +34,7 @@ struct QueueSampler: Sendable {
                 }
                 let store = StatusStore(schema: schema)
                 let minutesStore = EndpointMinutesStore(schema: schema)
-                try await minutes?.write(store: minutesStore, on: connection!)
+                try await minutes.write(store: minutesStore, on: connection!)
                 if !leading { leading = try await store.samplerLeadTry(on: connection!) }
                 contact.record()
                 guard leading else {
@@ -45,7 +45,7 @@ struct QueueSampler: Sendable {
                     try? await Task.sleep(for: interval)
                     continue
                 }
-                if minutes != nil { _ = try await connection!.query(minutesStore.pruneQuery) }
+                _ = try await connection!.query(minutesStore.pruneQuery)
                 let status = try await store.status(on: connection!)
                 for (state, meter) in metrics.queueDepth { meter.set(Double(status.states[state] ?? 0)) }
                 metrics.queueLag.set(status.lagSeconds)

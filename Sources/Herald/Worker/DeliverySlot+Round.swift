@@ -129,10 +129,8 @@ extension DeliverySlot {
         for attempt in sent {
             metrics.deliveries[attempt.completion.outcome.rawValue]?.increment()
             metrics.attemptNumbers.record(Double(attempt.completion.attempt))
-            minutes.record(
-                endpointID: attempt.endpointSend.endpointID, delivered: attempt.completion.outcome == .delivered,
-                durationMilliseconds: attempt.completion.durationMilliseconds)
         }
+        minutes.record(sent.map { ($0.endpointSend.endpointID, $0.completion.outcome == .delivered, $0.completion.durationMilliseconds) })
         if let transitions = written.breakers { result.backlogs += logTransitions(transitions) }
         if let disabled = written.endpoints { logDisabled(disabled) }
         return sent.count
