@@ -340,8 +340,12 @@ def steady_latency(rate, seconds=10):
     log = os.path.join(PG_DIR, "receiver.jsonl")
     receiver, workers = steady_start(log=log)
     warm = int(psql("SELECT coalesce(max(id), 0) FROM herald.deliveries"))
+    busy0, trips0, d0 = machine_busy(), round_trips(workers), delivered_by(workers)
     out = sh("pgbench", "-n", "-c", str(PRODUCERS), "-j", "2", "-R", str(rate), "-T", str(seconds), "-f", producer_script(), URL)
     achieved = float(re.search(r"tps = ([\d.]+)", out).group(1))
+    # The window's cost per delivery: the machine's CPU (producers, PostgreSQL, worker, receiver) and the
+    # worker's round trips (each lease is one: fewer leases per delivery show here).
+    busy, trips, done = machine_busy() - busy0, round_trips(workers) - trips0, max(1, delivered_by(workers) - d0)
     # Everything enqueued is delivered before the latencies are read (bounded: 10 s more at most).
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and psql("SELECT count(*) FROM herald.deliveries WHERE state = 'pending'") != "0":
@@ -351,7 +355,24 @@ def steady_latency(rate, seconds=10):
     lat = arrival_latencies(log, after_id=warm)
     q = lambda p: round(lat[min(len(lat) - 1, int(p * len(lat)))], 2)
     return {"rate": rate, "achieved_rate": round(achieved, 1), "samples": len(lat), "p50_ms": q(0.5), "p95_ms": q(0.95),
-            "p99_ms": q(0.99), "max_ms": round(lat[-1], 2)}
+            "p99_ms": q(0.99), "max_ms": round(lat[-1], 2), "machine_cpu_ms_per_delivery": round(1000 * busy / done, 3),
+            "round_trips_per_delivery": round(trips / done, 3)}
+
+
+def round_trips(workers):
+    return sum(metric(port, r'^herald_db_round_trips_total (\S+)') for _, port in workers)
+
+
+def steady_enqueue_only(seconds=10):
+    """The producers alone (no worker): how many enqueue() transactions/s the machine takes at all, and
+    the machine's CPU for each; the ceiling of enqueue + deliver on this machine."""
+    reset_schema()
+    for e in range(STEADY_ENDPOINTS):
+        psql(f"SELECT herald.enqueue('http://127.0.0.1:{RECEIVER_PORT}/s{e}', '\\x7b7d'::bytea)")
+    busy0 = machine_busy()
+    out = sh("pgbench", "-n", "-c", str(PRODUCERS), "-j", "2", "-T", str(seconds), "-f", producer_script(), URL)
+    tps = float(re.search(r"tps = ([\d.]+)", out).group(1))
+    return {"enqueued_per_s": round(tps, 1), "machine_cpu_ms_per_enqueue": round(1000 * (machine_busy() - busy0) / (tps * seconds), 3)}
 
 
 def arrivals_by_creation(log, after_id=0):
@@ -390,7 +411,9 @@ def steady_scenarios():
         print("steady latency", row, flush=True)
     low = median_of([steady_latency(20) for _ in range(RUNS)])
     print("steady low", low, flush=True)
-    return {"max": best, "max_runs": runs, "points": points, "low": low}
+    alone = median_of([steady_enqueue_only() for _ in range(RUNS)])
+    print("steady enqueue only", alone, flush=True)
+    return {"max": best, "max_runs": runs, "points": points, "low": low, "enqueue_only": alone}
 
 
 def slow(in_flight, procs, concurrency, batch, seconds=10):
@@ -539,13 +562,21 @@ def render_steady(st):
            f"{m.get('machine_cpu_ms_per_delivery', float('nan')):.3f} ms, WAL {m.get('wal_bytes_per_delivery', float('nan')):,.0f} bytes). "
            "Latency from the producer's commit to the "
            "first byte of the request at the receiver:", "",
-           "| load | rate asked / achieved | samples | p50 ms | p95 ms | p99 ms | max ms |", "|---|---|---|---|---|---|---|"]
+           "| load | rate asked / achieved | samples | p50 ms | p95 ms | p99 ms | max ms | machine CPU ms/delivery | worker round trips/delivery |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    cost = lambda r: (f"{r['machine_cpu_ms_per_delivery']:.3f} | {r['round_trips_per_delivery']:.3f}"
+                      if "round_trips_per_delivery" in r else "| ")
     for r in st["points"]:
         out.append(f"| {100 * r['share']:.0f}% | {r['rate']:,.0f} / {r['achieved_rate']:,.0f} | {r['samples']:,.0f} | {r['p50_ms']} | "
-                   f"{r['p95_ms']} | {r['p99_ms']} | {r['max_ms']} |")
+                   f"{r['p95_ms']} | {r['p99_ms']} | {r['max_ms']} | {cost(r)} |")
     low = st["low"]
     out.append(f"| low (wake-up) | {low['rate']:,.0f} / {low['achieved_rate']:,.0f} | {low['samples']:,.0f} | {low['p50_ms']} | "
-               f"{low['p95_ms']} | {low['p99_ms']} | {low['max_ms']} |")
+               f"{low['p95_ms']} | {low['p99_ms']} | {low['max_ms']} | {cost(low)} |")
+    if "enqueue_only" in st:
+        a = st["enqueue_only"]
+        out += ["", f"The producers alone, with no worker running, commit **{a['enqueued_per_s']:,.0f} `enqueue()`/s** "
+                f"(median of {RUNS if 'max_runs' not in st else len(st['max_runs'])}), {a['machine_cpu_ms_per_enqueue']:.3f} ms of the machine's CPU each: "
+                "that is the ceiling of enqueue + deliver on this machine, before any delivery is made."]
     half = next(r for r in st["points"] if r["share"] == 0.5)
     verdict = lambda ok: "met" if ok else "**missed**"
     out += ["", "| target (issue #15) | result |", "|---|---|",

@@ -16,6 +16,7 @@ extension WorkerSettings {
             .bytes("max_in_flight_bytes", WorkerConfiguration.maxInFlightBytesRange, \.configuration.maxInFlightBytes),
             .integer("max_in_flight_per_endpoint", WorkerConfiguration.maxInFlightPerEndpointRange, \.configuration.maxInFlightPerEndpoint),
             .duration("poll_interval", \.configuration.pollInterval),
+            .duration("wakeup_coalescing", \.configuration.wakeupCoalescing),
             .duration("connect_timeout", \.configuration.connectTimeout),
             .duration("request_timeout", \.configuration.requestTimeout),
             .integer("max_attempts", RetryPolicy.maxAttemptsRange, \.configuration.retryPolicy.maxAttempts),

@@ -65,6 +65,9 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: WorkerCommand.help("How often idle slots poll when no notification arrives.", "poll_interval"))
     var pollInterval: String?
 
+    @Option(help: WorkerCommand.help("Enqueue notifications closer together than this wake one slot, at the window's end (0ms: one each).", "wakeup_coalescing"))
+    var wakeupCoalescing: String?
+
     @Option(help: WorkerCommand.help("TCP connect timeout per request.", "connect_timeout"))
     var connectTimeout: String?
 
@@ -139,7 +142,7 @@ struct WorkerCommand: AsyncParsableCommand {
         let given: [(String, String?)] = [
             ("database_url", connection.databaseURL), ("schema", connection.schema), ("log_level", connection.logLevel),
             ("log_format", connection.logFormat), ("worker_id", workerID), ("concurrency", concurrency), ("spare_slots", spareSlots), ("batch_size", batchSize),
-            ("max_in_flight_per_endpoint", maxInFlightPerEndpoint), ("max_in_flight_bytes", maxInFlightBytes), ("poll_interval", pollInterval), ("connect_timeout", connectTimeout),
+            ("max_in_flight_per_endpoint", maxInFlightPerEndpoint), ("max_in_flight_bytes", maxInFlightBytes), ("poll_interval", pollInterval), ("wakeup_coalescing", wakeupCoalescing), ("connect_timeout", connectTimeout),
             ("request_timeout", requestTimeout), ("max_attempts", maxAttempts), ("backoff_base", backoffBase), ("backoff_cap", backoffCap),
             ("backoff_factor", backoffFactor), ("breaker_threshold", breakerThreshold), ("breaker_cooldown", breakerCooldown),
             ("breaker_cooldown_cap", breakerCooldownCap), ("shutdown_grace", shutdownGrace), ("poison_threshold", poisonThreshold),

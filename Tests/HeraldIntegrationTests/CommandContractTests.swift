@@ -60,7 +60,7 @@ struct CommandContractTests {
         ["enqueue", "--url", "http://:80/", "--data", "{}"], ["enqueue", "--url", "https://a/", "--data", "{}", "--max-attempts", "0"],
         ["enqueue", "--url", "https://a/", "--data", "{}", "--header", ": v"], ["worker", "--concurrency", "0"],
         ["worker", "--poll-interval", "1"], ["worker", "--heartbeat-interval", "50ms"], ["worker", "--heartbeat-interval", "5"],
-        ["workers", "--bogus"],
+        ["worker", "--wakeup-coalescing", "1s"], ["workers", "--bogus"],
         ["publish", "--type", "t", "--data", "{}"], ["publish", "--app", "a", "--data", "{}"],
         ["publish", "--app", "a", "--type", "t", "--data", "{}", "--data-file", "x.json"],
         ["publish", "--app", "a", "--type", "t", "--data", "{}", "--header", "nocolon"],

@@ -19,48 +19,75 @@ struct DoorbellTests {
         return false
     }
 
-    @Test("a ring wakes one waiting slot, the longest waiting; ringAll wakes the rest")
+    @Test("a ring wakes one waiting slot, the longest waiting; ringAll wakes the rest and keeps one ring")
     func wakesOne() async {
         let bell = Doorbell()
         let woken = Recorder()
-        let ticket = await bell.ticket
-        let first = Task { await bell.wait(after: ticket, upTo: .seconds(60)); await woken.add(1) }
+        let first = Task { await bell.wait(upTo: .seconds(60)); await woken.add(1) }
         #expect(await eventually { await bell.waiting == 1 })
-        let second = Task { await bell.wait(after: ticket, upTo: .seconds(60)); await woken.add(2) }
+        let second = Task { await bell.wait(upTo: .seconds(60)); await woken.add(2) }
         #expect(await eventually { await bell.waiting == 2 })
         await bell.ring()
         #expect(await eventually { await woken.items == [1] })
         #expect(await bell.waiting == 1)
+        #expect(await bell.kept == 0)
         await bell.ringAll()
         #expect(await eventually { await woken.items == [1, 2] })
+        #expect(await bell.kept == 1, "a slot busy during the listener's reconnect leases once more")
         _ = await (first.value, second.value)
     }
 
-    @Test("a ring while nobody waits is not lost: a slot holding an older ticket does not sleep")
+    @Test("a ring while nobody waits is kept for exactly one later wait")
     func ringBeforeWait() async {
         let bell = Doorbell()
-        let ticket = await bell.ticket
         await bell.ring()
+        #expect(await bell.kept == 1)
         let done = Recorder()
-        let waiter = Task { await bell.wait(after: ticket, upTo: .seconds(60)); await done.add(1) }
+        let waiter = Task { await bell.wait(upTo: .seconds(60)); await done.add(1) }
         #expect(await eventually { await done.items == [1] })
-        #expect(await bell.waiting == 0)
-        await waiter.value
+        #expect(await bell.kept == 0)
+        // The ring was taken: the next wait sleeps until another ring.
+        let second = Task { await bell.wait(upTo: .seconds(60)); await done.add(2) }
+        #expect(await eventually { await bell.waiting == 1 })
+        #expect(await done.items == [1])
+        await bell.ring()
+        #expect(await eventually { await done.items == [1, 2] })
+        _ = await (waiter.value, second.value)
+    }
+
+    @Test("kept rings are capped at the doorbell's capacity")
+    func keptRingsAreCapped() async {
+        let bell = Doorbell(capacity: 3)
+        await bell.ring(10)
+        #expect(await bell.kept == 3)
+        for _ in 0..<3 { await bell.wait(upTo: .seconds(60)) }  // each returns at once, taking one
+        #expect(await bell.kept == 0)
+    }
+
+    @Test("a pausing slot takes no ring and is not woken by one; close ends its pause")
+    func pauseTakesNoRing() async {
+        let bell = Doorbell()
+        let done = Recorder()
+        let pausing = Task { await bell.pause(for: .seconds(60)); await done.add(1) }
+        await bell.ring()
+        #expect(await bell.kept == 1, "the ring waits for a slot that leases, not the one backing off")
+        #expect(await done.items.isEmpty)
+        await bell.close()
+        #expect(await eventually { await done.items == [1] })
+        await pausing.value
     }
 
     @Test("ring(n) wakes up to n slots; close wakes all and later waits return at once")
     func ringManyAndClose() async {
         let bell = Doorbell()
         let woken = Recorder()
-        let ticket = await bell.ticket
-        let tasks = (0..<3).map { n in Task { await bell.wait(after: ticket, upTo: .seconds(60)); await woken.add(n) } }
+        let tasks = (0..<3).map { n in Task { await bell.wait(upTo: .seconds(60)); await woken.add(n) } }
         #expect(await eventually { await bell.waiting == 3 })
         await bell.ring(2)
         #expect(await eventually { await woken.items.count == 2 })
         await bell.close()
         #expect(await eventually { await woken.items.count == 3 })
-        let late = await bell.ticket
-        await bell.wait(after: late, upTo: .seconds(60))  // returns at once: closed
+        await bell.wait(upTo: .seconds(60))  // returns at once: closed
         for task in tasks { await task.value }
     }
 }

@@ -113,6 +113,11 @@ extension DeliverySlot {
         let records = BreakerBatch.records(sent.map(\.breakerSend), now: now())
         let lessons = EndpointOutcomeBatch.records(sent.map(\.endpointSend))
         let written: CompletionResults
+        // The slot comes back for what this round put back (retries, deferrals) when it falls due: with less
+        // than a full batch leased it waits for a ring instead of leasing again at once.
+        for completion in sent.map(\.completion) + finished where completion.state == .pending {
+            if let due = completion.nextAttemptAt { result.soonest = min(result.soonest ?? due, due) }
+        }
         let completeStart = DefaultTracerClock.now
         do {
             written = try await complete(sent.map(\.completion) + finished, breakers: records, endpoints: lessons, on: tx)

@@ -75,18 +75,22 @@ struct DeliverySlot: Sendable {
                     if backoff.failures > 0 { logger.info("slot reconnected", metadata: ["slot": "\(index)"]) }
                     backoff.reset()
                 }
-                let ticket = await doorbell.ticket
                 await journal.settlePending()
+                let limit = budgetBound ? 1 : configuration.batchSize
                 let round = try await self.round(budgetBound ? singleLease : lease, on: connection!, permit: permit)
                 budgetBound = round.waitingForBudget > 0 || (budgetBound && round.leased > 0 && round.releasedBytes > 0)
                 for backlog in round.backlogs { try await moveBacklog(backlog, on: connection!) }
                 // A full batch: there is likely more due work than this slot takes; wake an idle one.
-                if round.leased >= configuration.batchSize { await doorbell.ring() }
+                if round.leased >= limit { await doorbell.ring() }
                 // Budget given back: a slot that put large bodies back for want of it may go now.
                 if round.releasedBytes > 0 { await doorbell.ring() }
-                // Nothing sent: what is due waits for permits, a retry time or new work; don't spin on it, but
-                // come back when something this round put back (a rate limit, say) is due again.
-                if round.sent == 0 {
+                // Nothing sent, or less than a full batch leased with nothing left waiting for permits (the lease
+                // took everything due): lease again only once a ring says new work was queued, or when the
+                // poll, a retry or a rate limit this round put back falls due. Going straight back would mostly
+                // lease nothing (``Doorbell``). With due work left for want of permits, this round's commit
+                // just gave some back: a slot that sent goes straight back for it, as before.
+                let tookAllDue = round.leased < limit && round.excess == 0
+                if round.sent == 0 || tookAllDue {
                     var wait = configuration.pollInterval
                     // Due work waits for permits that other slots or workers hold: look again soon.
                     if round.excess > 0 { wait = min(wait, .milliseconds(100)) }
@@ -95,7 +99,7 @@ struct DeliverySlot: Sendable {
                         wait = min(wait, .milliseconds(max(5, Int(soonest.timeIntervalSince(now()) * 1000))))
                     }
                     await withGracefulShutdownHandler {
-                        await doorbell.wait(after: ticket, upTo: wait)
+                        await doorbell.wait(upTo: wait)
                     } onGracefulShutdown: {
                         Task { await doorbell.close() }
                     }
@@ -113,7 +117,7 @@ struct DeliverySlot: Sendable {
                     level: backoff.failures == 1 ? .warning : .debug, "slot failed; retrying",
                     metadata: ["slot": "\(index)", "error": "\(error)", "retry_in": "\(wait)"])
                 await withGracefulShutdownHandler {
-                    await doorbell.wait(after: await doorbell.ticket, upTo: wait)
+                    await doorbell.pause(for: wait)
                 } onGracefulShutdown: {
                     Task { await doorbell.close() }
                 }

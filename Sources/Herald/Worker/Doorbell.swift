@@ -1,48 +1,69 @@
 /// Wakes idle worker slots when work may have arrived.
 ///
-/// A slot takes a ``ticket`` before it leases; if the lease comes back empty it waits with that ticket,
-/// and returns at once if a ring happened since. So a notification that arrives between the empty lease
-/// and the wait is never lost, and a slot never sleeps past its poll interval either way.
+/// A ring is a token for one lease: it wakes the slot waiting longest, or, when no slot waits, is kept
+/// (up to `capacity`) for the next slot that comes to wait, which then leases at once. So a notification
+/// that arrives while every slot is busy is never lost: some slot leases after it.
 ///
-/// A ring wakes one waiting slot per notification, not all of them: at a few hundred enqueues a second,
-/// waking every idle slot for each one made every slot lease (mostly nothing) per enqueue, and those
-/// empty leases cost the database more than the deliveries. A slot whose lease came back full rings
-/// again, so idle slots join in as long as there is more due work than one slot takes.
+/// One lease per ring, not one per slot: at a few hundred enqueues a second, waking every idle slot for
+/// each one made every slot lease (mostly nothing) per enqueue, and those empty leases cost the database
+/// more than the deliveries. Likewise a slot whose round leased less than a full batch waits for a ring
+/// before it leases again instead of going straight back: it took everything due, and measured at 340
+/// enqueues/s (docs/benchmarks.md, section 3b) 58% of leases came back empty that way, each about a
+/// millisecond of the database's CPU. A slot whose lease comes back full rings, so idle slots join in as
+/// long as there is more due work than one slot takes.
 actor Doorbell {
-    private var rings = 0
     private var closed = false
+    /// Rings no waiting slot took yet.
+    private var pending = 0
+    /// The most rings kept: one per slot is enough for every slot to lease once more.
+    private let capacity: Int
     /// Waiting slots, oldest first.
     private var waiters: [(id: Int, continuation: CheckedContinuation<Void, Never>)] = []
+    /// Slots backing off after an error: only ``close()`` or their timeout ends their wait.
+    private var pausing: [(id: Int, continuation: CheckedContinuation<Void, Never>)] = []
     private var nextWaiter = 0
 
-    /// The number of rings so far.
-    var ticket: Int { rings }
+    init(capacity: Int = 1024) {
+        self.capacity = max(1, capacity)
+    }
 
-    /// Slots waiting right now.
+    /// Slots waiting for a ring right now.
     var waiting: Int { waiters.count }
 
-    /// Wakes up to `count` waiting slots (the longest waiting first).
+    /// Rings kept for slots that are not waiting yet.
+    var kept: Int { pending }
+
+    /// Wakes up to `count` waiting slots (the longest waiting first); rings beyond them are kept.
     func ring(_ count: Int = 1) {
-        rings += 1
         let woken = waiters.prefix(max(0, count))
         waiters.removeFirst(woken.count)
+        pending = min(capacity, pending + max(0, count) - woken.count)
         for waiter in woken { waiter.continuation.resume() }
     }
 
-    /// Wakes every waiting slot: after the listener reconnects (notifications may have been missed).
+    /// Wakes every waiting slot and keeps one ring for a busy one: after the listener reconnects
+    /// (notifications may have been missed).
     func ringAll() {
-        ring(waiters.count)
+        ring(waiters.count + 1)
     }
 
     /// Wakes everyone now and makes every later wait return at once (shutdown).
     func close() {
         closed = true
-        ringAll()
+        let all = waiters + pausing
+        waiters.removeAll()
+        pausing.removeAll()
+        for waiter in all { waiter.continuation.resume() }
     }
 
-    /// Waits for a ring after `ticket` that picks this slot, or `timeout`, or ``close()``.
-    func wait(after ticket: Int, upTo timeout: Duration) async {
-        guard !closed, rings == ticket else { return }
+    /// Takes a kept ring at once if there is one; otherwise waits for a ring that picks this slot, or
+    /// `timeout`, or ``close()``.
+    func wait(upTo timeout: Duration) async {
+        guard !closed else { return }
+        if pending > 0 {
+            pending -= 1
+            return
+        }
         let id = nextWaiter
         nextWaiter += 1
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
@@ -54,8 +75,26 @@ actor Doorbell {
         }
     }
 
+    /// Waits `timeout` or until ``close()``, taking no ring (a slot backing off after an error must not
+    /// take the ring another slot should lease for).
+    func pause(for timeout: Duration) async {
+        guard !closed else { return }
+        let id = nextWaiter
+        nextWaiter += 1
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            pausing.append((id, continuation))
+            Task { [weak self] in
+                try? await Task.sleep(for: timeout)
+                await self?.expire(id)
+            }
+        }
+    }
+
     private func expire(_ id: Int) {
-        guard let index = waiters.firstIndex(where: { $0.id == id }) else { return }
-        waiters.remove(at: index).continuation.resume()
+        if let index = waiters.firstIndex(where: { $0.id == id }) {
+            waiters.remove(at: index).continuation.resume()
+        } else if let index = pausing.firstIndex(where: { $0.id == id }) {
+            pausing.remove(at: index).continuation.resume()
+        }
     }
 }

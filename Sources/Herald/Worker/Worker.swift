@@ -60,7 +60,7 @@ public struct Worker: Service, CustomStringConvertible {
             responseLimit: configuration.responseLimit, excerptLimit: configuration.excerptLimit,
             maxConnectionsPerHost: (configuration.concurrency + configuration.spareSlots) * configuration.batchSize,
             addressPolicy: AddressPolicy(allowPrivateNetworks: configuration.allowPrivateNetworks))
-        let doorbell = Doorbell()
+        let doorbell = Doorbell(capacity: configuration.concurrency + configuration.spareSlots)
         let minutes = EndpointMinutesRecorder()
         let budget = ByteBudget(capacity: configuration.maxInFlightBytes)
         let journal = AttemptJournal(
@@ -68,7 +68,7 @@ public struct Worker: Service, CustomStringConvertible {
             logger: logger)
         let listener = WakeupListener(
             connectionString: configuration.sessionConnectionString, channel: DeliveryStore(schema: configuration.schema).wakeupChannel,
-            doorbell: doorbell, contact: databaseContact, logger: logger)
+            doorbell: doorbell, contact: databaseContact, logger: logger, coalescing: configuration.wakeupCoalescing)
         logger.info(
             "worker started",
             metadata: [

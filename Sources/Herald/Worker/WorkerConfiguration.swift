@@ -43,6 +43,10 @@ public struct WorkerConfiguration: Sendable, CustomStringConvertible {
     public var maxInFlightBytes: Int = 64 * 1024 * 1024
     /// How often idle slots look for due work when no notification arrives. Default 1 s.
     public var pollInterval: Duration = .seconds(1)
+    /// Enqueue notifications closer together than this wake one slot at the window's end instead of one
+    /// each (``WakeupThrottle``): under steady load a slot leases many deliveries per round instead of one.
+    /// The first after a quiet window wakes a slot at once. Default 5 ms, 0 (one wake-up each) … 100 ms.
+    public var wakeupCoalescing: Duration = .milliseconds(5)
     /// TCP connect timeout per send. Default 5 s.
     public var connectTimeout: Duration = .seconds(5)
     /// Whole-request timeout per send, body included. Default 15 s.
@@ -143,6 +147,9 @@ public struct WorkerConfiguration: Sendable, CustomStringConvertible {
         }
         guard pollInterval >= .milliseconds(10), pollInterval <= .seconds(60) else {
             throw HeraldError.invalid("poll interval must be between 10ms and 60s, got \(pollInterval)")
+        }
+        guard wakeupCoalescing >= .zero, wakeupCoalescing <= .milliseconds(100) else {
+            throw HeraldError.invalid("wake-up coalescing must be between 0ms and 100ms, got \(wakeupCoalescing)")
         }
         guard connectTimeout >= .milliseconds(100), connectTimeout <= .seconds(60) else {
             throw HeraldError.invalid("connect timeout must be between 100ms and 60s, got \(connectTimeout)")
