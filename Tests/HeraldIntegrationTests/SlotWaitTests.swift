@@ -1,4 +1,5 @@
 import Foundation
+@testable import Herald
 import HeraldTestSupport
 import PGDriver
 import Testing
@@ -32,6 +33,34 @@ struct SlotWaitTests {
         let statuses = try await [worker].terminateAll()
         #expect(statuses == [0], "worker output: \(worker.output.suffix(2000))")
         await receiver.stop()
+        await conn.close()
+    }
+
+    @Test("a lease that leased rows still reports when the next pending delivery falls due (migration 0023)")
+    func leaseReportsNextDue() async throws {
+        let (schema, conn) = try await pg.migratedSchema("slotwait")
+        try await conn.query("SELECT \(unescaped: schema).enqueue('https://due.example/h', '\\x7b7d'::bytea)")
+        // A retry another slot wrote, due in an hour.
+        try await conn.query(
+            """
+            INSERT INTO \(unescaped: schema).deliveries (endpoint_id, idempotency_key, body, breaker_key, next_attempt_at)
+            SELECT e.id, 'msg_later', '\\x7b7d'::bytea, 'endpoint:' || e.id, now() + interval '1 hour'
+            FROM \(unescaped: schema).endpoints e WHERE e.url = 'https://due.example/h'
+            """)
+        let later = try #require(
+            try await conn.query("SELECT next_attempt_at FROM \(unescaped: schema).deliveries WHERE idempotency_key = 'msg_later'").first
+        ).decode("next_attempt_at", as: Date.self)
+        let lease = DeliveryStore(schema: try SchemaName(schema))
+            .leaseQuery(WorkerConfiguration(connectionString: "", schema: try SchemaName(schema)).leaseSettings)
+        let (leased, nextDue) = try await conn.withTransaction(startingWith: lease) { tx, result in
+            let ids = try result.rows.compactMap { try $0.decode("id", as: Int64?.self) }
+            let status = try result.rows.first { try $0.decode("id", as: Int64?.self) == nil && $0.decode("backlog_key", as: String?.self) == nil }
+            let due = try status?.decode("backlog_until", as: Date?.self)
+            await tx.rollback()
+            return (ids.count, due)
+        }
+        #expect(leased == 1)
+        #expect(nextDue.map { abs($0.timeIntervalSince(later)) < 0.001 } == true, "next due \(String(describing: nextDue)), expected \(later)")
         await conn.close()
     }
 }

@@ -69,8 +69,10 @@ struct DoorbellTests {
         let bell = Doorbell()
         let done = Recorder()
         let pausing = Task { await bell.pause(for: .seconds(60)); await done.add(1) }
+        #expect(await eventually { await bell.paused == 1 })
         await bell.ring()
         #expect(await bell.kept == 1, "the ring waits for a slot that leases, not the one backing off")
+        #expect(await bell.paused == 1)
         #expect(await done.items.isEmpty)
         await bell.close()
         #expect(await eventually { await done.items == [1] })

@@ -80,8 +80,6 @@ struct DeliverySlot: Sendable {
                 let round = try await self.round(budgetBound ? singleLease : lease, on: connection!, permit: permit)
                 budgetBound = round.waitingForBudget > 0 || (budgetBound && round.leased > 0 && round.releasedBytes > 0)
                 for backlog in round.backlogs { try await moveBacklog(backlog, on: connection!) }
-                // A full batch: there is likely more due work than this slot takes; wake an idle one.
-                if round.leased >= limit { await doorbell.ring() }
                 // Budget given back: a slot that put large bodies back for want of it may go now.
                 if round.releasedBytes > 0 { await doorbell.ring() }
                 // Nothing sent, or less than a full batch leased with nothing left waiting for permits (the lease
@@ -95,7 +93,9 @@ struct DeliverySlot: Sendable {
                     // Due work waits for permits that other slots or workers hold: look again soon.
                     if round.excess > 0 { wait = min(wait, .milliseconds(100)) }
                     // Large bodies wait for budget that another slot gives back (it rings): no polling for it.
-                    if let soonest = round.soonest, round.waitingForBudget == 0 {
+                    // The lease reports when the next pending delivery falls due (migration 0023); backlogs
+                    // this round moved fall due at their own time.
+                    if let soonest = ([round.soonest] + round.backlogs.map(\.until)).compactMap({ $0 }).min(), round.waitingForBudget == 0 {
                         wait = min(wait, .milliseconds(max(5, Int(soonest.timeIntervalSince(now()) * 1000))))
                     }
                     await withGracefulShutdownHandler {

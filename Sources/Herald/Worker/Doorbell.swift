@@ -17,10 +17,23 @@ actor Doorbell {
     private var pending = 0
     /// The most rings kept: one per slot is enough for every slot to lease once more.
     private let capacity: Int
+    /// A waiting slot and the timer that ends its wait (cancelled when something else ends it first, so a
+    /// long poll interval does not leave a sleeping task behind per wait).
+    private struct Waiter {
+        var id: Int
+        var continuation: CheckedContinuation<Void, Never>
+        var timer: Task<Void, Never>
+
+        func resume() {
+            timer.cancel()
+            continuation.resume()
+        }
+    }
+
     /// Waiting slots, oldest first.
-    private var waiters: [(id: Int, continuation: CheckedContinuation<Void, Never>)] = []
+    private var waiters: [Waiter] = []
     /// Slots backing off after an error: only ``close()`` or their timeout ends their wait.
-    private var pausing: [(id: Int, continuation: CheckedContinuation<Void, Never>)] = []
+    private var pausing: [Waiter] = []
     private var nextWaiter = 0
 
     init(capacity: Int = 1024) {
@@ -33,12 +46,15 @@ actor Doorbell {
     /// Rings kept for slots that are not waiting yet.
     var kept: Int { pending }
 
+    /// Slots pausing right now.
+    var paused: Int { pausing.count }
+
     /// Wakes up to `count` waiting slots (the longest waiting first); rings beyond them are kept.
     func ring(_ count: Int = 1) {
         let woken = waiters.prefix(max(0, count))
         waiters.removeFirst(woken.count)
         pending = min(capacity, pending + max(0, count) - woken.count)
-        for waiter in woken { waiter.continuation.resume() }
+        for waiter in woken { waiter.resume() }
     }
 
     /// Wakes every waiting slot and keeps one ring for a busy one: after the listener reconnects
@@ -53,7 +69,7 @@ actor Doorbell {
         let all = waiters + pausing
         waiters.removeAll()
         pausing.removeAll()
-        for waiter in all { waiter.continuation.resume() }
+        for waiter in all { waiter.resume() }
     }
 
     /// Takes a kept ring at once if there is one; otherwise waits for a ring that picks this slot, or
@@ -64,37 +80,34 @@ actor Doorbell {
             pending -= 1
             return
         }
-        let id = nextWaiter
-        nextWaiter += 1
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            waiters.append((id, continuation))
-            Task { [weak self] in
-                try? await Task.sleep(for: timeout)
-                await self?.expire(id)
-            }
-        }
+        await suspend(upTo: timeout, pausing: false)
     }
 
     /// Waits `timeout` or until ``close()``, taking no ring (a slot backing off after an error must not
     /// take the ring another slot should lease for).
     func pause(for timeout: Duration) async {
         guard !closed else { return }
+        await suspend(upTo: timeout, pausing: true)
+    }
+
+    private func suspend(upTo timeout: Duration, pausing isPause: Bool) async {
         let id = nextWaiter
         nextWaiter += 1
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            pausing.append((id, continuation))
-            Task { [weak self] in
+            let timer = Task { [weak self] in
                 try? await Task.sleep(for: timeout)
-                await self?.expire(id)
+                if !Task.isCancelled { await self?.expire(id) }
             }
+            let waiter = Waiter(id: id, continuation: continuation, timer: timer)
+            if isPause { pausing.append(waiter) } else { waiters.append(waiter) }
         }
     }
 
     private func expire(_ id: Int) {
         if let index = waiters.firstIndex(where: { $0.id == id }) {
-            waiters.remove(at: index).continuation.resume()
+            waiters.remove(at: index).resume()
         } else if let index = pausing.firstIndex(where: { $0.id == id }) {
-            pausing.remove(at: index).continuation.resume()
+            pausing.remove(at: index).resume()
         }
     }
 }
