@@ -340,12 +340,12 @@ def steady_latency(rate, seconds=10):
     log = os.path.join(PG_DIR, "receiver.jsonl")
     receiver, workers = steady_start(log=log)
     warm = int(psql("SELECT coalesce(max(id), 0) FROM herald.deliveries"))
-    busy0, trips0, d0 = machine_busy(), round_trips(workers), delivered_by(workers)
+    busy0, trips0, d0 = machine_busy(), sum(round_trips(p) for _, p in workers), delivered_by(workers)
     out = sh("pgbench", "-n", "-c", str(PRODUCERS), "-j", "2", "-R", str(rate), "-T", str(seconds), "-f", producer_script(), URL)
     achieved = float(re.search(r"tps = ([\d.]+)", out).group(1))
     # The window's cost per delivery: the machine's CPU (producers, PostgreSQL, worker, receiver) and the
     # worker's round trips (each lease is one: fewer leases per delivery show here).
-    busy, trips, done = machine_busy() - busy0, round_trips(workers) - trips0, max(1, delivered_by(workers) - d0)
+    busy, trips, done = machine_busy() - busy0, sum(round_trips(p) for _, p in workers) - trips0, max(1, delivered_by(workers) - d0)
     # Everything enqueued is delivered before the latencies are read (bounded: 10 s more at most).
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and psql("SELECT count(*) FROM herald.deliveries WHERE state = 'pending'") != "0":
@@ -357,10 +357,6 @@ def steady_latency(rate, seconds=10):
     return {"rate": rate, "achieved_rate": round(achieved, 1), "samples": len(lat), "p50_ms": q(0.5), "p95_ms": q(0.95),
             "p99_ms": q(0.99), "max_ms": round(lat[-1], 2), "machine_cpu_ms_per_delivery": round(1000 * busy / done, 3),
             "round_trips_per_delivery": round(trips / done, 3)}
-
-
-def round_trips(workers):
-    return sum(metric(port, r'^herald_db_round_trips_total (\S+)') for _, port in workers)
 
 
 def steady_enqueue_only(seconds=10):
