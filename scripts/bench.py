@@ -303,11 +303,16 @@ def producer_script():
     return script
 
 
-def steady_start(log=None, receiver_args=()):
+def steady_endpoints():
+    """A fresh schema with the producers' endpoints already created (one enqueue() each)."""
     reset_schema()
-    receiver = start_receiver(log=log, extra=receiver_args)
     for e in range(STEADY_ENDPOINTS):
         psql(f"SELECT herald.enqueue('http://127.0.0.1:{RECEIVER_PORT}/s{e}', '\\x7b7d'::bytea)")
+
+
+def steady_start(log=None, receiver_args=()):
+    steady_endpoints()
+    receiver = start_receiver(log=log, extra=receiver_args)
     workers = start_workers(1, 8, 16)
     time.sleep(1.5)
     return receiver, workers
@@ -362,9 +367,7 @@ def steady_latency(rate, seconds=10):
 def steady_enqueue_only(seconds=10):
     """The producers alone (no worker): how many enqueue() transactions/s the machine takes at all, and
     the machine's CPU for each; the ceiling of enqueue + deliver on this machine."""
-    reset_schema()
-    for e in range(STEADY_ENDPOINTS):
-        psql(f"SELECT herald.enqueue('http://127.0.0.1:{RECEIVER_PORT}/s{e}', '\\x7b7d'::bytea)")
+    steady_endpoints()
     busy0 = machine_busy()
     out = sh("pgbench", "-n", "-c", str(PRODUCERS), "-j", "2", "-T", str(seconds), "-f", producer_script(), URL)
     tps = float(re.search(r"tps = ([\d.]+)", out).group(1))
@@ -545,7 +548,7 @@ def publish_scenarios():
     return out
 
 
-def render_steady(st, drain=()):
+def render_steady(st, drain=(), cores=os.cpu_count()):
     m = st["max"]
     out = ["", "### 3b. Steady state: eight producers, one `enqueue()` per transaction", "",
            f"`pgbench -c {PRODUCERS}` calling `herald.enqueue()` once per transaction, spread over {STEADY_ENDPOINTS} endpoints, "
@@ -576,8 +579,8 @@ def render_steady(st, drain=()):
         if defaults:
             both = a["machine_cpu_ms_per_enqueue"] + defaults["machine_cpu_ms_per_delivery"]
             out[-1] += (f" Add the cheapest delivery the default worker makes (a drain of full batches, section 1: "
-                        f"{defaults['machine_cpu_ms_per_delivery']:.3f} ms) and the machine's {os.cpu_count()} cores allow at most about "
-                        f"**{1000 * os.cpu_count() / both:,.0f} enqueued and delivered per second**, whatever the worker does: the "
+                        f"{defaults['machine_cpu_ms_per_delivery']:.3f} ms) and the machine's {cores} cores allow at most about "
+                        f"**{1000 * cores / both:,.0f} enqueued and delivered per second**, whatever the worker does: the "
                         "ceiling the sustained figure above is measured against.")
     half = next(r for r in st["points"] if r["share"] == 0.5)
     verdict = lambda ok: "met" if ok else "**missed**"
@@ -875,7 +878,7 @@ def render(results):
             f"| half the drain maximum: {h['rate']:,.0f} / {h['achieved_rate']:,.0f} (past saturation) | {h['samples']:,.0f} | "
             f"{h['p50_ms']} | {h['p95_ms']} | {h['p99_ms']} |"]
     if "steady" in results:
-        out += render_steady(results["steady"], results.get("drain") or ())
+        out += render_steady(results["steady"], results.get("drain") or (), results.get("machine", {}).get("nproc") or os.cpu_count())
     out += ["", "### 4. Slow endpoints (receiver answers after 200 ms)", "",
             "| sends in flight (processes × slots × batch) | deliveries/s | PostgreSQL connections in use | worker peak RSS MiB |",
             "|---|---|---|---|"]

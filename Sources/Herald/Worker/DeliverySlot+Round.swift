@@ -117,14 +117,15 @@ extension DeliverySlot {
         let records = BreakerBatch.records(sent.map(\.breakerSend), now: now())
         let lessons = EndpointOutcomeBatch.records(sent.map(\.endpointSend))
         let written: CompletionResults
+        let completions = sent.map(\.completion) + finished
         // The slot comes back for what this round put back (retries, deferrals) when it falls due: with less
         // than a full batch leased it waits for a ring instead of leasing again at once.
-        for completion in sent.map(\.completion) + finished where completion.state == .pending {
+        for completion in completions where completion.state == .pending {
             if let due = completion.nextAttemptAt { result.soonest = min(result.soonest ?? due, due) }
         }
         let completeStart = DefaultTracerClock.now
         do {
-            written = try await complete(sent.map(\.completion) + finished, breakers: records, endpoints: lessons, on: tx)
+            written = try await complete(completions, breakers: records, endpoints: lessons, on: tx)
             spans?.stage("herald.complete", from: completeStart)
         } catch {
             spans?.stage("herald.complete", from: completeStart, error: error)

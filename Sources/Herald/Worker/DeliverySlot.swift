@@ -93,9 +93,7 @@ struct DeliverySlot: Sendable {
                     // Due work waits for permits that other slots or workers hold: look again soon.
                     if round.excess > 0 { wait = min(wait, .milliseconds(100)) }
                     // Large bodies wait for budget that another slot gives back (it rings): no polling for it.
-                    // The lease reports when the next pending delivery falls due (migration 0023); backlogs
-                    // this round moved fall due at their own time.
-                    if let soonest = ([round.soonest] + round.backlogs.map(\.until)).compactMap({ $0 }).min(), round.waitingForBudget == 0 {
+                    if let soonest = round.nextDue, round.waitingForBudget == 0 {
                         wait = min(wait, .milliseconds(max(5, Int(soonest.timeIntervalSince(now()) * 1000))))
                     }
                     await withGracefulShutdownHandler {
@@ -144,9 +142,13 @@ struct DeliverySlot: Sendable {
         var waitingForBudget = 0
         /// Budget bytes this round held and gave back: a slot waiting for them may go now.
         var releasedBytes = 0
-        /// When a delivery this round put back unsent (rate limit) is due again, or, when the lease found
-        /// nothing, when the next pending delivery falls due.
+        /// The earliest of: when the next pending delivery falls due (every lease reports it: migration
+        /// 0023), and when a retry or deferral this round wrote is due.
         var soonest: Date?
+
+        /// When the slot must look again by itself: ``soonest``, or a backlog this round moved, whichever
+        /// falls due first.
+        var nextDue: Date? { ([soonest] + backlogs.map(\.until)).compactMap { $0 }.min() }
     }
 
     /// A breaker key's due rows that must wait until `until` (open breaker, deferral, probe out).
