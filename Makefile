@@ -29,7 +29,7 @@ test: test-deps build ## Unit and integration tests (installs their tools; start
 bench: bench-deps release ## Benchmarks on a release build (throwaway PostgreSQL on 127.0.0.1); writes docs/benchmarks.json
 	scripts/bench.py
 
-bench-history: bench-deps release ## Commands, audit queries and drain with an empty history and with 10M deliveries + 30M attempts kept (about 30-60 min, 12 GB disk); writes docs/history.json
+bench-history: bench-deps release ## Commands, audit queries and drain with an empty history and with 10M deliveries + 30M attempts kept (about 25 min, 14 GB disk); writes docs/history.json
 	scripts/history.py
 
 soak: bench-deps release ## 10 minutes of enqueue + deliver at 70% of the steady maximum against a flaky receiver, per minute; writes docs/soak.json

@@ -109,7 +109,10 @@ struct DeliveriesCommand: AsyncParsableCommand {
                          TextTable.time(d.createdAt)]
                     }))
                 if rows.count == limit {
-                    let cap = 10_000
+                    // Counted up to 1,000 (or twice the page): past that the hint says "more than". With a kept
+                    // history of millions, counting to 10,000 read 500,000 rows for `--state dead` (2% of
+                    // them): 30 ms of server time in a 1M history against 1.7 ms (EXPLAIN ANALYZE).
+                    let cap = max(1_000, 2 * limit)
                     let total = try await store.count(resolved, upTo: cap, on: conn)
                     if total > cap {
                         print("showing \(limit) of more than \(cap) deliveries; use --limit, --state or --since to see more")

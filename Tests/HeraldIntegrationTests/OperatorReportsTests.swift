@@ -134,10 +134,13 @@ struct OperatorReportsTests {
         #expect(cut.stdout.contains("showing 2 of 3 deliveries; use --limit"), "\(cut.stdout)")
         #expect(!cut.stdout.contains(long) && cut.stdout.contains("…"), "\(cut.stdout)")
         #expect(!(try await herald(schema, ["deliveries", "list"])).stdout.contains("showing"), "not cut, no note")
-        // Past 10,000 matches the count stops (a kept history of millions is not read for one hint line).
-        try await conn.query("SELECT \(unescaped: schema).enqueue('https://example.com/many', '\\x7b7d'::bytea) FROM generate_series(1, 10000)")
+        // Past 1,000 matches the count stops (a kept history of millions is not read for one hint line) …
+        try await conn.query("SELECT \(unescaped: schema).enqueue('https://example.com/many', '\\x7b7d'::bytea) FROM generate_series(1, 1000)")
         let many = try await herald(schema, ["deliveries", "list", "--limit", "5"])
-        #expect(many.stdout.contains("showing 5 of more than 10000 deliveries"), "\(many.stdout)")
+        #expect(many.stdout.contains("showing 5 of more than 1000 deliveries"), "\(many.stdout)")
+        // … or twice the page, when the page is larger than 500.
+        let large = try await herald(schema, ["deliveries", "list", "--limit", "600"])
+        #expect(large.stdout.contains("showing 600 of 1003 deliveries"), "\(large.stdout)")
         await conn.close()
     }
 }
