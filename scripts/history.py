@@ -47,6 +47,8 @@ RUNS = arg("runs", 5)
 # each time), more than the 10% the comparison looks for: 15 samples, after one unrecorded warm-up run.
 SAMPLES = arg("samples", 15)
 RECENT = arg("recent", 10_000)
+if RECENT < 2:
+    raise SystemExit("history.py: --recent must be at least 2 (the timeline query looks up an event of the last hour)")
 CHUNK = 1_000_000
 # An event of the last hour, present in both phases: the timeline query's work is the same, only the index
 # it reads grows with the history.
