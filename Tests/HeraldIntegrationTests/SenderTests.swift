@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Dispatch
 import Foundation
 import HeraldTestSupport
@@ -256,6 +257,34 @@ struct SenderTests {
         let after = await http.send(url: "http://one.invalid:\(receiver.port)/after", headers: [], body: [])
         #expect(after.result.status == 200, "\(after.result)")
         await http.shutdown()
+        await receiver.stop()
+    }
+    @Test("the start deadline is checked on the connection's event loop, in the call that writes the body", arguments: [2, StartGatedBytes.largest])
+    func startDeadlineCheckedOnTheLoop(size: Int) async throws {
+        // The chaos run caught a worker frozen in the hop between a check in a task and the write on the
+        // loop. AsyncHTTPClient makes a `Collection` body of up to 4 MiB on the loop, right before writing
+        // it: this pins that it still does, at both ends of the range HTTPSender uses it for.
+        let receiver = try await TestReceiver.start { _, _ in .status(200) }
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let body = [UInt8](repeating: UInt8(ascii: "x"), count: size)
+        let gate = StartGate(startBy: .now + .seconds(30))
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(receiver.port)/loop")
+        request.method = .POST
+        request.body = .bytes(StartGatedBytes(bytes: body, gate: gate), length: .known(Int64(size)))
+        let response = try await client.execute(request, timeout: .seconds(20))
+        #expect(response.status.code == 200)
+        #expect(gate.handedOver, "the body was checked and handed over")
+        #expect(!gate.checkedOffLoop, "the check ran on the event loop that writes the body, not a hop away")
+        #expect(receiver.requests.first?.body.count == size, "the receiver got the whole body")
+
+        // Past the deadline: no bytes handed over, the request fails, the receiver gets no complete request.
+        let late = StartGate(startBy: .now - .seconds(1))
+        request.body = .bytes(StartGatedBytes(bytes: body, gate: late), length: .known(Int64(size)))
+        await #expect(throws: (any Error).self) { _ = try await client.execute(request, timeout: .seconds(20)) }
+        #expect(late.refused && late.withheld)
+        #expect(!late.checkedOffLoop)
+        #expect(receiver.requests.count == 1, "no complete late request")
+        try await client.shutdown()
         await receiver.stop()
     }
 }

@@ -70,7 +70,8 @@ final class HTTPSender: Sendable {
     ///
     /// `startBy`: the request must not start later than this (its lease could have ended by then, and
     /// another worker could send the same delivery); checked immediately before the request is handed to
-    /// the client, and again when the client asks for the body, once connected (``StartGatedBody``).
+    /// the client, and again when the client takes the body to write it, on the connection's event loop
+    /// (``StartGate``, ``StartGatedBytes``).
     /// Returns nil, having sent no complete request, when it has passed (a worker frozen between its
     /// checks and the send, or a lookup that took that long).
     ///
@@ -90,7 +91,7 @@ final class HTTPSender: Sendable {
         }
         let total = min(timeout ?? totalTimeout, totalTimeout)
         // The body checks the deadline again once connected; an empty one goes with the head, unasked.
-        let gate = startBy.flatMap { body.isEmpty ? nil : StartGatedBody.Gate(startBy: $0) }
+        let gate = startBy.flatMap { body.isEmpty ? nil : StartGate(startBy: $0) }
         switch await TimeLimit.run(within: total, { await self.checkedSend(parsed, headers: headers, body: body, startBy: startBy, gate: gate) }) {
         case .finished(let outcome): return outcome
         case .timedOut:
@@ -103,7 +104,7 @@ final class HTTPSender: Sendable {
 
     /// Resolves, checks and sends; only ever connects to an address that passed the guard.
     private func checkedSend(
-        _ url: WebhookURL, headers: [(String, String)], body: [UInt8], startBy: ContinuousClock.Instant?, gate: StartGatedBody.Gate?
+        _ url: WebhookURL, headers: [(String, String)], body: [UInt8], startBy: ContinuousClock.Instant?, gate: StartGate?
     ) async -> Outcome? {
         let host = url.hostText
         let addresses: [String?]
@@ -136,7 +137,9 @@ final class HTTPSender: Sendable {
         var request = HTTPClientRequest(url: url.normalized)
         request.method = .POST
         for (name, value) in headers { request.headers.add(name: name, value: value) }
-        if let gate {
+        if let gate, body.count <= StartGatedBytes.largest {
+            request.body = .bytes(StartGatedBytes(bytes: body, gate: gate), length: .known(Int64(body.count)))
+        } else if let gate {
             request.body = .stream(StartGatedBody(bytes: ByteBuffer(bytes: body), gate: gate), length: .known(Int64(body.count)))
         } else {
             request.body = .bytes(ByteBuffer(bytes: body))
