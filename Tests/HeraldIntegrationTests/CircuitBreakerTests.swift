@@ -256,6 +256,31 @@ struct CircuitBreakerTests {
         }
     }
 
+    @Test("one failure among successes keeps a key's window; two in a row bring it to 1 (migration 0024)")
+    func oneFailureKeepsTheWindow() async throws {
+        let (schema, conn) = try await pg.migratedSchema("cb")
+        try await conn.query("SELECT \(unescaped: schema).enqueue('https://flaky.example/h', '\\x7b7d'::bytea) FROM generate_series(1, 12)")
+        try await conn.query("INSERT INTO \(unescaped: schema).circuit_breakers (key, send_window) SELECT 'endpoint:' || id, 8 FROM \(unescaped: schema).endpoints")
+        let lease = DeliveryStore(schema: try SchemaName(schema))
+            .leaseQuery(WorkerConfiguration(connectionString: "", schema: try SchemaName(schema)).leaseSettings)
+        // Rows the lease returns with a permit: what one round may send to the key now.
+        func permitted(afterConsecutiveFailures failures: Int) async throws -> Int {
+            try await conn.query("UPDATE \(unescaped: schema).circuit_breakers SET consecutive_failures = \(failures)")
+            return try await conn.withTransaction(startingWith: lease) { tx, result in
+                let ids = try result.rows.compactMap { try $0.decode("id", as: Int64?.self) }
+                await tx.rollback()
+                return ids.count
+            }
+        }
+        #expect(try await permitted(afterConsecutiveFailures: 0) == 8)
+        // A 500 among successes (a flaky endpoint) is not an endpoint going down: the window stays.
+        #expect(try await permitted(afterConsecutiveFailures: 1) == 8)
+        // Two in a row, what a down endpoint gives at once: one request at a time until a success.
+        #expect(try await permitted(afterConsecutiveFailures: 2) == 1)
+        #expect(try await permitted(afterConsecutiveFailures: 4) == 1)
+        await conn.close()
+    }
+
     @Test("leasing 100 healthy deliveries behind 100,000 due for an open breaker costs about what an empty queue costs")
     func cheapLeaseBehindOpenBreaker() async throws {
         let (schema, conn) = try await pg.migratedSchema("cb")

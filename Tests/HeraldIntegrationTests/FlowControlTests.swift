@@ -225,7 +225,10 @@ struct FlowControlTests {
         let gap = arrivals[1].timeIntervalSince(journaled)
         #expect(gap >= 13.95, "4 s + 10 s after the interrupted send, measured: \(gap) s")
         #expect(gap <= 18, "and not much later: \(gap) s")
-        #expect(arrivals[1].timeIntervalSince(arrivals[0]) >= 13, "the first request arrived just after its journal row")
+        // The journal row is committed before the request leaves. How soon after it the request arrives
+        // depends on the machine (2.3 s once under the parallel suites, a new debug worker's first send);
+        // the wait is measured from the journal row for that reason, not from the arrival.
+        #expect(arrivals[0].timeIntervalSince(journaled) >= -0.05, "the first request left after its journal row")
         #expect(try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).attempts WHERE outcome = 'unknown'") == 1)
         receiver.releaseHeld()
         await receiver.stop()
