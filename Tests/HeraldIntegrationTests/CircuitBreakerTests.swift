@@ -281,6 +281,38 @@ struct CircuitBreakerTests {
         await conn.close()
     }
 
+    @Test("a batch of successes leased while its key was steady resets a failure recorded meanwhile, and writes nothing otherwise")
+    func steadySuccessesResetAFailureRecordedMeanwhile() async throws {
+        let (schema, conn) = try await pg.migratedSchema("cb")
+        try await conn.query("INSERT INTO \(unescaped: schema).circuit_breakers (key, send_window) VALUES ('steady', 128)")
+        let store = DeliveryStore(schema: try SchemaName(schema))
+        let successes = BreakerRecord(
+            key: "steady", successes: 3, failures: 0, trailingFailures: 0, probe: false, probeOK: false, threshold: 5,
+            cooldownMilliseconds: 30000, cooldownCapMilliseconds: 600_000, deliveryID: 1, reason: nil, congested: false,
+            retryAfterMilliseconds: nil, cap: 128, onlyIfUnsteady: true)
+        func row() async throws -> (version: Int, failures: Int) {
+            let r = try #require(try await conn.query("SELECT version, consecutive_failures FROM \(unescaped: schema).circuit_breakers WHERE key = 'steady'").first)
+            return (try r.decode("version", as: Int.self), try r.decode("consecutive_failures", as: Int.self))
+        }
+        let before = try await row()
+        // Still steady: nothing written (the hot row is not touched by every batch).
+        #expect(try await conn.query(store.recordBreakersQuery([successes])).rows.isEmpty)
+        #expect(try await row().version == before.version)
+        // Another batch recorded a failure after this one's lease: these successes end the run of failures,
+        // so failures separated by them never add up to a trip.
+        var failure = successes
+        failure.successes = 0
+        failure.failures = 1
+        failure.trailingFailures = 1
+        failure.congested = true
+        failure.onlyIfUnsteady = false
+        _ = try await conn.query(store.recordBreakersQuery([failure]))
+        #expect(try await row().failures == 1)
+        #expect(try await conn.query(store.recordBreakersQuery([successes])).rows.count == 1)
+        #expect(try await row().failures == 0)
+        await conn.close()
+    }
+
     @Test("leasing 100 healthy deliveries behind 100,000 due for an open breaker costs about what an empty queue costs")
     func cheapLeaseBehindOpenBreaker() async throws {
         let (schema, conn) = try await pg.migratedSchema("cb")

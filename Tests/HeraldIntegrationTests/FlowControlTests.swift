@@ -42,6 +42,36 @@ struct FlowControlTests {
         await conn.close()
     }
 
+    @Test("the same bound when the dead endpoint's deliveries are spread one per batch among slow healthy ones")
+    func breakerBoundOnePerBatch() async throws {
+        // One dead delivery in every 16, behind healthy ones answering after 50 ms: each round carries one
+        // send to the dead key and many rounds are open at once, so failures are recorded one at a time
+        // (the case where a single recorded failure halves the window instead of making it 1: 0024).
+        let receiver = try await TestReceiver.start { request, _ in
+            request.path == "/down" ? .status(500) : .status(200, delay: .milliseconds(50))
+        }
+        let (schema, conn) = try await pg.migratedSchema("fc")
+        try await conn.query(
+            "SELECT \(unescaped: schema).enqueue(CASE WHEN g % 16 = 0 THEN \(receiver.url("/down")) ELSE \(receiver.url("/ok")) END, convert_to('{\"n\":' || g || '}', 'UTF8')) FROM generate_series(1, 1600) g")
+        let workers = try (0..<4).map { _ in
+            try HeraldProcess.worker(pg, schema: schema, ["--breaker-cooldown", "1h", "--breaker-cooldown-cap", "2h"])
+        }
+        try await Wait.until("the 1,500 healthy deliveries", timeout: .seconds(90)) {
+            try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).deliveries d JOIN \(unescaped: schema).endpoints e ON e.id = d.endpoint_id WHERE e.url LIKE '%/ok' AND d.state = 'delivered'") == 1500
+        }
+        try await Wait.until("the dead endpoint's breaker to open") {
+            try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).circuit_breakers WHERE state = 'open'") == 1
+        }
+        try await stopAll(workers)
+        let dead = receiver.requests(path: "/down").count
+        #expect(dead >= 5, "the breaker opens only after the threshold")
+        #expect(dead <= 10, "threshold 5: the dead endpoint got \(dead) requests")
+        #expect(receiver.maxOpen(path: "/down") <= 5, "never more than the new key's window at once")
+        #expect(receiver.requests(path: "/ok").count == 1500)
+        await receiver.stop()
+        await conn.close()
+    }
+
     @Test("a full default batch to an endpoint answering 200 after 9 s (timeout 15 s): each delivered once, none parked, no unknown attempt")
     func slowHealthyEndpoint() async throws {
         let receiver = try await TestReceiver.start { _, _ in .status(200, delay: .seconds(9)) }

@@ -15,9 +15,14 @@ struct BreakerBatchTests {
             leaseSawSteadyState: steady)
     }
 
-    @Test("successes only, the lease saw the key steady at its cap: nothing to write")
-    func steadySkipsTheWrite() {
-        #expect(BreakerBatch.records([send(.response(status: 200, retryAfter: nil), steady: true)], now: now).isEmpty)
+    @Test("successes only, the lease saw the key steady at its cap: written only if the key is no longer steady at commit")
+    func steadyWritesOnlyIfUnsteady() throws {
+        let r = try #require(BreakerBatch.records([send(.response(status: 200, retryAfter: nil), steady: true)], now: now).first)
+        #expect(r.onlyIfUnsteady && r.successes == 1 && r.failures == 0)
+        // A failure, a probe or a lease that did not see the key steady: written whatever the key is now.
+        #expect(BreakerBatch.records([send(.response(status: 200, retryAfter: nil)), send(.response(status: 200, retryAfter: nil), steady: true)], now: now).first?.onlyIfUnsteady == false)
+        #expect(BreakerBatch.records([send(.response(status: 500, retryAfter: nil), steady: true)], now: now).first?.onlyIfUnsteady == false)
+        #expect(BreakerBatch.records([send(.response(status: 200, retryAfter: nil), probe: true, steady: true)], now: now).first?.onlyIfUnsteady == false)
     }
 
     @Test("successes while the window is still opening: written, so the window grows")

@@ -51,7 +51,7 @@ enum BreakerBatch {
             if byKey[send.key] == nil { order.append(send.key) }
             byKey[send.key, default: []].append(send)
         }
-        return order.sorted().compactMap { key -> BreakerRecord? in
+        return order.sorted().map { key -> BreakerRecord in
             let batch = byKey[key]!
             let readings = batch.map { signal($0.result, now: now) }
             let outcomes = CircuitBreakerStateMachine.Outcomes(readings.compactMap(\.success))
@@ -60,7 +60,9 @@ enum BreakerBatch {
             // the record (a refused breaker write would roll back answered sends) or silence a key forever.
             let retryAfter = readings.compactMap(\.retryAfter).max().map { min($0, Self.longestDeferral) }
             let probe = batch.contains { $0.probe }
-            if !probe, outcomes.failures == 0, !congested, batch.allSatisfy(\.leaseSawSteadyState) { return nil }
+            // Successes only, and the lease saw the key steady: written only if the key is no longer
+            // steady when the batch commits (another batch recorded a failure meanwhile), never blindly.
+            let onlyIfUnsteady = !probe && outcomes.failures == 0 && !congested && batch.allSatisfy(\.leaseSawSteadyState)
             // A probe succeeds when the endpoint answered at all with something other than "down".
             let probeOK = probe && batch.contains { send in
                 guard let status = send.result.status else { return false }
@@ -73,7 +75,8 @@ enum BreakerBatch {
                 probe: probe, probeOK: probeOK, threshold: policy.failureThreshold,
                 cooldownMilliseconds: Int(policy.cooldown.seconds * 1000), cooldownCapMilliseconds: Int(policy.cooldownCap.seconds * 1000),
                 deliveryID: (lastFailure ?? batch[batch.count - 1]).deliveryID, reason: lastFailure?.reason,
-                congested: congested, retryAfterMilliseconds: retryAfter.map { Int($0.seconds * 1000) }, cap: batch[0].cap)
+                congested: congested, retryAfterMilliseconds: retryAfter.map { Int($0.seconds * 1000) }, cap: batch[0].cap,
+                onlyIfUnsteady: onlyIfUnsteady)
         }
     }
 }

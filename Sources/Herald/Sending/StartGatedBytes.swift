@@ -13,7 +13,8 @@
 /// task of its own and its bytes reach the loop one hop later: a worker frozen in that hop (scheduling
 /// delay on a loaded machine, milliseconds) woke after its lease had ended and wrote anyway while another
 /// worker sent the same delivery (the chaos run in CI, December 2026). Here a freeze can land only in
-/// the copy and the write themselves. `SenderTests` pins that the check runs on the event loop.
+/// the copy and the first write themselves (a body larger than the socket's send buffer finishes on later
+/// writability events, as any send that has begun does). `SenderTests` pins that the check runs on the event loop.
 struct StartGatedBytes: RandomAccessCollection, Sendable {
     /// AsyncHTTPClient's `bagOfBytesToByteBufferConversionChunkSize`: larger collections are cut into
     /// chunks and written from a task, a hop away (and a refusal could not shorten a chunk safely).
@@ -21,6 +22,15 @@ struct StartGatedBytes: RandomAccessCollection, Sendable {
 
     let bytes: [UInt8]
     let gate: StartGate
+
+    /// Only for bodies the client makes in one piece: refused, this collection hands over no bytes while
+    /// its `count` says more, which only `ByteBufferAllocator.buffer(bytes:)` on that path tolerates (a
+    /// `Slice` of it, as the client's chunking of larger bodies makes, would trap).
+    init(bytes: [UInt8], gate: StartGate) {
+        precondition(bytes.count <= Self.largest, "StartGatedBytes is for bodies of at most \(Self.largest) bytes")
+        self.bytes = bytes
+        self.gate = gate
+    }
 
     var startIndex: Int { bytes.startIndex }
     var endIndex: Int { bytes.endIndex }

@@ -103,12 +103,18 @@ struct BreakerRecord: Sendable, Equatable {
     var retryAfterMilliseconds: Int?
     /// The key's window cap (the endpoint's max in flight, else the worker's default).
     var cap: Int
+    /// Successes only, and the lease saw the key steady (closed, no failures, window at the cap): applied
+    /// only if the key is no longer steady at commit. A hot row written by every batch would serialise
+    /// every slot; but a batch leased before another recorded a failure must still reset that count, or
+    /// failures separated by unrecorded successes add up to a trip (the soak tripped healthy endpoints
+    /// answering 5% of requests with 500 twice in 10 minutes).
+    var onlyIfUnsteady: Bool = false
 
     /// The columns of `jsonb_to_recordset` in ``DeliveryStore/recordBreakersQuery(_:)``, as ``json`` writes them.
     static let columns = """
         key text, successes integer, failures integer, trailing_failures integer, probe boolean, probe_ok boolean,
         threshold integer, cooldown_ms integer, cooldown_cap_ms integer, delivery_id bigint, reason text,
-        congested boolean, retry_after_ms integer, cap integer
+        congested boolean, retry_after_ms integer, cap integer, only_if_unsteady boolean
         """
 
     var json: String {
@@ -127,6 +133,7 @@ struct BreakerRecord: Sendable, Equatable {
         w.field("congested", congested)
         w.field("retry_after_ms", retryAfterMilliseconds)
         w.field("cap", cap)
+        w.field("only_if_unsteady", onlyIfUnsteady)
         return w.object
     }
 }

@@ -248,11 +248,19 @@ struct DeliveryStore: Sendable {
     }
 
     /// Applies one batch of outcomes per breaker key, in key order (a fixed lock order avoids deadlocks
-    /// between slots completing batches that touch the same keys).
+    /// between slots completing batches that touch the same keys). A record marked
+    /// ``BreakerRecord/onlyIfUnsteady`` is applied only if its key, as this statement sees it, is no longer
+    /// closed without failures at its cap: a read of one row by its key, no write in the steady case.
     func recordBreakersQuery(_ records: [BreakerRecord]) -> PGQuery {
         let json = PGJSON(text: JSONObjectWriter.array(records.sorted { $0.key < $1.key }.map(\.json)))
         let query: PGQuery = """
-            SELECT x.key AS breaker_key, r.* FROM jsonb_to_recordset(\(json)::jsonb) AS x(\(unescaped: BreakerRecord.columns))
+            SELECT x.key AS breaker_key, r.* FROM (
+                SELECT * FROM jsonb_to_recordset(\(json)::jsonb) AS y(\(unescaped: BreakerRecord.columns))
+                WHERE NOT y.only_if_unsteady OR EXISTS (
+                    SELECT 1 FROM \(unescaped: schema.qualified("circuit_breakers")) b
+                    WHERE b.key = y.key AND (b.state <> 'closed' OR b.consecutive_failures > 0 OR coalesce(b.send_window, 0) < y.cap))
+                ORDER BY y.key
+            ) x
             CROSS JOIN LATERAL \(unescaped: schema.qualified("breaker_record"))(
                 x.key, x.successes, x.failures, x.trailing_failures, x.probe, x.probe_ok, x.threshold, x.cooldown_ms,
                 x.cooldown_cap_ms, x.delivery_id, x.reason, x.congested, x.retry_after_ms, x.cap) r
