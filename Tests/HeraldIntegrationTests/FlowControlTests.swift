@@ -17,22 +17,28 @@ struct FlowControlTests {
         for (w, status) in zip(workers, statuses) { #expect(status == 0, "worker output: \(w.output.suffix(2000))") }
     }
 
+    /// The breaker-bound scenario: 4 default workers (cool-down 1 h, so the breaker stays open) run until
+    /// the `healthy` deliveries to `/ok` are delivered and the dead endpoint's breaker has opened.
+    func runUntilTheDeadEndpointTrips(schema: String, conn: PGConnection, healthy: Int, timeout: Duration) async throws {
+        let workers = try (0..<4).map { _ in
+            try HeraldProcess.worker(pg, schema: schema, ["--breaker-cooldown", "1h", "--breaker-cooldown-cap", "2h"])
+        }
+        try await Wait.until("the \(healthy) healthy deliveries", timeout: timeout) {
+            try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).deliveries d JOIN \(unescaped: schema).endpoints e ON e.id = d.endpoint_id WHERE e.url LIKE '%/ok' AND d.state = 'delivered'") == healthy
+        }
+        try await Wait.until("the dead endpoint's breaker to open") {
+            try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).circuit_breakers WHERE state = 'open'") == 1
+        }
+        try await stopAll(workers)
+    }
+
     @Test("4 workers x 8 slots at the default batch: a dead endpoint gets at most 2 x threshold requests; 400 healthy delivered")
     func breakerBoundAcrossTheFleet() async throws {
         let receiver = try await TestReceiver.start { request, _ in request.path == "/down" ? .status(500) : .status(200) }
         let (schema, conn) = try await pg.migratedSchema("fc")
         try await conn.enqueueMany(schema: schema, url: receiver.url("/down"), count: 400)
         try await conn.enqueueMany(schema: schema, url: receiver.url("/ok"), count: 400)
-        let workers = try (0..<4).map { _ in
-            try HeraldProcess.worker(pg, schema: schema, ["--breaker-cooldown", "1h", "--breaker-cooldown-cap", "2h"])
-        }
-        try await Wait.until("the 400 healthy deliveries", timeout: .seconds(60)) {
-            try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).deliveries d JOIN \(unescaped: schema).endpoints e ON e.id = d.endpoint_id WHERE e.url LIKE '%/ok' AND d.state = 'delivered'") == 400
-        }
-        try await Wait.until("the dead endpoint's breaker to open") {
-            try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).circuit_breakers WHERE state = 'open'") == 1
-        }
-        try await stopAll(workers)
+        try await runUntilTheDeadEndpointTrips(schema: schema, conn: conn, healthy: 400, timeout: .seconds(60))
         let dead = receiver.requests(path: "/down").count
         #expect(dead >= 5, "the breaker opens only after the threshold")
         #expect(dead <= 10, "threshold 5: the dead endpoint got \(dead) requests")
@@ -53,16 +59,7 @@ struct FlowControlTests {
         let (schema, conn) = try await pg.migratedSchema("fc")
         try await conn.query(
             "SELECT \(unescaped: schema).enqueue(CASE WHEN g % 16 = 0 THEN \(receiver.url("/down")) ELSE \(receiver.url("/ok")) END, convert_to('{\"n\":' || g || '}', 'UTF8')) FROM generate_series(1, 1600) g")
-        let workers = try (0..<4).map { _ in
-            try HeraldProcess.worker(pg, schema: schema, ["--breaker-cooldown", "1h", "--breaker-cooldown-cap", "2h"])
-        }
-        try await Wait.until("the 1,500 healthy deliveries", timeout: .seconds(90)) {
-            try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).deliveries d JOIN \(unescaped: schema).endpoints e ON e.id = d.endpoint_id WHERE e.url LIKE '%/ok' AND d.state = 'delivered'") == 1500
-        }
-        try await Wait.until("the dead endpoint's breaker to open") {
-            try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).circuit_breakers WHERE state = 'open'") == 1
-        }
-        try await stopAll(workers)
+        try await runUntilTheDeadEndpointTrips(schema: schema, conn: conn, healthy: 1500, timeout: .seconds(90))
         let dead = receiver.requests(path: "/down").count
         #expect(dead >= 5, "the breaker opens only after the threshold")
         #expect(dead <= 10, "threshold 5: the dead endpoint got \(dead) requests")

@@ -259,6 +259,7 @@ struct SenderTests {
         await http.shutdown()
         await receiver.stop()
     }
+
     @Test("the start deadline is checked on the connection's event loop, in the call that writes the body", arguments: [2, StartGatedBytes.largest])
     func startDeadlineCheckedOnTheLoop(size: Int) async throws {
         // The chaos run caught a worker frozen in the hop between a check in a task and the write on the

@@ -1,5 +1,4 @@
 internal import NIOCore
-internal import Synchronization
 
 /// A request body over ``StartGatedBytes/largest`` that refuses to be written once its send's start
 /// deadline has passed (``StartGate``).

@@ -259,7 +259,6 @@ struct DeliveryStore: Sendable {
                 WHERE NOT y.only_if_unsteady OR EXISTS (
                     SELECT 1 FROM \(unescaped: schema.qualified("circuit_breakers")) b
                     WHERE b.key = y.key AND (b.state <> 'closed' OR b.consecutive_failures > 0 OR coalesce(b.send_window, 0) < y.cap))
-                ORDER BY y.key
             ) x
             CROSS JOIN LATERAL \(unescaped: schema.qualified("breaker_record"))(
                 x.key, x.successes, x.failures, x.trailing_failures, x.probe, x.probe_ok, x.threshold, x.cooldown_ms,
