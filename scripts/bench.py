@@ -403,9 +403,18 @@ def steady_scenarios():
     runs = [steady_max() for _ in range(RUNS)]
     best = median_of(runs)
     print("steady max", best, runs, flush=True)
+    # The runs of the three loads are interleaved (25/50/75%, then again): this machine's speed drifts by
+    # up to half over minutes, and three runs of one load in a row would give that load one phase.
+    shares = (0.25, 0.5, 0.75)
+    by_share = {share: [] for share in shares}
+    for _ in range(RUNS):
+        for share in shares:
+            run = steady_latency(int(best["rate"] * share))
+            by_share[share].append(run)
+            print("steady latency run", share, run, flush=True)
     points = []
-    for share in (0.25, 0.5, 0.75):
-        row = dict(median_of([steady_latency(int(best["rate"] * share)) for _ in range(RUNS)]), share=share)
+    for share in shares:
+        row = dict(median_of(by_share[share]), share=share, p99_runs=[r["p99_ms"] for r in by_share[share]])
         points.append(row)
         print("steady latency", row, flush=True)
     low = median_of([steady_latency(20) for _ in range(RUNS)])
@@ -560,14 +569,16 @@ def render_steady(st, drain=(), cores=os.cpu_count()):
            f"PostgreSQL CPU {m.get('postgres_cpu_ms_per_delivery', float('nan')):.3f} ms, whole machine "
            f"{m.get('machine_cpu_ms_per_delivery', float('nan')):.3f} ms, WAL {m.get('wal_bytes_per_delivery', float('nan')):,.0f} bytes). "
            "Latency from the producer's commit to the "
-           "first byte of the request at the receiver:", "",
+           "first byte of the request at the receiver (each figure the median of the runs, the three loads' runs "
+           "interleaved; the p99 of each run in brackets):", "",
            "| load | rate asked / achieved | samples | p50 ms | p95 ms | p99 ms | max ms | machine CPU ms/delivery | worker round trips/delivery |",
            "|---|---|---|---|---|---|---|---|---|"]
     cost = lambda r: (f"{r['machine_cpu_ms_per_delivery']:.3f} | {r['round_trips_per_delivery']:.3f}"
                       if "round_trips_per_delivery" in r else "| ")
     for r in st["points"]:
+        runs = f" ({', '.join(str(x) for x in r['p99_runs'])})" if "p99_runs" in r else ""
         out.append(f"| {100 * r['share']:.0f}% | {r['rate']:,.0f} / {r['achieved_rate']:,.0f} | {r['samples']:,.0f} | {r['p50_ms']} | "
-                   f"{r['p95_ms']} | {r['p99_ms']} | {r['max_ms']} | {cost(r)} |")
+                   f"{r['p95_ms']} | {r['p99_ms']}{runs} | {r['max_ms']} | {cost(r)} |")
     low = st["low"]
     out.append(f"| low (wake-up) | {low['rate']:,.0f} / {low['achieved_rate']:,.0f} | {low['samples']:,.0f} | {low['p50_ms']} | "
                f"{low['p95_ms']} | {low['p99_ms']} | {low['max_ms']} | {cost(low)} |")
