@@ -125,7 +125,7 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: WorkerCommand.help("Connection for LISTEN wake-ups and the sampler's lock, which need a session: behind a transaction-pooling PgBouncer, PostgreSQL itself.", "listen_database_url"))
     var listenDatabaseURL: String?
 
-    @Option(help: WorkerCommand.help("on: prepare the lease and the completion once per connection (faster); off: behind a transaction-pooling PgBouncer older than 1.21.", "prepared_statements"))
+    @Option(help: WorkerCommand.help("on: prepare the lease once per connection (faster); off: behind a transaction-pooling PgBouncer older than 1.21.", "prepared_statements"))
     var preparedStatements: String?
 
     @Option(help: "Name in the attempt log (default host-pid-random; env HERALD_WORKER_ID).")

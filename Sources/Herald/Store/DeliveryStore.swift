@@ -102,13 +102,7 @@ struct DeliveryStore: Sendable {
             -- server connection where a session setting was never made, and a frozen worker would hold its
             -- lease until the database's own default (none). The server arms the timeout when the
             -- transaction next goes idle, i.e. across the send.
-            SELECT set_config('idle_in_transaction_session_timeout', '\(unescaped: String(settings.idleInTransactionMilliseconds))', true),
-                   -- The completion and breaker records that end this transaction keep the plan they were
-                   -- prepared with. Left to choose, PostgreSQL compares a generic plan with the average cost
-                   -- of the custom plans it made while the tables were small; once autovacuum's statistics
-                   -- replan it, it planned the completion afresh on every round (0.5 ms each; at 650/s,
-                   -- pg_stat_statements counted 1,022 plans in 1,963 completions).
-                   set_config('plan_cache_mode', 'force_generic_plan', true)
+            SELECT set_config('idle_in_transaction_session_timeout', '\(unescaped: String(settings.idleInTransactionMilliseconds))', true)
         ), due AS MATERIALIZED (
             SELECT lease_id, lease_probe, backlog_key, backlog_until, lease_excess FROM \(unescaped: schema.qualified("delivery_lease"))(\(unescaped: String(settings.limit)), \
         \(unescaped: String(walk)), \(unescaped: String(settings.defaultCap)), \(unescaped: String(settings.threshold)), \
@@ -156,12 +150,7 @@ struct DeliveryStore: Sendable {
     }
 
     /// Records a batch of outcomes in one statement: each delivery's new state and its attempt row.
-    ///
-    /// `prepared` (``WorkerConfiguration/preparedStatements``): planned once per connection. The text is
-    /// fixed and its one value is the batch as JSON, whose row count the planner cannot see anyway, so the
-    /// generic plan is the custom one; planning it cost 0.5 ms on every round, more than a quarter of the
-    /// statement (docs/benchmarks.md, "Steady state: plans once").
-    func completeQuery(_ completions: [Completion], prepared: Bool = false) -> PGQuery {
+    func completeQuery(_ completions: [Completion]) -> PGQuery {
         let json = PGJSON(text: JSONObjectWriter.array(completions.map(\.json)))
         let query: PGQuery = """
             WITH input AS (
@@ -198,7 +187,7 @@ struct DeliveryStore: Sendable {
             )
             SELECT (SELECT count(*) FROM updated)::int AS updated, (SELECT count(*) FROM logged)::int AS logged
             """
-        return prepared ? query.reusingPlan() : query
+        return query
     }
 
     /// Records sends about to start (outcome 'unknown') and reserves rate limits (`attempt_journal`,
@@ -262,8 +251,7 @@ struct DeliveryStore: Sendable {
     /// between slots completing batches that touch the same keys). A record marked
     /// ``BreakerRecord/onlyIfUnsteady`` is applied only if its key, as this statement sees it, is no longer
     /// closed without failures at its cap: a read of one row by its key, no write in the steady case.
-    /// `prepared`: planned once per connection, as ``completeQuery(_:prepared:)``.
-    func recordBreakersQuery(_ records: [BreakerRecord], prepared: Bool = false) -> PGQuery {
+    func recordBreakersQuery(_ records: [BreakerRecord]) -> PGQuery {
         let json = PGJSON(text: JSONObjectWriter.array(records.sorted { $0.key < $1.key }.map(\.json)))
         let query: PGQuery = """
             SELECT x.key AS breaker_key, r.* FROM (
@@ -276,7 +264,7 @@ struct DeliveryStore: Sendable {
                 x.key, x.successes, x.failures, x.trailing_failures, x.probe, x.probe_ok, x.threshold, x.cooldown_ms,
                 x.cooldown_cap_ms, x.delivery_id, x.reason, x.congested, x.retry_after_ms, x.cap) r
             """
-        return prepared ? query.reusingPlan() : query
+        return query
     }
 
     /// Applies one batch's lessons about its endpoints (`endpoint_outcomes_record`, migrations/0012): clears

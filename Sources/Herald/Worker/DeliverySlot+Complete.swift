@@ -25,11 +25,11 @@ extension DeliverySlot {
     func complete(
         _ completions: [Completion], breakers records: [BreakerRecord], endpoints outcomes: [EndpointOutcome], on tx: PGConnection
     ) async throws -> CompletionResults {
-        let breakers: [PGQuery] = records.isEmpty ? [] : [store.recordBreakersQuery(records, prepared: configuration.preparedStatements)]
+        let breakers: [PGQuery] = records.isEmpty ? [] : [store.recordBreakersQuery(records)]
         let endpoints: [PGQuery] =
             outcomes.isEmpty ? [] : [store.recordEndpointOutcomesQuery(outcomes, disableAfter: configuration.disableFailingAfter)]
         do {
-            let results = try await tx.commit(with: [store.completeQuery(completions, prepared: configuration.preparedStatements)] + breakers + endpoints)
+            let results = try await tx.commit(with: [store.completeQuery(completions)] + breakers + endpoints)
             return CompletionResults(
                 breakers: breakers.isEmpty ? nil : results[1],
                 endpoints: endpoints.isEmpty ? nil : results[1 + breakers.count])

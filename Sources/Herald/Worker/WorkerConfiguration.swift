@@ -10,8 +10,7 @@ public struct WorkerConfiguration: Sendable, CustomStringConvertible {
     public var listenConnectionString: String?
     /// The session connection in use: ``listenConnectionString`` or ``connectionString``.
     public var sessionConnectionString: String { listenConnectionString ?? connectionString }
-    /// Prepare the lease, the completion and the breaker records once per connection (faster: 6.2 → 3.4 ms
-    /// per lease at 8 slots; the completion saves its 0.5 ms of planning on every round). Off behind a
+    /// Prepare the lease once per connection (faster: 6.2 → 3.4 ms per lease at 8 slots). Off behind a
     /// transaction-pooling PgBouncer older than 1.21, which cannot keep a prepared statement across
     /// transactions (each slot's rounds would fail with 26000). Default true.
     public var preparedStatements = true
