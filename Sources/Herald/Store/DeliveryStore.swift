@@ -91,6 +91,9 @@ struct DeliveryStore: Sendable {
     /// own: `interrupted` counts the latest sends whose worker died or froze (poison), and
     /// `resend_not_before` is when such a send's request can no longer be open at the receiver.
     ///
+    /// One key keeps at most half of a batch while other keys have due rows, which the lease finds past
+    /// any backlog (migration 0025, docs/flow_control.md "Fair share between keys").
+    ///
     /// Prepared once per connection (``PGQuery/reusingPlan()``): with 8 slots leasing at once this took
     /// the lease from 6.2 to 3.4 ms (docs/benchmarks.md).
     func leaseQuery(_ settings: LeaseSettings) -> PGQuery {

@@ -1,0 +1,94 @@
+import Foundation
+import Herald
+import HeraldTestSupport
+import PGDriver
+import Testing
+
+/// One endpoint's due backlog must not hold back another endpoint's deliveries (migration 0025,
+/// docs/flow_control.md "Fair share between keys"): real worker processes at the defaults, a slow endpoint
+/// whose window is full, and a fast one enqueued behind its backlog.
+@Suite("Fair share between keys")
+struct FairShareTests {
+    let pg: TestPostgres
+    init() async throws { pg = try await TestPostgres.shared() }
+
+    /// One worker: the slow key's window (128) takes every slot's batch, so only the lease's share rule
+    /// makes room (a key keeps at most half a batch while others are due). Two workers: half the slots find
+    /// the slow key full and look past the walk's bound for other keys.
+    @Test("3,000 due to an endpoint answering after 500 ms do not hold back 10 to a fast one, at the defaults", arguments: [1, 2])
+    func backlogDoesNotBlockOtherKeys(workerCount: Int) async throws {
+        let receiver = try await TestReceiver.start { request, _ in
+            request.path == "/slow" ? .status(200, delay: .milliseconds(500)) : .status(200)
+        }
+        let (schema, conn) = try await pg.migratedSchema("fair")
+        try await conn.enqueueMany(schema: schema, url: receiver.url("/slow"), count: 3000)
+        let workers = try (0..<workerCount).map { _ in try HeraldProcess.worker(pg, schema: schema) }
+        // Until the slow endpoint's window has opened to the cap: from here its backlog fills what it may.
+        try await Wait.until("the slow endpoint's window at 128", timeout: .seconds(60)) {
+            try await conn.count("SELECT coalesce(max(send_window), 0) AS n FROM \(unescaped: schema).circuit_breakers") >= 128
+        }
+        try await conn.enqueueMany(schema: schema, url: receiver.url("/fast"), count: 10)
+        let fastDelivered: PGQuery = """
+            SELECT count(*)::int AS n FROM \(unescaped: schema).deliveries d JOIN \(unescaped: schema).endpoints e ON e.id = d.endpoint_id
+            WHERE e.url LIKE '%/fast' AND d.state = 'delivered'
+            """
+        try await Wait.until("the 10 fast deliveries", timeout: .seconds(60)) { try await conn.count(fastDelivered) == 10 }
+        let slowPending = try await conn.count(
+            "SELECT count(*)::int AS n FROM \(unescaped: schema).deliveries WHERE state = 'pending'")
+        // Without the share rule the fast ones waited until fewer than 16 × batch + 256 slow ones were left.
+        #expect(slowPending > 1500, "the fast deliveries waited for the slow backlog to drain: \(slowPending) left")
+        // Each fast send started within about one slow round (500 ms) of its enqueue, not after the backlog.
+        let slowestStart = try await conn.query(
+            """
+            SELECT max(extract(epoch FROM a.started_at - d.created_at))::float8 AS s
+            FROM \(unescaped: schema).deliveries d JOIN \(unescaped: schema).endpoints e ON e.id = d.endpoint_id
+            JOIN \(unescaped: schema).attempts a ON a.delivery_id = d.id WHERE e.url LIKE '%/fast'
+            """
+        ).first?.decode("s", as: Double.self) ?? .infinity
+        #expect(slowestStart < 5, "a fast delivery's send started \(slowestStart) s after its enqueue")
+        let statuses = try await workers.terminateAll()
+        for (w, status) in zip(workers, statuses) { #expect(status == 0, "worker output: \(w.output.suffix(2000))") }
+        // The share rule changes which rows a lease takes, not the promises: the slow endpoint never had more
+        // than its window open, and nothing was sent twice.
+        #expect(receiver.maxOpen(path: "/slow") <= 128)
+        let slowKeys = receiver.requests(path: "/slow").map(\.key)
+        #expect(Set(slowKeys).count == slowKeys.count, "a slow delivery was sent twice")
+        #expect(receiver.requests(path: "/fast").count == 10)
+        #expect(try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).attempts WHERE outcome = 'unknown'") == 0)
+        await receiver.stop()
+        await conn.close()
+    }
+
+    /// The search for other keys visits at most 32 keys per lease and starts where the previous search of
+    /// the session stopped, so with more keys due than one lease can serve they take turns instead of the
+    /// first keys in index order winning every time.
+    @Test("40 keys with due rows behind a backlog longer than the walk take turns: no key is served twice before all are")
+    func keysTakeTurns() async throws {
+        let (schema, conn) = try await pg.migratedSchema("fair")
+        // 600 due rows of one key: more than the walk's 16 × 16 + 256, so only the search finds the others.
+        try await conn.enqueueMany(schema: schema, url: "http://127.0.0.1:9/backlog", count: 600)
+        for n in 1...40 { try await conn.enqueueMany(schema: schema, url: "http://127.0.0.1:9/k\(n)", count: 2) }
+        let backlogKey = try await conn.query(
+            "SELECT breaker_key FROM \(unescaped: schema).deliveries ORDER BY id LIMIT 1").first!.decode("breaker_key", as: String.self)
+        var leases: [[String]] = []
+        for _ in 1...4 {
+            // One lease in its own transaction; what it leased is marked delivered so that it is not leased again.
+            let rows = try await conn.query(
+                """
+                WITH l AS (SELECT lease_id FROM \(unescaped: schema).delivery_lease(16, 512, 128, 5, 1000) WHERE lease_id IS NOT NULL)
+                UPDATE \(unescaped: schema).deliveries d SET state = 'delivered', finished_at = now() FROM l
+                WHERE d.id = l.lease_id RETURNING d.breaker_key
+                """)
+            let keys = try rows.rows.map { try $0.decode("breaker_key", as: String.self) }
+            // A new key's window is 5: the backlog's key sends 5, and the rest of the batch goes to others,
+            // half of it in place of the backlog's rows, the rest found past the walk once the key was full.
+            #expect(keys.filter { $0 == backlogKey }.count == 5, "\(keys)")
+            #expect(keys.count == 16, "\(keys)")
+            leases.append(keys.filter { $0 != backlogKey })
+        }
+        let firstThree = leases.prefix(3).flatMap { $0 }
+        #expect(Set(firstThree).count == firstThree.count, "a key was served twice while others waited: \(leases)")
+        #expect(Set(leases.flatMap { $0 }).count == 40, "four leases served every key: \(leases)")
+        await conn.close()
+    }
+}
