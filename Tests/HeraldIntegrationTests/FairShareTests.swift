@@ -35,17 +35,11 @@ struct FairShareTests {
         try await Wait.until("the 10 fast deliveries", timeout: .seconds(60)) { try await conn.count(fastDelivered) == 10 }
         let slowPending = try await conn.count(
             "SELECT count(*)::int AS n FROM \(unescaped: schema).deliveries WHERE state = 'pending'")
-        // Without the share rule the fast ones waited until fewer than 16 × batch + 256 slow ones were left.
+        // Without the share rule the fast ones waited until fewer than 16 × batch + 256 slow ones were left
+        // (about 500 here). Counted in the slow endpoint's progress rather than in seconds, so that a loaded
+        // machine, which slows both, does not decide the outcome (a 5 s bound failed with the whole suite
+        // running: 7-9 s, with more than 1,500 of the backlog still pending).
         #expect(slowPending > 1500, "the fast deliveries waited for the slow backlog to drain: \(slowPending) left")
-        // Each fast send started within about one slow round (500 ms) of its enqueue, not after the backlog.
-        let slowestStart = try await conn.query(
-            """
-            SELECT max(extract(epoch FROM a.started_at - d.created_at))::float8 AS s
-            FROM \(unescaped: schema).deliveries d JOIN \(unescaped: schema).endpoints e ON e.id = d.endpoint_id
-            JOIN \(unescaped: schema).attempts a ON a.delivery_id = d.id WHERE e.url LIKE '%/fast'
-            """
-        ).first?.decode("s", as: Double.self) ?? .infinity
-        #expect(slowestStart < 5, "a fast delivery's send started \(slowestStart) s after its enqueue")
         let statuses = try await workers.terminateAll()
         for (w, status) in zip(workers, statuses) { #expect(status == 0, "worker output: \(w.output.suffix(2000))") }
         // The share rule changes which rows a lease takes, not the promises: the slow endpoint never had more
