@@ -3509,8 +3509,10 @@ BEGIN$n1$,
             -- row waits for this lease to end, and a round with a straggler may not end for a long time.
             v_more := '{}';
             IF p_limit >= 2 THEN
+                -- The id is read too, though not needed, so that no index-only scan of the key index with a
+                -- sort of every due row can stand in for the due index's first rows.
                 SELECT u.key, count(*)::int AS n INTO v_dominant FROM (
-                    SELECT d.breaker_key AS key FROM deliveries d
+                    SELECT d.id, d.breaker_key AS key FROM deliveries d
                     WHERE d.state = 'pending' AND d.next_attempt_at <= now()
                     ORDER BY d.next_attempt_at
                     LIMIT p_limit) u
