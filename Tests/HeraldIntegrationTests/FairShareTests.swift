@@ -85,4 +85,74 @@ struct FairShareTests {
         #expect(Set(leases.flatMap { $0 }).count == 40, "four leases served every key: \(leases)")
         await conn.close()
     }
+
+    /// Calls the search for other keys' due rows (`delivery_lease_other_keys`) in its own transaction, skipping
+    /// the key of `skipURL`, and returns the URLs of the rows it locked.
+    func search(_ conn: PGConnection, _ schema: String, skipping skipURL: String, need: Int) async throws -> [String] {
+        let rows = try await conn.query(
+            """
+            WITH skip AS MATERIALIZED (
+                SELECT d.breaker_key FROM \(unescaped: schema).deliveries d JOIN \(unescaped: schema).endpoints e ON e.id = d.endpoint_id
+                WHERE e.url = \(skipURL) LIMIT 1),
+            ids AS MATERIALIZED (
+                SELECT unnest(\(unescaped: schema).delivery_lease_other_keys(
+                    ARRAY(SELECT breaker_key FROM skip), '{}', \(unescaped: String(need)), 32)) AS id)
+            SELECT e.url FROM \(unescaped: schema).deliveries d JOIN \(unescaped: schema).endpoints e ON e.id = d.endpoint_id
+            WHERE d.id IN (SELECT id FROM ids) ORDER BY e.url
+            """)
+        return try rows.rows.map { try $0.decode("url", as: String.self) }
+    }
+
+    /// A few more keys than places, each with one due row: every search serves the keys after the last one
+    /// served before. 0025 started after the last key it *visited* and, going round, looked for as many keys
+    /// as the whole need: with 11 keys and 8 places three keys were visited, never served, on every search.
+    @Test("11 keys with one due row each and 8 places a search: every key is served 2 or 3 times in 4 searches")
+    func everyKeyGetsItsTurn() async throws {
+        let (schema, conn) = try await pg.migratedSchema("fair")
+        try await conn.enqueueMany(schema: schema, url: "http://127.0.0.1:9/backlog", count: 50)
+        for n in 1...11 { try await conn.enqueueMany(schema: schema, url: "http://127.0.0.1:9/k\(n)", count: 1) }
+        var served: [String: Int] = [:]
+        for _ in 1...4 {
+            let urls = try await search(conn, schema, skipping: "http://127.0.0.1:9/backlog", need: 8)
+            #expect(urls.count == 8, "\(urls)")
+            #expect(Set(urls).count == urls.count, "one key took two places while others waited: \(urls)")
+            for url in urls { served[url, default: 0] += 1 }
+        }
+        #expect(served.count == 11, "\(served)")
+        for (url, times) in served { #expect((2...3).contains(times), "\(url) was served \(times) times of 4: \(served)") }
+        await conn.close()
+    }
+
+    /// A key that may have one request open gets its head or nothing: with an ordered endpoint's head in
+    /// flight elsewhere, the rows behind it could not be sent by this lease and would only be held until its
+    /// round ends. And keys whose due rows are all in flight do not end the search: it walks on while rows
+    /// are still wanted (0025 stopped once it had found as many keys as places, locked or not).
+    @Test("the search takes an ordered endpoint's head only, and walks past keys whose due rows are in flight")
+    func searchSkipsHeldHeads() async throws {
+        let (schema, conn) = try await pg.migratedSchema("fair")
+        try await conn.enqueueMany(schema: schema, url: "http://127.0.0.1:9/backlog", count: 50)
+        try await conn.enqueueMany(schema: schema, url: "http://127.0.0.1:9/ordered", count: 3)
+        try await conn.query("UPDATE \(unescaped: schema).endpoints SET ordered = true WHERE url LIKE '%/ordered'")
+        for n in 1...6 { try await conn.enqueueMany(schema: schema, url: "http://127.0.0.1:9/k\(n)", count: 1) }
+        // Another session holds the ordered endpoint's head and the rows of k1…k3, as slots sending them would.
+        let other = try await pg.connect()
+        try await other.query(PGQuery(sql: "BEGIN"))
+        try await other.query(
+            """
+            SELECT d.id FROM \(unescaped: schema).deliveries d JOIN \(unescaped: schema).endpoints e ON e.id = d.endpoint_id
+            WHERE d.id = (SELECT min(o.id) FROM \(unescaped: schema).deliveries o JOIN \(unescaped: schema).endpoints oe ON oe.id = o.endpoint_id
+                          WHERE oe.url LIKE '%/ordered')
+               OR e.url IN ('http://127.0.0.1:9/k1', 'http://127.0.0.1:9/k2', 'http://127.0.0.1:9/k3')
+            FOR UPDATE
+            """)
+        let held = try await search(conn, schema, skipping: "http://127.0.0.1:9/backlog", need: 3)
+        #expect(!held.contains("http://127.0.0.1:9/ordered"), "rows behind an ordered endpoint's head in flight were locked: \(held)")
+        #expect(held == ["http://127.0.0.1:9/k4", "http://127.0.0.1:9/k5", "http://127.0.0.1:9/k6"], "\(held)")
+        try await other.query(PGQuery(sql: "COMMIT"))
+        // The head free again: the search takes it, and only it.
+        let free = try await search(conn, schema, skipping: "http://127.0.0.1:9/backlog", need: 16)
+        #expect(free.filter { $0 == "http://127.0.0.1:9/ordered" }.count == 1, "\(free)")
+        await other.close()
+        await conn.close()
+    }
 }
