@@ -38,33 +38,41 @@ VOLATILE
 SET search_path FROM CURRENT
 SET enable_seqscan = off
 SET enable_sort = off
+-- Costs priced out as above run past jit_above_cost: a first version of this function spent 320-390 ms a
+-- call compiling one of its statements (JIT), in a head-of-line probe 140 ms a call on average.
+SET jit = off
 AS $fn$
 DECLARE
     -- Where the previous search of this session stopped (a session setting: behind a transaction pooler it
     -- is shared by the clients of one server connection, which only changes whose turn comes next).
     v_cursor text := nullif(current_setting('herald.lease_key_cursor', true), '');
     -- The walk goes from v_from to the end of the index, then, if it started at a cursor, from the first
-    -- key up to the cursor (v_upper).
+    -- key up to the cursor (v_upper); v_done once it has come round.
     v_from text;
     v_upper text := NULL;
     v_wrapped boolean;
+    v_done boolean := false;
     v_left integer := p_max_keys;
     v_want integer;
     v_ids bigint[] := '{}';
-    v_keys text[];
-    v_heads bigint[];
-    v_narrow boolean[];
+    v_keys text[];        -- due keys found by this step's walk, in walk order …
+    v_heads bigint[];     -- … and each one's earliest pending row
+    v_step_keys text[];
+    v_step_heads bigint[];
+    v_narrow_ids bigint[];
     v_wide text[];
+    v_all_wide text[] := '{}';
     v_visited integer;
     v_last text;
+    v_seen text;
     v_served text;
-    v_step_max text;
     v_got bigint[];
     v_got_keys text[];
-    v_fill integer;
+    v_step_served text[];
     v_each integer;
     v_quiet text;
     v_found_any boolean := false;
+    i integer;
 BEGIN
     IF p_need <= 0 THEN
         RETURN v_ids;
@@ -79,113 +87,162 @@ BEGIN
     END IF;
     v_from := coalesce(v_cursor, '');
     v_wrapped := v_cursor IS NULL;
+    -- Each step finds as many due keys as rows are still wanted, then locks: the heads of keys that may
+    -- have one request open, an even share of the others' due rows. A step that locked less (keys whose
+    -- rows are in flight) is followed by another, from where the walk stopped.
     LOOP
         v_want := p_need - cardinality(v_ids);
-        EXIT WHEN v_want <= 0 OR v_left <= 0;
-        -- The skip scan: each step is one descent of (breaker_key, next_attempt_at) to the next key's
-        -- earliest pending row (its head). It stops after v_left keys, once it has found as many due keys
-        -- as rows are still wanted, or at v_upper.
-        WITH RECURSIVE walk (key, head, due, depth, found) AS (
-            (SELECT d.breaker_key, d.id, d.next_attempt_at <= now(), 1,
-                    CASE WHEN d.next_attempt_at <= now() AND d.breaker_key <> ALL (p_skip)
-                              AND (v_upper IS NULL OR d.breaker_key <= v_upper) THEN 1 ELSE 0 END
-             FROM deliveries d
-             WHERE d.state = 'pending' AND d.breaker_key > v_from
-             ORDER BY d.breaker_key, d.next_attempt_at
-             LIMIT 1)
-            UNION ALL
-            SELECT n.breaker_key, n.id, n.next_attempt_at <= now(), w.depth + 1,
-                   w.found + CASE WHEN n.next_attempt_at <= now() AND n.breaker_key <> ALL (p_skip)
-                                       AND (v_upper IS NULL OR n.breaker_key <= v_upper) THEN 1 ELSE 0 END
-            FROM walk w
-            CROSS JOIN LATERAL (
-                SELECT d.breaker_key, d.id, d.next_attempt_at FROM deliveries d
-                WHERE d.state = 'pending' AND d.breaker_key > w.key
-                ORDER BY d.breaker_key, d.next_attempt_at
-                LIMIT 1) n
-            WHERE w.depth < v_left AND w.found < v_want AND (v_upper IS NULL OR w.key < v_upper)
-        )
-        SELECT array_agg(w.key ORDER BY w.depth) FILTER (WHERE w.due AND w.key <> ALL (p_skip)
-                                                           AND (v_upper IS NULL OR w.key <= v_upper)),
-               array_agg(w.head ORDER BY w.depth) FILTER (WHERE w.due AND w.key <> ALL (p_skip)
-                                                            AND (v_upper IS NULL OR w.key <= v_upper)),
-               count(*)::int, (array_agg(w.key ORDER BY w.depth DESC))[1]
-        INTO v_keys, v_heads, v_visited, v_last
-        FROM walk w;
-        IF v_visited = 0 THEN
-            -- The end of the index: go round to the first key, up to the cursor, once.
-            EXIT WHEN v_wrapped;
-            v_wrapped := true;
-            v_upper := v_cursor;
-            v_from := '';
-            CONTINUE;
-        END IF;
-        v_left := v_left - v_visited;
-        v_from := v_last;
-        IF v_keys IS NOT NULL THEN
-            v_found_any := true;
-            v_step_max := NULL;
-            -- Keys that may have one request open get their head or nothing: a row behind a head in flight
-            -- elsewhere could not be sent by this lease and would only be held. (The same conditions as the
-            -- window of 1 in delivery_lease; endpoints sharing a key share the strictest.)
-            SELECT array_agg(
-                       coalesce((SELECT b.consecutive_failures > 1 OR b.state = 'open' OR b.deferred_until > now()
-                                        OR b.send_window <= 1
-                                 FROM circuit_breakers b WHERE b.key = f.key), false)
-                       OR EXISTS (SELECT 1 FROM deliveries h JOIN endpoints e ON e.id = h.endpoint_id
-                                  WHERE h.id = f.head
-                                    AND (e.ordered OR e.max_in_flight <= 1
-                                         OR (e.breaker_key IS NOT NULL AND EXISTS (
-                                                 SELECT 1 FROM endpoints x
-                                                 WHERE x.breaker_key = e.breaker_key
-                                                   AND (x.ordered OR x.max_in_flight <= 1)))))
-                       ORDER BY f.nth)
-            INTO v_narrow
-            FROM unnest(v_keys, v_heads) WITH ORDINALITY AS f(key, head, nth);
-            -- Their heads, if free.
+        EXIT WHEN v_want <= 0 OR v_left <= 0 OR v_done;
+        v_keys := '{}';
+        v_heads := '{}';
+        LOOP
+            EXIT WHEN cardinality(v_keys) >= v_want OR v_left <= 0 OR v_done;
+            -- The skip scan: one descent of (breaker_key, next_attempt_at) per key, to its earliest pending
+            -- row. It stops after v_left keys, once it has found the keys still wanted, or at v_upper.
+            WITH RECURSIVE walk (key, head, due, depth, found) AS (
+                (SELECT d.breaker_key, d.id, d.next_attempt_at <= now(), 1,
+                        CASE WHEN d.next_attempt_at <= now() AND d.breaker_key <> ALL (p_skip)
+                                  AND (v_upper IS NULL OR d.breaker_key <= v_upper) THEN 1 ELSE 0 END
+                 FROM deliveries d
+                 WHERE d.state = 'pending' AND d.breaker_key > v_from
+                 ORDER BY d.breaker_key, d.next_attempt_at
+                 LIMIT 1)
+                UNION ALL
+                SELECT n.breaker_key, n.id, n.next_attempt_at <= now(), w.depth + 1,
+                       w.found + CASE WHEN n.next_attempt_at <= now() AND n.breaker_key <> ALL (p_skip)
+                                           AND (v_upper IS NULL OR n.breaker_key <= v_upper) THEN 1 ELSE 0 END
+                FROM walk w
+                CROSS JOIN LATERAL (
+                    SELECT d.breaker_key, d.id, d.next_attempt_at FROM deliveries d
+                    WHERE d.state = 'pending' AND d.breaker_key > w.key
+                    ORDER BY d.breaker_key, d.next_attempt_at
+                    LIMIT 1) n
+                WHERE w.depth < v_left AND w.found < v_want - cardinality(v_keys)
+                  AND (v_upper IS NULL OR w.key < v_upper)
+            )
+            SELECT array_agg(w.key ORDER BY w.depth) FILTER (WHERE w.due AND w.key <> ALL (p_skip)
+                                                               AND (v_upper IS NULL OR w.key <= v_upper)),
+                   array_agg(w.head ORDER BY w.depth) FILTER (WHERE w.due AND w.key <> ALL (p_skip)
+                                                                AND (v_upper IS NULL OR w.key <= v_upper)),
+                   count(*)::int, (array_agg(w.key ORDER BY w.depth DESC))[1]
+            INTO v_step_keys, v_step_heads, v_visited, v_last
+            FROM walk w;
+            IF v_visited = 0 THEN
+                -- The end of the index: go round to the first key, up to the cursor, once.
+                IF v_wrapped THEN
+                    v_done := true;
+                ELSE
+                    v_wrapped := true;
+                    v_upper := v_cursor;
+                    v_from := '';
+                END IF;
+                CONTINUE;
+            END IF;
+            v_left := v_left - v_visited;
+            v_from := v_last;
+            v_seen := v_last;
+            v_keys := v_keys || coalesce(v_step_keys, '{}');
+            v_heads := v_heads || coalesce(v_step_heads, '{}');
+            v_done := v_upper IS NOT NULL AND v_last >= v_upper;
+        END LOOP;
+        EXIT WHEN cardinality(v_keys) = 0;
+        v_found_any := true;
+        -- Keys that may have one request open get their head or nothing: a row behind a head in flight
+        -- elsewhere could not be sent by this lease and would only be held until its round ends. The
+        -- conditions are delivery_lease's for a window of 1 that a row can show (the worker's own
+        -- --max-in-flight-per-endpoint and threshold it cannot); an ordered endpoint's head is its oldest
+        -- pending delivery by id, as delivery_lease leases it, not the key's earliest due row.
+        SELECT array_agg(CASE WHEN c.ordered
+                              THEN (SELECT o.id FROM deliveries o
+                                    WHERE o.endpoint_id = c.endpoint_id AND o.state = 'pending'
+                                    ORDER BY o.id LIMIT 1)
+                              ELSE f.head END ORDER BY f.nth) FILTER (WHERE c.narrow),
+               array_agg(f.key ORDER BY f.nth) FILTER (WHERE NOT c.narrow)
+        INTO v_narrow_ids, v_wide
+        FROM unnest(v_keys, v_heads) WITH ORDINALITY AS f(key, head, nth)
+        CROSS JOIN LATERAL (
+            SELECT h.endpoint_id, e.ordered OR coalesce(s.ordered, false) AS ordered,
+                   coalesce(e.ordered OR s.ordered OR e.max_in_flight <= 1 OR s.capped
+                            OR b.consecutive_failures > 1 OR b.state = 'open' OR b.deferred_until > now()
+                            OR coalesce(b.send_window, e.breaker_failure_threshold) <= 1, false) AS narrow
+            FROM deliveries h
+            JOIN endpoints e ON e.id = h.endpoint_id
+            LEFT JOIN circuit_breakers b ON b.key = f.key
+            -- Endpoints sharing a key share its strictest rule.
+            LEFT JOIN LATERAL (
+                SELECT bool_or(x.ordered) AS ordered, bool_or(x.max_in_flight <= 1) AS capped FROM endpoints x
+                WHERE e.breaker_key IS NOT NULL AND x.breaker_key = e.breaker_key) s ON true
+            WHERE h.id = f.head) c;
+        v_step_served := '{}';
+        IF v_narrow_ids IS NOT NULL THEN
             SELECT array_agg(x.id), array_agg(x.breaker_key) INTO v_got, v_got_keys FROM (
                 SELECT d.id, d.breaker_key FROM deliveries d
-                WHERE d.id = ANY (ARRAY(SELECT f.head FROM unnest(v_heads, v_narrow) AS f(head, narrow) WHERE f.narrow))
-                  AND d.state = 'pending' AND d.next_attempt_at <= now()
+                WHERE d.id = ANY (v_narrow_ids) AND d.state = 'pending' AND d.next_attempt_at <= now()
                   AND d.id <> ALL (p_taken) AND d.id <> ALL (v_ids)
                 LIMIT v_want
                 FOR NO KEY UPDATE SKIP LOCKED) x;
             v_ids := v_ids || coalesce(v_got, '{}');
-            v_step_max := (SELECT max(k) FROM unnest(v_got_keys) AS k);
-            -- The others: an even share for each (at least one row), so that one key cannot take every
-            -- place; then, if rows are still wanted, whatever those keys have.
-            v_wide := ARRAY(SELECT f.key FROM unnest(v_keys, v_narrow) WITH ORDINALITY AS f(key, narrow, nth)
-                            WHERE NOT f.narrow ORDER BY f.nth);
-            FOR v_fill IN 1..2 LOOP
-                EXIT WHEN cardinality(v_wide) = 0 OR cardinality(v_ids) >= p_need;
-                v_each := CASE WHEN v_fill = 1 THEN greatest(1, (p_need - cardinality(v_ids)) / cardinality(v_wide))
-                               ELSE p_need - cardinality(v_ids) END;
-                SELECT array_agg(x.id), array_agg(x.key) INTO v_got, v_got_keys FROM (
-                    SELECT r.id, k.key FROM unnest(v_wide) AS k(key)
-                    CROSS JOIN LATERAL (
-                        SELECT d.id FROM deliveries d
-                        -- The key's due rows as one range of its index, so that nothing else can serve them
-                        -- (0025: with `breaker_key = k.key` the planner took the due index, the key a filter).
-                        WHERE d.state = 'pending'
-                          AND (d.breaker_key, d.next_attempt_at) >= (k.key, '-infinity'::timestamptz)
-                          AND (d.breaker_key, d.next_attempt_at) <= (k.key, now())
-                          AND d.id <> ALL (p_taken) AND d.id <> ALL (v_ids)
-                        ORDER BY d.breaker_key, d.next_attempt_at
-                        LIMIT v_each
-                        FOR NO KEY UPDATE SKIP LOCKED) r
-                    LIMIT p_need - cardinality(v_ids)) x;
-                v_ids := v_ids || coalesce(v_got, '{}');
-                v_step_max := greatest(v_step_max, (SELECT max(k) FROM unnest(v_got_keys) AS k));
-            END LOOP;
-            -- The keys of one step are in index order, so its greatest key served is the last one.
-            v_served := coalesce(v_step_max, v_served);
+            v_step_served := v_step_served || coalesce(v_got_keys, '{}');
         END IF;
-        EXIT WHEN v_upper IS NOT NULL AND v_last >= v_upper;
+        IF v_wide IS NOT NULL AND cardinality(v_ids) < p_need THEN
+            -- An even share for each (at least one row), so that one key cannot take every place.
+            v_each := greatest(1, (p_need - cardinality(v_ids)) / cardinality(v_wide));
+            SELECT array_agg(x.id), array_agg(x.key) INTO v_got, v_got_keys FROM (
+                SELECT r.id, k.key FROM unnest(v_wide) AS k(key)
+                CROSS JOIN LATERAL (
+                    SELECT d.id FROM deliveries d
+                    -- The key's due rows as one range of its index, so that nothing else can serve them
+                    -- (0025: with `breaker_key = k.key` the planner took the due index, the key a filter).
+                    WHERE d.state = 'pending'
+                      AND (d.breaker_key, d.next_attempt_at) >= (k.key, '-infinity'::timestamptz)
+                      AND (d.breaker_key, d.next_attempt_at) <= (k.key, now())
+                      AND d.id <> ALL (p_taken) AND d.id <> ALL (v_ids)
+                    ORDER BY d.breaker_key, d.next_attempt_at
+                    LIMIT v_each
+                    FOR NO KEY UPDATE SKIP LOCKED) r
+                LIMIT p_need - cardinality(v_ids)) x;
+            v_ids := v_ids || coalesce(v_got, '{}');
+            v_step_served := v_step_served || coalesce(v_got_keys, '{}');
+            v_all_wide := v_all_wide || v_wide;
+        END IF;
+        -- The last key of this step, in walk order, that got a row.
+        FOR i IN REVERSE cardinality(v_keys)..1 LOOP
+            IF v_keys[i] = ANY (v_step_served) THEN
+                v_served := v_keys[i];
+                EXIT;
+            END IF;
+        END LOOP;
     END LOOP;
+    -- Rows still wanted once every key found has had its share: whatever those keys have, in walk order.
+    -- The next search then starts after the last key given more than its share, so the extra places go
+    -- round the keys too.
+    IF cardinality(v_ids) < p_need AND cardinality(v_all_wide) > 0 THEN
+        SELECT array_agg(x.id), array_agg(x.key) INTO v_got, v_got_keys FROM (
+            SELECT r.id, k.key FROM unnest(v_all_wide) AS k(key)
+            CROSS JOIN LATERAL (
+                SELECT d.id FROM deliveries d
+                WHERE d.state = 'pending'
+                  AND (d.breaker_key, d.next_attempt_at) >= (k.key, '-infinity'::timestamptz)
+                  AND (d.breaker_key, d.next_attempt_at) <= (k.key, now())
+                  AND d.id <> ALL (p_taken) AND d.id <> ALL (v_ids)
+                ORDER BY d.breaker_key, d.next_attempt_at
+                LIMIT p_need - cardinality(v_ids)
+                FOR NO KEY UPDATE SKIP LOCKED) r
+            LIMIT p_need - cardinality(v_ids)) x;
+        v_ids := v_ids || coalesce(v_got, '{}');
+        IF v_got_keys IS NOT NULL THEN
+            FOR i IN REVERSE cardinality(v_all_wide)..1 LOOP
+                IF v_all_wide[i] = ANY (v_got_keys) THEN
+                    v_served := v_all_wide[i];
+                    EXIT;
+                END IF;
+            END LOOP;
+        END IF;
+    END IF;
     -- The next search starts after the last key served here; if none was (every key found was in flight or
-    -- not due), after the last key visited, so that the next one does not visit the same keys again.
-    IF coalesce(v_served, v_last) IS NOT NULL THEN
-        PERFORM set_config('herald.lease_key_cursor', coalesce(v_served, v_last), false);
+    -- not due), after the last key visited, so that it does not visit the same keys again.
+    IF coalesce(v_served, v_seen) IS NOT NULL THEN
+        PERFORM set_config('herald.lease_key_cursor', coalesce(v_served, v_seen), false);
     END IF;
     IF cardinality(p_skip) = 1 AND NOT v_found_any AND v_left > 0 THEN
         PERFORM set_config('herald.lease_quiet',

@@ -89,6 +89,11 @@ struct FairShareTests {
     /// Calls the search for other keys' due rows (`delivery_lease_other_keys`) in its own transaction, skipping
     /// the key of `skipURL`, and returns the URLs of the rows it locked.
     func search(_ conn: PGConnection, _ schema: String, skipping skipURL: String, need: Int) async throws -> [String] {
+        try await searchRows(conn, schema, skipping: skipURL, need: need).map(\.url)
+    }
+
+    /// `search`, with each row's id.
+    func searchRows(_ conn: PGConnection, _ schema: String, skipping skipURL: String, need: Int) async throws -> [(url: String, id: Int)] {
         let rows = try await conn.query(
             """
             WITH skip AS MATERIALIZED (
@@ -97,10 +102,10 @@ struct FairShareTests {
             ids AS MATERIALIZED (
                 SELECT unnest(\(unescaped: schema).delivery_lease_other_keys(
                     ARRAY(SELECT breaker_key FROM skip), '{}', \(unescaped: String(need)), 32)) AS id)
-            SELECT e.url FROM \(unescaped: schema).deliveries d JOIN \(unescaped: schema).endpoints e ON e.id = d.endpoint_id
-            WHERE d.id IN (SELECT id FROM ids) ORDER BY e.url
+            SELECT e.url, d.id FROM \(unescaped: schema).deliveries d JOIN \(unescaped: schema).endpoints e ON e.id = d.endpoint_id
+            WHERE d.id IN (SELECT id FROM ids) ORDER BY e.url, d.id
             """)
-        return try rows.rows.map { try $0.decode("url", as: String.self) }
+        return try rows.rows.map { (try $0.decode("url", as: String.self), try $0.decode("id", as: Int.self)) }
     }
 
     /// A few more keys than places, each with one due row: every search serves the keys after the last one
@@ -123,10 +128,29 @@ struct FairShareTests {
         await conn.close()
     }
 
+    /// Three keys with deep backlogs and 8 places: an even share of 2 each, and the 2 places left over go to
+    /// the keys in turn (0025 gave them to the first key in index order on every search).
+    @Test("3 keys with 20 due rows each and 8 places a search: 16 places each in 6 searches")
+    func extraPlacesGoRound() async throws {
+        let (schema, conn) = try await pg.migratedSchema("fair")
+        try await conn.enqueueMany(schema: schema, url: "http://127.0.0.1:9/backlog", count: 50)
+        for n in 1...3 { try await conn.enqueueMany(schema: schema, url: "http://127.0.0.1:9/k\(n)", count: 20) }
+        var served: [String: Int] = [:]
+        for _ in 1...6 {
+            let urls = try await search(conn, schema, skipping: "http://127.0.0.1:9/backlog", need: 8)
+            #expect(urls.count == 8, "\(urls)")
+            for url in urls { served[url, default: 0] += 1 }
+        }
+        #expect(served.count == 3 && served.values.allSatisfy { $0 == 16 }, "\(served)")
+        await conn.close()
+    }
+
     /// A key that may have one request open gets its head or nothing: with an ordered endpoint's head in
     /// flight elsewhere, the rows behind it could not be sent by this lease and would only be held until its
     /// round ends. And keys whose due rows are all in flight do not end the search: it walks on while rows
     /// are still wanted (0025 stopped once it had found as many keys as places, locked or not).
+    /// The head is the oldest pending delivery by id, as delivery_lease leases it, even when a later row is
+    /// due earlier; a key narrowed by its breaker gets one row as well.
     @Test("the search takes an ordered endpoint's head only, and walks past keys whose due rows are in flight")
     func searchSkipsHeldHeads() async throws {
         let (schema, conn) = try await pg.migratedSchema("fair")
@@ -149,9 +173,33 @@ struct FairShareTests {
         #expect(!held.contains("http://127.0.0.1:9/ordered"), "rows behind an ordered endpoint's head in flight were locked: \(held)")
         #expect(held == ["http://127.0.0.1:9/k4", "http://127.0.0.1:9/k5", "http://127.0.0.1:9/k6"], "\(held)")
         try await other.query(PGQuery(sql: "COMMIT"))
-        // The head free again: the search takes it, and only it.
-        let free = try await search(conn, schema, skipping: "http://127.0.0.1:9/backlog", need: 16)
-        #expect(free.filter { $0 == "http://127.0.0.1:9/ordered" }.count == 1, "\(free)")
+        // The head free again, and the newest of the endpoint's rows made the earliest due, so that the
+        // key's first row in due order is not its head: the search takes the head (the oldest by id, the one
+        // delivery_lease leases), and only it.
+        try await conn.query(
+            """
+            UPDATE \(unescaped: schema).deliveries SET next_attempt_at = now() - interval '1 minute'
+            WHERE id = (SELECT max(d.id) FROM \(unescaped: schema).deliveries d JOIN \(unescaped: schema).endpoints e ON e.id = d.endpoint_id
+                        WHERE e.url LIKE '%/ordered')
+            """)
+        let head = try await conn.count(
+            """
+            SELECT min(d.id)::int AS n FROM \(unescaped: schema).deliveries d JOIN \(unescaped: schema).endpoints e ON e.id = d.endpoint_id
+            WHERE e.url LIKE '%/ordered'
+            """)
+        let free = try await searchRows(conn, schema, skipping: "http://127.0.0.1:9/backlog", need: 16)
+        #expect(free.filter { $0.url == "http://127.0.0.1:9/ordered" }.map(\.id) == [head], "\(free)")
+        // A key whose breaker saw two failures in a row sends one request at a time: one row of it, not a share.
+        try await conn.enqueueMany(schema: schema, url: "http://127.0.0.1:9/narrowed", count: 5)
+        try await conn.query(
+            """
+            INSERT INTO \(unescaped: schema).circuit_breakers (key, consecutive_failures)
+            SELECT d.breaker_key, 2 FROM \(unescaped: schema).deliveries d JOIN \(unescaped: schema).endpoints e ON e.id = d.endpoint_id
+            WHERE e.url LIKE '%/narrowed' LIMIT 1
+            ON CONFLICT (key) DO UPDATE SET consecutive_failures = 2
+            """)
+        let narrowed = try await search(conn, schema, skipping: "http://127.0.0.1:9/backlog", need: 16)
+        #expect(narrowed.filter { $0 == "http://127.0.0.1:9/narrowed" }.count == 1, "\(narrowed)")
         await other.close()
         await conn.close()
     }
