@@ -16,6 +16,8 @@
 --   3. A key whose due rows were all in flight counted as found, so under load a search could stop with
 --      keys found and no row locked. The search now goes on walking, from where it stopped, while rows are
 --      still wanted and it may visit more keys.
+--   4. Places left over after the even share went to the first key in index order on every search (three
+--      keys with deep backlogs, 8 places: 4, 2, 2 each time). They now go to the keys in turn.
 --
 -- delivery_lease is unchanged: it calls the helper by name, and the helper's signature is the same.
 
