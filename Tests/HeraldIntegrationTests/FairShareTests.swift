@@ -203,4 +203,35 @@ struct FairShareTests {
         await other.close()
         await conn.close()
     }
+
+    /// An ordered endpoint whose head waits for its retry, its later deliveries due behind another key's
+    /// backlog: the search hands the lease one of them, and the lease moves them all to the head's time. Had
+    /// the search skipped the key, every later search would find it again (and the 100 ms rest after a
+    /// search that found nothing would never come).
+    @Test("an ordered endpoint whose head waits for its retry: one lease behind a backlog moves its due rows to the head's time")
+    func orderedFollowersMoveBehindTheirHead() async throws {
+        let (schema, conn) = try await pg.migratedSchema("fair")
+        try await conn.enqueueMany(schema: schema, url: "http://127.0.0.1:9/backlog", count: 600)
+        try await conn.enqueueMany(schema: schema, url: "http://127.0.0.1:9/ordered", count: 4)
+        try await conn.query("UPDATE \(unescaped: schema).endpoints SET ordered = true WHERE url LIKE '%/ordered'")
+        let ordered: PGQuery = """
+            SELECT count(*)::int AS n FROM \(unescaped: schema).deliveries d JOIN \(unescaped: schema).endpoints e ON e.id = d.endpoint_id
+            WHERE e.url LIKE '%/ordered' AND d.next_attempt_at <= now()
+            """
+        try await conn.query(
+            """
+            UPDATE \(unescaped: schema).deliveries SET next_attempt_at = now() + interval '1 hour'
+            WHERE id = (SELECT min(d.id) FROM \(unescaped: schema).deliveries d JOIN \(unescaped: schema).endpoints e ON e.id = d.endpoint_id
+                        WHERE e.url LIKE '%/ordered')
+            """)
+        #expect(try await conn.count(ordered) == 3)
+        let leased = try await conn.query(
+            """
+            SELECT e.url FROM \(unescaped: schema).delivery_lease(16, 512, 128, 5, 1000) l
+            JOIN \(unescaped: schema).deliveries d ON d.id = l.lease_id JOIN \(unescaped: schema).endpoints e ON e.id = d.endpoint_id
+            """).rows.map { try $0.decode("url", as: String.self) }
+        #expect(!leased.contains("http://127.0.0.1:9/ordered"), "a delivery behind an ordered endpoint's waiting head was leased: \(leased)")
+        #expect(try await conn.count(ordered) == 0, "the ordered endpoint's due rows still wait at the head of the index")
+        await conn.close()
+    }
 }

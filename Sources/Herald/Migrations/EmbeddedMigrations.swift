@@ -3627,6 +3627,7 @@ DECLARE
     v_done boolean := false;
     v_left integer := p_max_keys;
     v_want integer;
+    v_want_keys integer;
     v_ids bigint[] := '{}';
     v_keys text[];        -- due keys found by this step's walk, in walk order …
     v_heads bigint[];     -- … and each one's earliest pending row
@@ -3660,7 +3661,7 @@ BEGIN
     END IF;
     v_from := coalesce(v_cursor, '');
     v_wrapped := v_cursor IS NULL;
-    -- Each step finds as many due keys as rows are still wanted, then locks: the heads of keys that may
+    -- Each step finds as many due keys as rows are still wanted (at least 8), then locks: the heads of keys that may
     -- have one request open, an even share of the others' due rows. A step that locked less (keys whose
     -- rows are in flight) is followed by another, from where the walk stopped.
     LOOP
@@ -3668,8 +3669,12 @@ BEGIN
         EXIT WHEN v_want <= 0 OR v_left <= 0 OR v_done;
         v_keys := '{}';
         v_heads := '{}';
+        -- At least 8 keys a step, though fewer places are wanted: keys past the places are not served (the
+        -- lock statements stop at the places), and they come first in the next search, which starts after
+        -- the last key served; with every key in flight a step of one key at a time cost ~100 statements.
+        v_want_keys := greatest(v_want, 8);
         LOOP
-            EXIT WHEN cardinality(v_keys) >= v_want OR v_left <= 0 OR v_done;
+            EXIT WHEN cardinality(v_keys) >= v_want_keys OR v_left <= 0 OR v_done;
             -- The skip scan: one descent of (breaker_key, next_attempt_at) per key, to its earliest pending
             -- row. It stops after v_left keys, once it has found the keys still wanted, or at v_upper.
             WITH RECURSIVE walk (key, head, due, depth, found) AS (
@@ -3690,7 +3695,7 @@ BEGIN
                     WHERE d.state = 'pending' AND d.breaker_key > w.key
                     ORDER BY d.breaker_key, d.next_attempt_at
                     LIMIT 1) n
-                WHERE w.depth < v_left AND w.found < v_want - cardinality(v_keys)
+                WHERE w.depth < v_left AND w.found < v_want_keys - cardinality(v_keys)
                   AND (v_upper IS NULL OR w.key < v_upper)
             )
             SELECT array_agg(w.key ORDER BY w.depth) FILTER (WHERE w.due AND w.key <> ALL (p_skip)
@@ -3725,8 +3730,12 @@ BEGIN
         -- conditions are delivery_lease's for a window of 1 that a row can show (the worker's own
         -- --max-in-flight-per-endpoint and threshold it cannot); an ordered endpoint's head is its oldest
         -- pending delivery by id, as delivery_lease leases it, not the key's earliest due row.
+        -- An ordered endpoint whose head waits for its retry gets its earliest due row instead: it is not
+        -- sent, and delivery_lease moves the endpoint's due rows to the head's time, out of the way of the
+        -- search and the due order (else the key would be found on every search, never cleared).
         SELECT array_agg(CASE WHEN c.ordered
-                              THEN (SELECT o.id FROM deliveries o
+                              THEN (SELECT CASE WHEN o.next_attempt_at <= now() THEN o.id ELSE f.head END
+                                    FROM deliveries o
                                     WHERE o.endpoint_id = c.endpoint_id AND o.state = 'pending'
                                     ORDER BY o.id LIMIT 1)
                               ELSE f.head END ORDER BY f.nth) FILTER (WHERE c.narrow),
