@@ -221,8 +221,15 @@ struct FlowControlTests {
         try await stopAll([worker])
         let reason = try await conn.query("SELECT last_error FROM \(unescaped: schema).deliveries WHERE id = \(bad)").first?.decode("last_error", as: String.self)
         #expect(reason?.contains("refused by a test trigger") == true, "\(reason ?? "nil")")
-        #expect(receiver.requests(path: "/refused").count == 10, "each sent once: the batch was not repeated")
-        #expect(try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).attempts WHERE outcome = 'unknown'") == 0)
+        // On failure: the attempt log and the worker's own account, to tell which path sent twice.
+        let history = try await conn.query(
+            """
+            SELECT string_agg(a.delivery_id || ':' || a.outcome || '@' || to_char(a.started_at, 'HH24:MI:SS.MS'), ' ' ORDER BY a.id) AS h
+            FROM \(unescaped: schema).attempts a
+            """).first?.decode("h", as: String?.self) ?? nil
+        let story = "attempts: \(history ?? "none")\nworker: \(worker.output.suffix(6000))"
+        #expect(receiver.requests(path: "/refused").count == 10, "each sent once: the batch was not repeated\n\(story)")
+        #expect(try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).attempts WHERE outcome = 'unknown'") == 0, "\(story)")
         await receiver.stop()
         await conn.close()
     }
