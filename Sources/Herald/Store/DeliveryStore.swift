@@ -91,6 +91,9 @@ struct DeliveryStore: Sendable {
     /// own: `interrupted` counts the latest sends whose worker died or froze (poison), and
     /// `resend_not_before` is when such a send's request can no longer be open at the receiver.
     ///
+    /// That history is read by `lease_attempt_history` after the rows are locked, with a snapshot of its own
+    /// (migration 0027), not with this statement's, which is older than the locks.
+    ///
     /// One key keeps at most half of a batch while other keys have due rows, which the lease finds past
     /// any backlog (migration 0025, docs/flow_control.md "Fair share between keys").
     ///
@@ -110,6 +113,12 @@ struct DeliveryStore: Sendable {
             SELECT lease_id, lease_probe, backlog_key, backlog_until, lease_excess FROM \(unescaped: schema.qualified("delivery_lease"))(\(unescaped: String(settings.limit)), \
         \(unescaped: String(walk)), \(unescaped: String(settings.defaultCap)), \(unescaped: String(settings.threshold)), \
         \(unescaped: String(settings.probeWaitMilliseconds))) CROSS JOIN idle_limit
+        ), history AS MATERIALIZED (
+            -- Read after every lock, with a snapshot of its own (migration 0027): read with this statement's,
+            -- taken before the lease's search, a journal row that another slot wrote before it let the row go
+            -- was missed, and an answered send was repeated at once.
+            SELECT * FROM \(unescaped: schema.qualified("lease_attempt_history"))(
+                (SELECT array_agg(lease_id) FROM due WHERE lease_id IS NOT NULL))
         )
         SELECT due.backlog_key, due.backlog_until, due.lease_excess, d.id, d.idempotency_key,
                -- A message's deliveries share its payload, stored once (migrations/0012).
@@ -128,11 +137,9 @@ struct DeliveryStore: Sendable {
                coalesce(b.state, 'closed') AS breaker_state,
                coalesce(b.consecutive_failures, 0) AS breaker_failures,
                b.send_window,
-               h.finished + 1 AS attempt_number,
-               (SELECT count(*) FROM \(unescaped: schema.qualified("attempts")) a
-                WHERE a.delivery_id = d.id AND a.outcome = 'unknown' AND a.started_at > coalesce(d.replayed_at, '-infinity')
-                  AND a.id > coalesce(h.last_finished_id, 0))::int AS interrupted,
-               CASE WHEN h.last_unknown_at + \(unescaped: resendWait) > now() THEN h.last_unknown_at + \(unescaped: resendWait) END
+               h.h_finished + 1 AS attempt_number,
+               h.h_interrupted AS interrupted,
+               CASE WHEN h.h_last_unknown_at + \(unescaped: resendWait) > now() THEN h.h_last_unknown_at + \(unescaped: resendWait) END
                    AS resend_not_before
         FROM due
         -- A lateral primary-key lookup per leased id: the few leased rows, never a scan of the table.
@@ -140,14 +147,7 @@ struct DeliveryStore: Sendable {
         LEFT JOIN \(unescaped: schema.qualified("endpoints")) e ON e.id = d.endpoint_id
         LEFT JOIN \(unescaped: schema.qualified("messages")) m ON m.id = d.message_id
         LEFT JOIN \(unescaped: schema.qualified("circuit_breakers")) b ON b.key = d.breaker_key
-        LEFT JOIN LATERAL (
-            -- The delivery's attempt history in one index walk: finished attempts (numbering), the last of
-            -- them (interrupted sends after it count toward parking), the last send that never finished.
-            SELECT count(*) FILTER (WHERE f.outcome NOT IN ('unknown', 'interrupted'))::int AS finished,
-                   max(f.id) FILTER (WHERE f.outcome NOT IN ('unknown', 'interrupted')) AS last_finished_id,
-                   max(f.started_at) FILTER (WHERE f.outcome = 'unknown') AS last_unknown_at
-            FROM \(unescaped: schema.qualified("attempts")) f WHERE f.delivery_id = d.id
-        ) h ON true
+        LEFT JOIN history h ON h.h_id = d.id
         """
         return settings.prepared ? query.reusingPlan() : query
     }
