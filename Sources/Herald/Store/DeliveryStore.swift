@@ -91,8 +91,8 @@ struct DeliveryStore: Sendable {
     /// own: `interrupted` counts the latest sends whose worker died or froze (poison), and
     /// `resend_not_before` is when such a send's request can no longer be open at the receiver.
     ///
-    /// That history is read by `lease_attempt_history` after the rows are locked, with a snapshot of its own
-    /// (migration 0027), not with this statement's, which is older than the locks.
+    /// The rows and that history are read by `lease_rows` after the rows are locked, with a snapshot of its
+    /// own (migrations 0027, 0028), not with this statement's, which is older than the locks.
     ///
     /// One key keeps at most half of a batch while other keys have due rows, which the lease finds past
     /// any backlog (migration 0025, docs/flow_control.md "Fair share between keys").
@@ -101,7 +101,6 @@ struct DeliveryStore: Sendable {
     /// the lease from 6.2 to 3.4 ms (docs/benchmarks.md).
     func leaseQuery(_ settings: LeaseSettings) -> PGQuery {
         let walk = settings.limit * 16 + 256
-        let resendWait = "interval '\(settings.resendWaitMilliseconds) milliseconds'"
         let query: PGQuery = """
         WITH idle_limit AS MATERIALIZED (
             -- Per transaction, not per session: behind a transaction-pooling PgBouncer the lease runs on a
@@ -110,44 +109,26 @@ struct DeliveryStore: Sendable {
             -- transaction next goes idle, i.e. across the send.
             SELECT set_config('idle_in_transaction_session_timeout', '\(unescaped: String(settings.idleInTransactionMilliseconds))', true)
         ), due AS MATERIALIZED (
-            SELECT lease_id, lease_probe, backlog_key, backlog_until, lease_excess FROM \(unescaped: schema.qualified("delivery_lease"))(\(unescaped: String(settings.limit)), \
+            SELECT lease_id, lease_probe, backlog_key, backlog_until, lease_excess, lease_n FROM \(unescaped: schema.qualified("delivery_lease"))(\(unescaped: String(settings.limit)), \
         \(unescaped: String(walk)), \(unescaped: String(settings.defaultCap)), \(unescaped: String(settings.threshold)), \
-        \(unescaped: String(settings.probeWaitMilliseconds))) CROSS JOIN idle_limit
-        ), history AS MATERIALIZED (
-            -- Read after every lock, with a snapshot of its own (migration 0027): read with this statement's,
-            -- taken before the lease's search, a journal row that another slot wrote before it let the row go
-            -- was missed, and an answered send was repeated at once.
-            SELECT * FROM \(unescaped: schema.qualified("lease_attempt_history"))(
-                (SELECT array_agg(lease_id) FROM due WHERE lease_id IS NOT NULL))
+        \(unescaped: String(settings.probeWaitMilliseconds))) WITH ORDINALITY AS l(lease_id, lease_probe, backlog_key, backlog_until, \
+        lease_excess, lease_n) CROSS JOIN idle_limit
+        ), leased AS MATERIALIZED (
+            -- Read after every lock, with a snapshot of its own (migrations 0027, 0028): read with this
+            -- statement's, taken before the lease's search, a delivery enqueued meanwhile was locked and
+            -- unseen (taken for the status row, held unsent for the round), and a journal row that another
+            -- slot wrote before it let the row go was missed, so an answered send was repeated at once.
+            -- Small bodies come with the lease; larger ones are fetched in binary once the worker's byte
+            -- budget admits them (bodyQuery).
+            SELECT * FROM \(unescaped: schema.qualified("lease_rows"))(
+                (SELECT array_agg(lease_id) FROM due WHERE lease_id IS NOT NULL), \(unescaped: String(Self.inlineBodyBytes)), \
+        \(unescaped: String(settings.defaultCap)), \(unescaped: String(settings.resendWaitMilliseconds)))
         )
-        SELECT due.backlog_key, due.backlog_until, due.lease_excess, d.id, d.idempotency_key,
-               -- A message's deliveries share its payload, stored once (migrations/0012).
-               -- Small bodies come with the lease; larger ones are fetched in binary once the worker's
-               -- byte budget admits them (bodyQuery). octet_length reads the size without detoasting.
-               CASE WHEN octet_length(coalesce(d.body, m.payload)) <= \(unescaped: String(Self.inlineBodyBytes))
-                    THEN coalesce(d.body, m.payload) END AS body,
-               octet_length(coalesce(d.body, m.payload)) AS body_bytes, d.content_type, d.headers, d.traceparent, d.attempts, d.max_attempts, d.breaker_key,
-               due.lease_probe AS probe,
-               e.id AS endpoint_id, e.url, e.secret, e.application_id, e.headers AS endpoint_headers, e.request_timeout_ms,
-               e.failing_since IS NOT NULL AS endpoint_failing,
-               CASE WHEN e.previous_secret_expires_at > now() THEN e.previous_secret END AS previous_secret,
-               e.enabled, e.disabled_reason, e.max_attempts AS endpoint_max_attempts, e.backoff_base_ms, e.backoff_cap_ms,
-               e.breaker_failure_threshold, e.breaker_cooldown_ms, e.breaker_cooldown_cap_ms, e.rate_limit_per_minute,
-               coalesce(e.max_in_flight, \(unescaped: String(settings.defaultCap))) AS window_cap,
-               coalesce(b.state, 'closed') AS breaker_state,
-               coalesce(b.consecutive_failures, 0) AS breaker_failures,
-               b.send_window,
-               h.h_finished + 1 AS attempt_number,
-               h.h_interrupted AS interrupted,
-               CASE WHEN h.h_last_unknown_at + \(unescaped: resendWait) > now() THEN h.h_last_unknown_at + \(unescaped: resendWait) END
-                   AS resend_not_before
+        SELECT due.backlog_key, due.backlog_until, due.lease_excess, due.lease_probe AS probe, r.*
         FROM due
-        -- A lateral primary-key lookup per leased id: the few leased rows, never a scan of the table.
-        LEFT JOIN LATERAL (SELECT * FROM \(unescaped: schema.qualified("deliveries")) x WHERE x.id = due.lease_id) d ON true
-        LEFT JOIN \(unescaped: schema.qualified("endpoints")) e ON e.id = d.endpoint_id
-        LEFT JOIN \(unescaped: schema.qualified("messages")) m ON m.id = d.message_id
-        LEFT JOIN \(unescaped: schema.qualified("circuit_breakers")) b ON b.key = d.breaker_key
-        LEFT JOIN history h ON h.h_id = d.id
+        LEFT JOIN leased r ON r.id = due.lease_id
+        -- In the lease's order, as when each row was read by a lateral lookup.
+        ORDER BY due.lease_n
         """
         return settings.prepared ? query.reusingPlan() : query
     }
