@@ -16,10 +16,19 @@ actor AttemptJournal {
     let contact: DatabaseContact
     let logger: Logger
     private var connection: PGConnection?
-    /// Abandoned rows not yet settled (the database was away when the round failed): retried before the
+    /// Statements that settle journal rows of failed rounds, in order (see ``abandon(began:neverBegan:reason:)``):
+    /// abandoned rows not yet settled (the database was away when the round failed), retried before the
     /// next batch is recorded.
-    /// Statements that settle journal rows of failed rounds, in order (see ``abandon(began:neverBegan:reason:)``).
     private var unsettled: [PGQuery] = []
+    /// How often the database has refused the first of ``unsettled`` (an error of its own, not a lost
+    /// connection).
+    private var refusals = 0
+    /// A statement the database refuses this often is given up: its rows stay `unknown`, the conservative
+    /// reading. Retried forever, one refused statement (a trigger, a permission, a constraint) kept every
+    /// later round's rows unsettled behind it, and a refused forget stopped the worker from recording,
+    /// hence from sending, anything again. A refusal that passes (a lock or statement timeout, a failover's
+    /// read-only moment) has this many seconds to pass.
+    static let refusalsBeforeGivingUp = 5
     /// Some of them forget rows a lost answer may have left: no new rows are written before they ran.
     private var mustSettleFirst = false
     /// After a failed attempt to settle, the next one waits a second: while the database is away, every
@@ -186,10 +195,29 @@ actor AttemptJournal {
             do {
                 _ = try await runRetryingOnce(next)
                 unsettled.removeFirst()
+                refusals = 0
                 if unsettled.isEmpty { mustSettleFirst = false }
+            } catch let error as PGError where !error.isConnectionProblem && error.sqlState != nil {
+                refusals += 1
+                guard refusals >= Self.refusalsBeforeGivingUp else {
+                    nextSettle = ContinuousClock.now + .seconds(1)
+                    logger.warning(
+                        "the database refused to settle abandoned sends; trying again in a second",
+                        metadata: ["refusals": "\(refusals)", "error": "\(error)"])
+                    return
+                }
+                unsettled.removeFirst()
+                refusals = 0
+                if unsettled.isEmpty { mustSettleFirst = false }
+                logger.error(
+                    "gave up settling abandoned sends: their attempts stay 'unknown' (read as possibly sent)",
+                    metadata: ["refusals": "\(Self.refusalsBeforeGivingUp)", "error": "\(error)"])
             } catch {
                 nextSettle = ContinuousClock.now + .seconds(1)
-                if unsettled.count > 1000 { unsettled.removeFirst() }  // bounded: a long outage leaves the oldest `unknown`
+                if unsettled.count > 1000 {  // bounded: a long outage leaves the oldest `unknown`
+                    unsettled.removeFirst()
+                    refusals = 0
+                }
                 logger.debug("could not settle abandoned sends yet", metadata: ["rounds": "\(unsettled.count)", "error": "\(error)"])
                 return
             }
