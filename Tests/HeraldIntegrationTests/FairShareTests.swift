@@ -93,7 +93,10 @@ struct FairShareTests {
     }
 
     /// `search`, with each row's id.
-    func searchRows(_ conn: PGConnection, _ schema: String, skipping skipURL: String, need: Int) async throws -> [(url: String, id: Int)] {
+    /// `cap` and `threshold` are the worker's `--max-in-flight-per-endpoint` and `--breaker-threshold`.
+    func searchRows(
+        _ conn: PGConnection, _ schema: String, skipping skipURL: String, need: Int, cap: Int = 128, threshold: Int = 5
+    ) async throws -> [(url: String, id: Int)] {
         let rows = try await conn.query(
             """
             WITH skip AS MATERIALIZED (
@@ -101,7 +104,8 @@ struct FairShareTests {
                 WHERE e.url = \(skipURL) LIMIT 1),
             ids AS MATERIALIZED (
                 SELECT unnest(\(unescaped: schema).delivery_lease_other_keys(
-                    ARRAY(SELECT breaker_key FROM skip), '{}', \(unescaped: String(need)), 32)) AS id)
+                    ARRAY(SELECT breaker_key FROM skip), '{}', \(unescaped: String(need)), 32,
+                    \(unescaped: String(cap)), \(unescaped: String(threshold)))) AS id)
             SELECT e.url, d.id FROM \(unescaped: schema).deliveries d JOIN \(unescaped: schema).endpoints e ON e.id = d.endpoint_id
             WHERE d.id IN (SELECT id FROM ids) ORDER BY e.url, d.id
             """)
@@ -142,6 +146,32 @@ struct FairShareTests {
             for url in urls { served[url, default: 0] += 1 }
         }
         #expect(served.count == 3 && served.values.allSatisfy { $0 == 16 }, "\(served)")
+        await conn.close()
+    }
+
+    /// A key gets no more rows than its window, as delivery_lease computes it: rows past it could not be sent
+    /// by this lease and would be held, locked, until its round ends. The worker's own cap and threshold
+    /// count (0026 judged a key's window only from what its rows show, and gave an even share).
+    @Test("the search takes no more of a key than its window: the worker's cap or threshold of 1, an endpoint's cap of 2")
+    func searchKeepsWithinTheWindow() async throws {
+        let (schema, conn) = try await pg.migratedSchema("fair")
+        try await conn.enqueueMany(schema: schema, url: "http://127.0.0.1:9/backlog", count: 50)
+        for n in 1...3 { try await conn.enqueueMany(schema: schema, url: "http://127.0.0.1:9/k\(n)", count: 10) }
+        let heads = try await conn.query(
+            """
+            SELECT min(d.id) AS id FROM \(unescaped: schema).deliveries d JOIN \(unescaped: schema).endpoints e ON e.id = d.endpoint_id
+            WHERE e.url LIKE '%/k_' GROUP BY e.url ORDER BY 1
+            """
+        ).rows.map { try $0.decode("id", as: Int.self) }
+        let byCap = try await searchRows(conn, schema, skipping: "http://127.0.0.1:9/backlog", need: 8, cap: 1)
+        #expect(byCap.map(\.id).sorted() == heads, "--max-in-flight-per-endpoint 1: each key's head only: \(byCap)")
+        let byThreshold = try await searchRows(conn, schema, skipping: "http://127.0.0.1:9/backlog", need: 8, threshold: 1)
+        #expect(byThreshold.map(\.id).sorted() == heads, "--breaker-threshold 1: each key's head only: \(byThreshold)")
+        // An endpoint's own cap of 2; the others' window is the threshold, 5: 2 + 5 + 5 of 16 places.
+        try await conn.query("UPDATE \(unescaped: schema).endpoints SET max_in_flight = 2 WHERE url LIKE '%/k1'")
+        let urls = try await search(conn, schema, skipping: "http://127.0.0.1:9/backlog", need: 16)
+        let counts = Dictionary(urls.map { ($0, 1) }, uniquingKeysWith: +)
+        #expect(counts == ["http://127.0.0.1:9/k1": 2, "http://127.0.0.1:9/k2": 5, "http://127.0.0.1:9/k3": 5], "\(counts)")
         await conn.close()
     }
 
