@@ -352,12 +352,14 @@ struct CircuitBreakerTests {
         // 100 leased rows and the lease's status row.
         #expect(behind.rows == 101)
         #expect(empty.rows == 101)
-        // The lease walks at most 4 × 100 + 64 due rows: reaching all 100 healthy ones, and reading as many
-        // rows as with an empty queue, proves the held rows are out of the head of the due index.
-        // Each leased row is read up to four times (the fair-share look at the head's keys, migration 0025;
-        // the walk, its lock, the lease's select): 400 for 100 rows, against 100,000 if the held rows were
-        // walked. (The empty queue's table is so small that the planner reads it whole per lookup; not compared.)
-        #expect(behind.visited <= 4 * 100 + 10, "rows read behind an open breaker: \(behind.visited)")
+        // Reaching all 100 healthy rows while reading each only a few times proves the held rows are out of
+        // the head of the due index: 100,000 if they were walked. Each leased row is read by up to five
+        // statements: the fair-share look at the head's keys (migration 0025), the walk with its lock, the
+        // permits' look at the batch's keys, the attempt history (0027) and the lease's own read of the row
+        // (0028). Which of them the counters show depends on the plans: 401-402 rows with the suite alone,
+        // 496-503 under the parallel suites (and by hand, with the statement before 0028 as with this one).
+        // (The empty queue's table is so small that the planner reads it whole per lookup; not compared.)
+        #expect(behind.visited <= 5 * 100 + 10, "rows read behind an open breaker: \(behind.visited)")
         await conn.close()
         await baselineConn.close()
     }

@@ -93,10 +93,13 @@ struct FairShareTests {
     }
 
     /// `search`, with each row's id.
-    /// `cap` and `threshold` are the worker's `--max-in-flight-per-endpoint` and `--breaker-threshold`.
+    /// `cap` and `threshold` are the worker's `--max-in-flight-per-endpoint` and `--breaker-threshold`;
+    /// `taken`, rows the lease took before the search.
     func searchRows(
-        _ conn: PGConnection, _ schema: String, skipping skipURL: String, need: Int, cap: Int = 128, threshold: Int = 5
+        _ conn: PGConnection, _ schema: String, skipping skipURL: String, need: Int, cap: Int = 128, threshold: Int = 5,
+        taken: [Int] = []
     ) async throws -> [(url: String, id: Int)] {
+        let takenArray = "{" + taken.map(String.init).joined(separator: ",") + "}"
         let rows = try await conn.query(
             """
             WITH skip AS MATERIALIZED (
@@ -104,7 +107,7 @@ struct FairShareTests {
                 WHERE e.url = \(skipURL) LIMIT 1),
             ids AS MATERIALIZED (
                 SELECT unnest(\(unescaped: schema).delivery_lease_other_keys(
-                    ARRAY(SELECT breaker_key FROM skip), '{}', \(unescaped: String(need)), 32,
+                    ARRAY(SELECT breaker_key FROM skip), \(takenArray)::bigint[], \(unescaped: String(need)), 32,
                     \(unescaped: String(cap)), \(unescaped: String(threshold)))) AS id)
             SELECT e.url, d.id FROM \(unescaped: schema).deliveries d JOIN \(unescaped: schema).endpoints e ON e.id = d.endpoint_id
             WHERE d.id IN (SELECT id FROM ids) ORDER BY e.url, d.id
@@ -152,7 +155,7 @@ struct FairShareTests {
     /// A key gets no more rows than its window, as delivery_lease computes it: rows past it could not be sent
     /// by this lease and would be held, locked, until its round ends. The worker's own cap and threshold
     /// count (0026 judged a key's window only from what its rows show, and gave an even share).
-    @Test("the search takes no more of a key than its window: the worker's cap or threshold of 1, an endpoint's cap of 2")
+    @Test("the search takes no more of a key than its window: the worker's cap or threshold of 1, an endpoint's cap of 2, rows taken")
     func searchKeepsWithinTheWindow() async throws {
         let (schema, conn) = try await pg.migratedSchema("fair")
         try await conn.enqueueMany(schema: schema, url: "http://127.0.0.1:9/backlog", count: 50)
@@ -172,6 +175,17 @@ struct FairShareTests {
         let urls = try await search(conn, schema, skipping: "http://127.0.0.1:9/backlog", need: 16)
         let counts = Dictionary(urls.map { ($0, 1) }, uniquingKeysWith: +)
         #expect(counts == ["http://127.0.0.1:9/k1": 2, "http://127.0.0.1:9/k2": 5, "http://127.0.0.1:9/k3": 5], "\(counts)")
+        // Three rows of k2 the lease took before the search count toward its window: 2 more, not 5.
+        let takenOfK2 = try await conn.query(
+            """
+            SELECT d.id FROM \(unescaped: schema).deliveries d JOIN \(unescaped: schema).endpoints e ON e.id = d.endpoint_id
+            WHERE e.url LIKE '%/k2' ORDER BY d.id DESC LIMIT 3
+            """
+        ).rows.map { try $0.decode("id", as: Int.self) }
+        let afterTaken = try await searchRows(conn, schema, skipping: "http://127.0.0.1:9/backlog", need: 16, taken: takenOfK2)
+        let countsAfterTaken = Dictionary(afterTaken.map { ($0.url, 1) }, uniquingKeysWith: +)
+        #expect(
+            countsAfterTaken == ["http://127.0.0.1:9/k1": 2, "http://127.0.0.1:9/k2": 2, "http://127.0.0.1:9/k3": 5], "\(countsAfterTaken)")
         await conn.close()
     }
 

@@ -3982,9 +3982,11 @@ $fn$;
 --
 -- The search now has the worker's cap and threshold (two more arguments) and computes each key's window as
 -- delivery_lease does. A key of window 0 or 1 gets its head (delivery_lease then moves the backlog of a key
--- held back, as before); a wider key gets at most its window over the whole search. The window counts the
--- permits other rounds hold too, which the search cannot see without reading the lock table: a key at its
--- window elsewhere can still get rows it cannot send, now at most a window's worth.
+-- held back, as before); a wider key gets at most its window over the whole search, less the rows of it
+-- the lease took before calling the search (p_taken). Not bounded: the permits other rounds hold, which the
+-- search cannot see without reading the lock table (a key at its window elsewhere can still get rows it
+-- cannot send, now at most a window's worth), and the rows the due order adds after the first search of a
+-- lease (up to the rest of the batch, as before 0025).
 --
 -- delivery_lease is changed only where it calls the search: its text is taken from the catalogue and the two
 -- calls replaced (the migration fails if either is not found), as 0023 and 0024 did. The four-argument
@@ -4035,10 +4037,12 @@ DECLARE
     v_step_heads bigint[];
     v_narrow_ids bigint[];
     v_wide text[];
-    v_wide_win integer[];       -- each wide key's window, as delivery_lease computes it …
+    v_wide_win integer[];       -- what is left of each wide key's window (delivery_lease's) …
     v_all_wide text[] := '{}';
     v_all_wide_win integer[] := '{}';
     v_all_wide_given integer[] := '{}';  -- … and the rows this search gave it
+    v_taken_keys text[];        -- keys of the rows the lease took before this search …
+    v_taken_counts integer[];   -- … and how many each: they count toward the key's window
     v_visited integer;
     v_last text;
     v_seen text;
@@ -4061,6 +4065,10 @@ BEGIN
        AND substr(v_quiet, strpos(v_quiet, ' ') + 1) = p_skip[1]
        AND split_part(v_quiet, ' ', 1)::bigint > (extract(epoch FROM clock_timestamp()) * 1000)::bigint THEN
         RETURN v_ids;
+    END IF;
+    IF cardinality(p_taken) > 0 THEN
+        SELECT array_agg(t.breaker_key), array_agg(t.n) INTO v_taken_keys, v_taken_counts FROM (
+            SELECT d.breaker_key, count(*)::int AS n FROM deliveries d WHERE d.id = ANY (p_taken) GROUP BY d.breaker_key) t;
     END IF;
     v_from := coalesce(v_cursor, '');
     v_wrapped := v_cursor IS NULL;
@@ -4143,7 +4151,9 @@ BEGIN
                                     ORDER BY o.id LIMIT 1)
                               ELSE f.head END ORDER BY f.nth) FILTER (WHERE c.win <= 1),
                array_agg(f.key ORDER BY f.nth) FILTER (WHERE c.win > 1),
-               array_agg(c.win ORDER BY f.nth) FILTER (WHERE c.win > 1)
+               -- What is left of the window once the rows the lease took before this search are counted.
+               array_agg(greatest(0, c.win - coalesce((SELECT t.n FROM unnest(v_taken_keys, v_taken_counts) AS t(key, n)
+                                                       WHERE t.key = f.key), 0)) ORDER BY f.nth) FILTER (WHERE c.win > 1)
         INTO v_narrow_ids, v_wide, v_wide_win
         FROM unnest(v_keys, v_heads) WITH ORDINALITY AS f(key, head, nth)
         CROSS JOIN LATERAL (

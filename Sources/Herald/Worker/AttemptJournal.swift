@@ -21,8 +21,9 @@ actor AttemptJournal {
     /// next batch is recorded.
     private var unsettled: [PGQuery] = []
     /// How often the database has refused the first of ``unsettled`` (an error of its own, not a lost
-    /// connection).
+    /// connection), counted at most once a second: a write that must settle first tries on every batch.
     private var refusals = 0
+    private var lastRefusal: ContinuousClock.Instant?
     /// A statement the database refuses this often is given up: its rows stay `unknown`, the conservative
     /// reading. Retried forever, one refused statement (a trigger, a permission, a constraint) kept every
     /// later round's rows unsettled behind it, and a refused forget stopped the worker from recording,
@@ -121,6 +122,13 @@ actor AttemptJournal {
     private func write(_ markers: [AttemptMarker]) async throws -> [Int64: Entry] {
         if mustSettleFirst { await settle(waitIfRunning: true) } else { await settlePending() }
         if mustSettleFirst {
+            // Refused, not away: the slot keeps its connection (a lost one would be closed and opened again).
+            if refusals > 0 {
+                throw PGError(
+                    .client,
+                    message: "earlier journal rows are not settled yet (the database refused the statement; "
+                        + "it is given up after \(Self.refusalsBeforeGivingUp) refusals a second apart)")
+            }
             throw PGError(.connectionLost, message: "earlier journal rows are not settled yet (the database is away)")
         }
         let query = store.journalQuery(markers)
@@ -195,19 +203,23 @@ actor AttemptJournal {
             do {
                 _ = try await runRetryingOnce(next)
                 unsettled.removeFirst()
-                refusals = 0
+                (refusals, lastRefusal) = (0, nil)
                 if unsettled.isEmpty { mustSettleFirst = false }
             } catch let error as PGError where !error.isConnectionProblem && error.sqlState != nil {
-                refusals += 1
-                guard refusals >= Self.refusalsBeforeGivingUp else {
-                    nextSettle = ContinuousClock.now + .seconds(1)
-                    logger.warning(
-                        "the database refused to settle abandoned sends; trying again in a second",
-                        metadata: ["refusals": "\(refusals)", "error": "\(error)"])
-                    return
+                let now = ContinuousClock.now
+                nextSettle = now + .seconds(1)
+                if lastRefusal.map({ now - $0 >= .seconds(1) }) ?? true {
+                    refusals += 1
+                    lastRefusal = now
+                    if refusals < Self.refusalsBeforeGivingUp {
+                        logger.warning(
+                            "the database refused to settle abandoned sends; trying again in a second",
+                            metadata: ["refusals": "\(refusals)", "error": "\(error)"])
+                    }
                 }
+                guard refusals >= Self.refusalsBeforeGivingUp else { return }
                 unsettled.removeFirst()
-                refusals = 0
+                (refusals, lastRefusal) = (0, nil)
                 if unsettled.isEmpty { mustSettleFirst = false }
                 logger.error(
                     "gave up settling abandoned sends: their attempts stay 'unknown' (read as possibly sent)",
@@ -216,7 +228,7 @@ actor AttemptJournal {
                 nextSettle = ContinuousClock.now + .seconds(1)
                 if unsettled.count > 1000 {  // bounded: a long outage leaves the oldest `unknown`
                     unsettled.removeFirst()
-                    refusals = 0
+                    (refusals, lastRefusal) = (0, nil)
                 }
                 logger.debug("could not settle abandoned sends yet", metadata: ["rounds": "\(unsettled.count)", "error": "\(error)"])
                 return
