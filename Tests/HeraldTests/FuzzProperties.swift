@@ -78,11 +78,17 @@ enum FuzzProperties {
         }
         // By scalar: `replacingOccurrences` matches whole characters, and a NUL followed by a combining
         // mark is one character, so it missed that NUL (found by `make fuzz`, kept in the corpus).
+        // Foundation's parser, the oracle here, drops a byte-order mark (U+FEFF) at the start of a string
+        // and right after an escape sequence, key or value; the writer writes it as is (it escapes ASCII
+        // only), and PostgreSQL's `jsonb`, which reads what the writer writes, keeps it. So U+FEFF is left
+        // out of the comparison (found by `make fuzz`: U+FEFF then two quotes; a quote, U+FEFF, a quote).
         let clean = { (s: String) in
-            String(String.UnicodeScalarView(s.unicodeScalars.map { $0 == "\u{0}" ? "\u{FFFD}" : $0 }))
+            String(String.UnicodeScalarView(s.unicodeScalars.compactMap { $0 == "\u{FEFF}" ? nil : $0 == "\u{0}" ? "\u{FFFD}" : $0 }))
         }
-        if name != "map", name != "n" {
-            check(decoded[clean(name)] as? String == clean(value), "a string did not round-trip through the writer: \(bytes)")
+        let read = Dictionary(decoded.map { (clean($0.key), $0.value) }, uniquingKeysWith: { first, _ in first })
+        if clean(name) != "map", clean(name) != "n" {
+            check(
+                (read[clean(name)] as? String).map(clean) == clean(value), "a string did not round-trip through the writer: \(bytes)")
         }
     }
 
