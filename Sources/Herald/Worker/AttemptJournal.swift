@@ -202,9 +202,7 @@ actor AttemptJournal {
         while let next = unsettled.first {
             do {
                 _ = try await runRetryingOnce(next)
-                unsettled.removeFirst()
-                (refusals, lastRefusal) = (0, nil)
-                if unsettled.isEmpty { mustSettleFirst = false }
+                removeFirstUnsettled()
             } catch let error as PGError where !error.isConnectionProblem && error.sqlState != nil {
                 let now = ContinuousClock.now
                 nextSettle = now + .seconds(1)
@@ -218,22 +216,24 @@ actor AttemptJournal {
                     }
                 }
                 guard refusals >= Self.refusalsBeforeGivingUp else { return }
-                unsettled.removeFirst()
-                (refusals, lastRefusal) = (0, nil)
-                if unsettled.isEmpty { mustSettleFirst = false }
+                removeFirstUnsettled()
                 logger.error(
                     "gave up settling abandoned sends: their attempts stay 'unknown' (read as possibly sent)",
                     metadata: ["refusals": "\(Self.refusalsBeforeGivingUp)", "error": "\(error)"])
             } catch {
                 nextSettle = ContinuousClock.now + .seconds(1)
-                if unsettled.count > 1000 {  // bounded: a long outage leaves the oldest `unknown`
-                    unsettled.removeFirst()
-                    (refusals, lastRefusal) = (0, nil)
-                }
+                if unsettled.count > 1000 { removeFirstUnsettled() }  // bounded: a long outage leaves the oldest `unknown`
                 logger.debug("could not settle abandoned sends yet", metadata: ["rounds": "\(unsettled.count)", "error": "\(error)"])
                 return
             }
         }
+    }
+
+    /// Takes the first statement off the queue (run, given up, or over the bound); its refusals go with it.
+    private func removeFirstUnsettled() {
+        unsettled.removeFirst()
+        (refusals, lastRefusal) = (0, nil)
+        if unsettled.isEmpty { mustSettleFirst = false }
     }
 
     private func runRetryingOnce(_ query: PGQuery) async throws -> PGResult {
