@@ -108,4 +108,39 @@ struct SpareSlotsTests {
         await receiver.stop()
         await conn.close()
     }
+
+    @Test("one worker at the defaults, all 8 slots in rounds held open by slow endpoints: a new delivery to a fast endpoint is sent before any of them ends, once")
+    func slowRoundsLetNewWorkThrough() async throws {
+        let holding = Mutex(true)
+        let receiver = try await TestReceiver.start { request, _ in
+            request.path.hasPrefix("/slow") && holding.withLock({ $0 }) ? .hold : .status(200)
+        }
+        let (schema, conn) = try await pg.migratedSchema("spare")
+        let worker = try HeraldProcess.worker(pg, schema: schema, ["--request-timeout", "60s"])
+        // 128 rows, 4 to each of 32 endpoints (a new endpoint's window is 5, so none waits for a permit):
+        // every one of the 8 slots leases a batch of 16 and waits on requests that are held open.
+        for i in 0..<32 { try await conn.enqueueMany(schema: schema, url: receiver.url("/slow-\(i)"), count: 4) }
+        try await Wait.until("all 8 slots' batches held open (128 requests)", timeout: .seconds(45)) { receiver.heldCount == 128 }
+        try await conn.enqueueMany(schema: schema, url: receiver.url("/fast"), count: 1)
+        // No send of the held rounds ends, so the straggler rule never arms: only the slow-round hand-over
+        // can lease this delivery before the held requests are answered.
+        try await Wait.until("the fast delivery sent while every slow request is still open", timeout: .seconds(30)) {
+            receiver.requests(path: "/fast").count == 1
+        }
+        #expect(receiver.heldCount == 128, "no held request was answered first")
+        try await Wait.until("the fast delivery recorded", timeout: .seconds(30)) { try await delivered(conn, schema, path: "/fast") == 1 }
+        holding.withLock { $0 = false }
+        receiver.releaseHeld()
+        try await Wait.until("the 128 slow deliveries once answered", timeout: .seconds(45)) {
+            try await delivered(conn, schema, path: "/slow") == 128
+        }
+        let statuses = try await [worker].terminateAll()
+        #expect(statuses == [0], "worker output: \(worker.output.suffix(2000))")
+        let requests = receiver.requests(path: "/fast") + (0..<32).flatMap { receiver.requests(path: "/slow-\($0)") }
+        #expect(requests.count == 129, "one request per delivery")
+        #expect(Set(requests.map(\.key)).count == 129)
+        #expect(try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).attempts WHERE outcome <> 'delivered'") == 0)
+        await receiver.stop()
+        await conn.close()
+    }
 }

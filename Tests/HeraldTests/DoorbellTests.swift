@@ -92,4 +92,38 @@ struct DoorbellTests {
         await bell.wait(upTo: .seconds(60))  // returns at once: closed
         for task in tasks { await task.value }
     }
+
+    @Test("a slow round takes only a ring no waiting slot took, once; cancellation and close end its wait with false")
+    func unanswered() async {
+        let bell = Doorbell()
+        let slot = Task { await bell.wait(upTo: .seconds(60)) }
+        #expect(await eventually { await bell.waiting == 1 })
+        let round = Task { await bell.takeUnanswered() }
+        #expect(await eventually { await bell.waitingUnanswered == 1 })
+        await bell.ring()
+        await slot.value
+        #expect(await bell.waitingUnanswered == 1, "the waiting slot answered that ring: the round still waits")
+        await bell.ring()
+        #expect(await round.value, "nobody waited: the round took the ring")
+        #expect(await bell.kept == 0, "taken, not kept as well")
+
+        await bell.ring()
+        #expect(await bell.takeUnanswered(), "a ring kept earlier is taken at once")
+        #expect(await bell.kept == 0)
+
+        let cancelled = Task { await bell.takeUnanswered() }
+        #expect(await eventually { await bell.waitingUnanswered == 1 })
+        cancelled.cancel()
+        #expect(await cancelled.value == false)
+        #expect(await eventually { await bell.waitingUnanswered == 0 })
+        await bell.ring()
+        #expect(await bell.kept == 1, "the cancelled round took nothing")
+
+        _ = await bell.takeUnanswered()
+        let closing = Task { await bell.takeUnanswered() }
+        #expect(await eventually { await bell.waitingUnanswered == 1 })
+        await bell.close()
+        #expect(await closing.value == false)
+        #expect(await bell.takeUnanswered() == false)
+    }
 }

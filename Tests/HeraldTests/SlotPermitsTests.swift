@@ -71,4 +71,73 @@ struct SlotPermitsTests {
         quick.finish()
         #expect(second.isHeld, "all ended before the delay: the round keeps its permit")
     }
+
+    @Test("a held permit is handed over only to a waiting slot, once; with none waiting the round keeps it")
+    func handOver() async {
+        let permits = SlotPermits(1)
+        #expect(await permits.acquire())
+        let held = HeldPermit(permits)
+        #expect(!held.handOver(), "no slot waits")
+        #expect(held.isHeld)
+        #expect(permits.available == 0, "nothing left free for nobody")
+        let spare = Task { await permits.acquire() }
+        let deadline = ContinuousClock.now + .seconds(10)
+        var handed = false
+        while !handed && ContinuousClock.now < deadline {
+            handed = held.handOver()
+            if !handed { await Task.yield() }
+        }
+        #expect(handed)
+        #expect(await spare.value, "the waiting slot got it")
+        #expect(!held.isHeld)
+        #expect(!held.handOver(), "given once")
+        held.release()
+        #expect(permits.available == 0, "release after a hand-over gives nothing more back")
+    }
+
+    @Test("a slow round hands its permit to a waiting spare slot when a ring finds no slot waiting; not before the delay, not after the round")
+    func slowRound() async throws {
+        let bell = Doorbell()
+        let permits = SlotPermits(1)
+        #expect(await permits.acquire())
+        let held = HeldPermit(permits)
+        let spare = Task { await permits.acquire() }
+        let watch = StragglerWatch(total: 16, delay: .seconds(3600), permit: held, slow: (.milliseconds(1), bell))
+        let deadline = ContinuousClock.now + .seconds(10)
+        while (await bell.waitingUnanswered == 0 || permits.waiting == 0) && ContinuousClock.now < deadline { await Task.yield() }
+        #expect(held.isHeld, "no ring yet: the slow round keeps its permit")
+        await bell.ring()
+        #expect(await spare.value, "the spare slot got the permit for the ring")
+        #expect(!held.isHeld)
+        #expect(await bell.kept == 0, "the ring is the spare slot's, not kept for another")
+        watch.finish()
+
+        // Finished before the ring: the round hands nothing over and the ring stays for the next slot.
+        let second = HeldPermit(permits)
+        let other = Task { await permits.acquire() }
+        let done = StragglerWatch(total: 1, delay: .seconds(3600), permit: second, slow: (.milliseconds(1), bell))
+        done.finish()
+        await bell.ring()
+        #expect(await bell.kept == 1)
+        #expect(second.isHeld)
+        second.release()
+        #expect(await other.value)
+    }
+
+    @Test("a slow round with no spare slot waiting gives the ring back")
+    func slowRoundWithoutSpare() async throws {
+        let bell = Doorbell()
+        let permits = SlotPermits(1)
+        #expect(await permits.acquire())
+        let held = HeldPermit(permits)
+        let watch = StragglerWatch(total: 16, delay: .seconds(3600), permit: held, slow: (.milliseconds(1), bell))
+        let deadline = ContinuousClock.now + .seconds(10)
+        while await bell.waitingUnanswered == 0 && ContinuousClock.now < deadline { await Task.yield() }
+        await bell.ring()
+        while await bell.kept == 0 && ContinuousClock.now < deadline { await Task.yield() }
+        #expect(await bell.kept == 1, "given back for the next slot that waits")
+        #expect(held.isHeld)
+        #expect(await bell.waitingUnanswered == 0, "one try per round")
+        watch.finish()
+    }
 }

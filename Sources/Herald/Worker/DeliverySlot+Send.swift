@@ -16,14 +16,16 @@ extension DeliverySlot {
     /// (``AttemptJournal/abandon(began:neverBegan:reason:)``), so only a worker's death or freeze leaves
     /// `unknown` attempts, the ones that count toward parking.
     ///
-    /// With a `permit`, a ``StragglerWatch`` gives it back once the batch waits only for its stragglers, so
-    /// a spare slot leases meanwhile (``SlotPermits``).
+    /// With a `permit`, a ``StragglerWatch`` gives it back once the batch waits only for its stragglers, or
+    /// hands it to a spare slot when its sends are slow and new work rang with no slot free, so a spare slot
+    /// leases meanwhile (``SlotPermits``).
     func sendAll(
         _ paced: [(LeasedDelivery, Duration)], attemptIDs: [Int64: Int64], lease: PGConnection, deadline: ContinuousClock.Instant,
         spans: RoundSpans? = nil, permit: HeldPermit? = nil
     ) async throws -> (sent: [SentAttempt], heldBack: [LeasedDelivery]) {
         guard !paced.isEmpty else { return ([], []) }
-        let watch = permit.map { StragglerWatch(total: paced.count, delay: configuration.stragglerDelay, permit: $0) }
+        let slow = configuration.spareSlots > 0 ? (delay: configuration.slowRoundDelay, doorbell: doorbell) : nil
+        let watch = permit.map { StragglerWatch(total: paced.count, delay: configuration.stragglerDelay, permit: $0, slow: slow) }
         defer { watch?.finish() }
         let deliveries = paced.map(\.0)
         let began = StartedSends()

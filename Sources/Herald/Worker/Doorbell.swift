@@ -34,6 +34,8 @@ actor Doorbell {
     private var waiters: [Waiter] = []
     /// Slots backing off after an error: only ``close()`` or their timeout ends their wait.
     private var pausing: [Waiter] = []
+    /// Slow rounds waiting for a ring no slot is there to take (``takeUnanswered()``), oldest first.
+    private var unanswered: [(id: Int, continuation: CheckedContinuation<Bool, Never>)] = []
     private var nextWaiter = 0
 
     init(capacity: Int = 1024) {
@@ -55,6 +57,10 @@ actor Doorbell {
         waiters.removeFirst(woken.count)
         pending = min(capacity, pending + max(0, count) - woken.count)
         for waiter in woken { waiter.resume() }
+        while pending > 0, !unanswered.isEmpty {
+            pending -= 1
+            unanswered.removeFirst().continuation.resume(returning: true)
+        }
     }
 
     /// Wakes every waiting slot and keeps one ring for a busy one: after the listener reconnects
@@ -70,6 +76,43 @@ actor Doorbell {
         waiters.removeAll()
         pausing.removeAll()
         for waiter in all { waiter.resume() }
+        let slow = unanswered
+        unanswered.removeAll()
+        for round in slow { round.continuation.resume(returning: false) }
+    }
+
+    /// Waits for a ring that no slot was waiting to take, and takes it: true. False on ``close()`` or when
+    /// the calling task is cancelled (its round ended first).
+    ///
+    /// A round that has waited long for its sends (``StragglerWatch``) calls this: a ring kept while every
+    /// slot is in a round means new work is queued and nobody is there to lease it, so the round hands its
+    /// permit to a spare slot, which leases at once: the ring is answered by that lease, not kept for later.
+    func takeUnanswered() async -> Bool {
+        let id = nextWaiter
+        nextWaiter += 1
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+                // Cancelled before the handler below could find it: never registered, so never left behind.
+                if closed || Task.isCancelled {
+                    continuation.resume(returning: false)
+                } else if pending > 0 {
+                    pending -= 1
+                    continuation.resume(returning: true)
+                } else {
+                    unanswered.append((id, continuation))
+                }
+            }
+        } onCancel: {
+            Task { await self.dropUnanswered(id) }
+        }
+    }
+
+    /// Rounds waiting in ``takeUnanswered()`` right now (tests).
+    var waitingUnanswered: Int { unanswered.count }
+
+    private func dropUnanswered(_ id: Int) {
+        guard let index = unanswered.firstIndex(where: { $0.id == id }) else { return }
+        unanswered.remove(at: index).continuation.resume(returning: false)
     }
 
     /// Takes a kept ring at once if there is one; otherwise waits for a ring that picks this slot, or

@@ -55,8 +55,21 @@ final class SlotPermits: Sendable {
         waiter?.resume(returning: true)
     }
 
+    /// Gives a permit straight to the slot waiting longest: false, and nothing kept, when no slot waits
+    /// (every spare slot is in a round of its own, or there are none).
+    func handOver() -> Bool {
+        let waiter: CheckedContinuation<Bool, Never>? = state.withLock { state in
+            state.waiters.isEmpty ? nil : state.waiters.removeFirst()
+        }
+        waiter?.resume(returning: true)
+        return waiter != nil
+    }
+
     /// Permits free right now (tests).
     var available: Int { state.withLock { $0.available } }
+
+    /// Slots waiting for a permit right now (tests).
+    var waiting: Int { state.withLock { $0.waiters.count } }
 
     /// Ends every wait with false, now and later.
     func close() {
@@ -83,6 +96,16 @@ final class HeldPermit: Sendable {
             return held
         }
         if wasHeld { permits.release() }
+    }
+
+    /// Gives the permit to a slot waiting for one, if it is still held and a slot waits; true if it did.
+    /// With none waiting the round keeps it: a free permit would lease nothing until some slot came for it.
+    func handOver() -> Bool {
+        held.withLock { held in
+            guard held, permits.handOver() else { return false }
+            held = false
+            return true
+        }
     }
 
     var isHeld: Bool { held.withLock { $0 } }

@@ -6,6 +6,14 @@ internal import Synchronization
 /// A batch whose sends all take long (one slow endpoint) never counts as straggling: they end together,
 /// and more slots would only add requests to an endpoint that is already slow (its window bounds them
 /// anyway). A round of one send never does either.
+///
+/// **Slow rounds answer rings no slot can take.** When every slot is in a round with a slow endpoint, a
+/// delivery enqueued for a fast one waited for the first of those rounds to end: up to 0.93 s in the
+/// head-of-line probe against an endpoint answering after 1 s (docs/flow_control.md). So a round still
+/// waiting for sends `slow.delay` after they started takes a ring that no waiting slot took (``Doorbell/takeUnanswered()``)
+/// and hands its permit straight to a spare slot waiting for one, which leases at once. Only a ring moves a
+/// permit this way: a slow round with no new work queued keeps its permit, and with no spare slot free it
+/// gives the ring back. The slow endpoint's own rows gain nothing: its window is what bounds them.
 final class StragglerWatch: Sendable {
     /// The pure rule.
     enum Rule {
@@ -22,6 +30,8 @@ final class StragglerWatch: Sendable {
         /// Set by ``finish()``: a timer that fires later gives nothing back (the slot's next round may
         /// already be running on the same permit).
         var finished = false
+        /// Waits `slow.delay`, then for an unanswered ring (cancelled by ``finish()``).
+        var slowTask: Task<Void, Never>?
     }
 
     private let total: Int
@@ -29,10 +39,25 @@ final class StragglerWatch: Sendable {
     private let permit: HeldPermit
     private let state = Mutex(State())
 
-    init(total: Int, delay: Duration, permit: HeldPermit) {
+    /// `slow`: after how long the round's sends count as slow, and the doorbell whose unanswered rings it
+    /// takes then; nil: the round never hands its permit over for a ring (no spare slots).
+    init(total: Int, delay: Duration, permit: HeldPermit, slow: (delay: Duration, doorbell: Doorbell)? = nil) {
         self.total = total
         self.delay = delay
         self.permit = permit
+        guard let slow else { return }
+        let task = Task { [self] in
+            try? await Task.sleep(for: slow.delay)
+            guard !Task.isCancelled, await slow.doorbell.takeUnanswered() else { return }
+            // Checked under the lock that `finish()` takes: no hand-over after the round.
+            let handed = self.state.withLock { state in !state.finished && permit.handOver() }
+            // Nobody to lease for the ring: it goes back, for the next slot that waits or another slow round.
+            if !handed { await slow.doorbell.ring() }
+        }
+        state.withLock { state in
+            // `finish()` may already have run.
+            if state.finished { task.cancel() } else { state.slowTask = task }
+        }
     }
 
     /// One send ended (sent, failed or held back).
@@ -53,6 +78,7 @@ final class StragglerWatch: Sendable {
         state.withLock { state in
             state.finished = true
             state.timer?.cancel()
+            state.slowTask?.cancel()
         }
     }
 }

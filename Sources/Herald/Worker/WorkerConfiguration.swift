@@ -25,12 +25,18 @@ public struct WorkerConfiguration: Sendable, CustomStringConvertible {
     public var concurrency: Int = 8
     /// Slots beyond ``concurrency`` that lease while others wait only for straggling sends (``SlotPermits``):
     /// at most `concurrency` slots lease at once, but a round whose batch is half done and has waited
-    /// ``stragglerDelay`` more gives its turn to a spare one. Each spare slot opens its own database
-    /// connection on first use, so a worker holds up to `concurrency + spareSlots` (+ 3) connections.
+    /// ``stragglerDelay`` more gives its turn to a spare one, and so does a round still waiting for sends
+    /// ``slowRoundDelay`` after they started, when new work rings and no slot is free to lease it. Each
+    /// spare slot opens its own database connection on first use, so a worker holds up to `concurrency + spareSlots` (+ 3) connections.
     /// Default 8, 0…256 (0: a slot waits for its slowest send before anything else leases in its place).
     public var spareSlots: Int = 8
     /// How long a round that is half done waits for the rest before it lets a spare slot lease. Default 50 ms.
     public var stragglerDelay: Duration = .milliseconds(50)
+    /// How long after its sends started a round still waiting for them counts as slow: a slow round hands its
+    /// permit to a spare slot when new work rings and no slot is free to lease it (``StragglerWatch``), so a
+    /// fast endpoint's delivery does not wait for a slow endpoint's rounds to end. Default 100 ms; unused
+    /// without spare slots.
+    public var slowRoundDelay: Duration = .milliseconds(100)
     /// Deliveries a slot leases in one transaction and sends at once. Default 16, 1…256.
     /// Larger batches cost fewer round trips per delivery; a batch commits when its slowest send ends.
     public var batchSize: Int = 16
@@ -141,6 +147,7 @@ public struct WorkerConfiguration: Sendable, CustomStringConvertible {
         guard Self.concurrencyRange.contains(concurrency) else { throw HeraldError.invalid("concurrency must be between 1 and 256, got \(concurrency)") }
         guard Self.spareSlotsRange.contains(spareSlots) else { throw HeraldError.invalid("spare slots must be between 0 and 256, got \(spareSlots)") }
         guard stragglerDelay >= .milliseconds(1) else { throw HeraldError.invalid("straggler delay must be at least 1ms, got \(stragglerDelay)") }
+        guard slowRoundDelay >= .milliseconds(1) else { throw HeraldError.invalid("slow round delay must be at least 1ms, got \(slowRoundDelay)") }
         guard Self.batchSizeRange.contains(batchSize) else { throw HeraldError.invalid("batch size must be between 1 and 256, got \(batchSize)") }
         guard Self.maxInFlightPerEndpointRange.contains(maxInFlightPerEndpoint) else {
             throw HeraldError.invalid("max in flight per endpoint must be between 1 and 10000, got \(maxInFlightPerEndpoint)")
