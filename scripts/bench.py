@@ -6,8 +6,9 @@ max_connections=1100 and the pg_stat_statements-free defaults), herald-receiver,
 `herald worker` processes. Each scenario is bounded in time. Results go to docs/benchmarks.json and
 docs/benchmarks.md (between its bench markers). Usage: scripts/bench.py [--quick | --render | --publish-only]
 (quick: one run per configuration instead of 3; render: rewrite the Markdown from the JSON only;
-publish-only / pooler-only / api-only / large-only / steady-only: section 6 (publish and fan-out) / 7 (through PgBouncer) /
-8 (publish through `herald serve`, needs wrk) / 9 (large bodies, peak RSS) / 3b (steady state), merged into the last full run's JSON; several flags run several;
+publish-only / pooler-only / api-only / large-only / steady-only / slow-only / slots-only: section 6 (publish and fan-out) /
+7 (through PgBouncer) / 8 (publish through `herald serve`, needs wrk) / 9 (large bodies, peak RSS) / 3b (steady state) /
+4 (slow endpoints) / 4b (many slots), merged into the last full run's JSON; several flags run several;
 --api-seconds=N: section 8's windows, default 10).
 """
 import json
@@ -29,6 +30,8 @@ RECEIVER_PORT = 18099
 URL = f"postgres://postgres@127.0.0.1:{PG_PORT}/postgres"
 QUICK = "--quick" in sys.argv
 RUNS = 1 if QUICK else 3
+# `herald worker`'s default --spare-slots: the bench's workers run with it.
+SPARE_SLOTS = 8
 # Section 8's wrk and pgbench windows; --api-seconds=N shortens them for a smoke run.
 API_SECONDS = next((int(a.split("=", 1)[1]) for a in sys.argv if a.startswith("--api-seconds=")), 10)
 ENV = dict(os.environ, HERALD_PG_DIR=PG_DIR, HERALD_PG_PORT=str(PG_PORT))
@@ -427,7 +430,10 @@ def steady_scenarios():
 def slow(in_flight, procs, concurrency, batch, seconds=10):
     reset_schema()
     receiver = start_receiver(delay_ms=200)
-    fill(in_flight * 5 * seconds + 1000)
+    # Enough for the whole window even when every spare slot sends too (a slow round hands its permit to a
+    # spare slot for the ring of a full lease: docs/flow_control.md), so the queue never runs dry mid-run.
+    most = procs * (concurrency + SPARE_SLOTS) * batch
+    fill(most * 5 * (seconds + 3) + 1000)
     workers = start_workers(procs, concurrency, batch)
     time.sleep(2)
     d0, t0 = delivered(), time.monotonic()
@@ -440,8 +446,19 @@ def slow(in_flight, procs, concurrency, batch, seconds=10):
     stats = [proc_stats(p.pid) for p, _ in workers]
     stop(workers)
     receiver.terminate()
-    return {"in_flight": in_flight, "rate": round(rate, 1), "connections": max(connections), "peak_rss_mib": round(max(s[1] for s in stats), 1),
-            "threads": max(threads)}
+    # Every request takes at least 200 ms, so by Little's law rate × 0.2 s were in flight on average.
+    return {"in_flight": in_flight, "rate": round(rate, 1), "in_flight_measured": round(rate * 0.2),
+            "connections": max(connections), "peak_rss_mib": round(max(s[1] for s in stats), 1), "threads": max(threads)}
+
+
+def slow_scenarios():
+    """Section 4: drains against the 200 ms receiver, medians of RUNS, three layouts."""
+    rows = []
+    for in_flight, procs, conc, batch in [(64, 1, 4, 16), (256, 1, 16, 16), (1024, 2, 16, 32)]:
+        row = dict(median_of([slow(in_flight, procs, conc, batch) for _ in range(RUNS)]), processes=procs, concurrency=conc, batch=batch)
+        rows.append(row)
+        print("slow", row, flush=True)
+    return rows
 
 
 def thread_count(pid):
@@ -891,10 +908,15 @@ def render(results):
     if "steady" in results:
         out += render_steady(results["steady"], results.get("drain") or (), results.get("machine", {}).get("nproc") or os.cpu_count())
     out += ["", "### 4. Slow endpoints (receiver answers after 200 ms)", "",
-            "| sends in flight (processes × slots × batch) | deliveries/s | PostgreSQL connections in use | worker peak RSS MiB |",
-            "|---|---|---|---|"]
+            f"10 endpoints (window cap 128 each); {SPARE_SLOTS} spare slots per worker (the default). A round still waiting "
+            "for its sends 100 ms after they started hands its permit to a spare slot when a ring (here, a full lease's) "
+            "finds no slot free, so more sends are in flight than processes × slots × batch.", "",
+            "| processes × slots × batch (their product) | sends in flight, measured (rate × 0.2 s) | deliveries/s | "
+            "PostgreSQL connections in use | worker peak RSS MiB |",
+            "|---|---|---|---|---|"]
     for r in results["slow"]:
-        out.append(f"| {r['in_flight']:,.0f} ({r['processes']} × {r['concurrency']} × {r['batch']}) | {r['rate']:,.0f} | "
+        measured = f"{r['in_flight_measured']:,.0f}" if "in_flight_measured" in r else "not taken"
+        out.append(f"| {r['processes']} × {r['concurrency']} × {r['batch']} ({r['in_flight']:,.0f}) | {measured} | {r['rate']:,.0f} | "
                    f"{r['connections']:.0f} | {r['peak_rss_mib']:.0f} |")
     if "many_slots" in results:
         out += render_many_slots(results["many_slots"])
@@ -919,8 +941,9 @@ def render(results):
             f"| ≤ 2 round trips per delivery | {verdict(default['round_trips_per_delivery'] <= 2)}: {default['round_trips_per_delivery']:.2f} "
             f"at the default batch of 16, {best['round_trips_per_delivery']:.2f} at {best['batch']}; {single['round_trips_per_delivery']:.2f} at batch 1 |",
             f"| enqueue → receiver p99 ≤ 25 ms at half load | {verdict(l['p99_ms'] <= 25)}: {l['p99_ms']} ms at {l['achieved_rate']:,.0f}/s |",
-            f"| 1,024 sends in flight to 200 ms endpoints on ≤ 64 connections | {verdict(flight[1024]['connections'] <= 64)}: "
-            f"{flight[1024]['connections']:.0f} connections, {flight[1024]['rate']:,.0f}/s |",
+            f"| 1,024 sends in flight to 200 ms endpoints on ≤ 64 connections | {verdict(flight[1024]['connections'] <= 64)} for the "
+            f"connections: {flight[1024]['connections']:.0f} at 2 × 16 × 32, {flight[1024]['rate']:,.0f}/s"
+            + (f"; {flight[1024]['in_flight_measured']:,.0f} in flight measured" if "in_flight_measured" in flight[1024] else "") + " |",
             f"| 1,000,000-row drain within 10% of 10,000 | {verdict(sc['rate_1m'] >= 0.9 * base)}: {100 * (sc['rate_1m'] / base - 1):+.1f}% |",
             f"| no slowdown behind an open breaker | {verdict(sc['rate_behind_open_breaker_100k'] >= 0.9 * base)} (within 10%): "
             f"{100 * (sc['rate_behind_open_breaker_100k'] / base - 1):+.1f}% |",
@@ -991,10 +1014,7 @@ def main():
     # 3b. Steady state: eight producers, one enqueue per transaction.
     results["steady"] = steady_scenarios()
     # 4. Slow endpoints.
-    for in_flight, procs, conc, batch in [(64, 1, 4, 16), (256, 1, 16, 16), (1024, 2, 16, 32)]:
-        row = dict(median_of([slow(in_flight, procs, conc, batch) for _ in range(RUNS)]), processes=procs, concurrency=conc, batch=batch)
-        results["slow"].append(row)
-        print("slow", row, flush=True)
+    results["slow"] = slow_scenarios()
     results["many_slots"] = many_slots_scenarios()
     # 5. Scale.
     results["scale"] = {
@@ -1019,7 +1039,7 @@ def main():
 
 
 if __name__ == "__main__":
-    if any(f in sys.argv for f in ("--publish-only", "--pooler-only", "--api-only", "--large-only", "--steady-only", "--slots-only")):
+    if any(f in sys.argv for f in ("--publish-only", "--pooler-only", "--api-only", "--large-only", "--steady-only", "--slots-only", "--slow-only")):
         # Sections 6 (publish), 7 (PgBouncer) and/or 8 (API) alone, merged into the last full run's figures.
         sh(os.path.join(ROOT, "scripts", "dev-postgres.sh"), "start")
         path = os.path.join(ROOT, "docs", "benchmarks.json")
@@ -1037,6 +1057,8 @@ if __name__ == "__main__":
             kept["large"] = dict(large_body_scenarios(), **stamp)
         if "--steady-only" in sys.argv:
             kept["steady"] = dict(steady_scenarios(), **stamp)
+        if "--slow-only" in sys.argv:
+            kept["slow"] = [dict(r, **stamp) for r in slow_scenarios()]
         if "--slots-only" in sys.argv:
             kept["many_slots"] = [dict(r, **stamp) for r in many_slots_scenarios()]
         sh(os.path.join(ROOT, "scripts", "dev-postgres.sh"), "stop")
