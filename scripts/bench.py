@@ -1040,7 +1040,7 @@ def main():
 
 if __name__ == "__main__":
     if any(f in sys.argv for f in ("--publish-only", "--pooler-only", "--api-only", "--large-only", "--steady-only", "--slots-only", "--slow-only")):
-        # Sections 6 (publish), 7 (PgBouncer) and/or 8 (API) alone, merged into the last full run's figures.
+        # The sections named by the flags alone, merged into the last full run's figures.
         sh(os.path.join(ROOT, "scripts", "dev-postgres.sh"), "start")
         path = os.path.join(ROOT, "docs", "benchmarks.json")
         with open(path) as f:

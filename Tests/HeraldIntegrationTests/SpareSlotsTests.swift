@@ -116,10 +116,12 @@ struct SpareSlotsTests {
             request.path.hasPrefix("/slow") && holding.withLock({ $0 }) ? .hold : .status(200)
         }
         let (schema, conn) = try await pg.migratedSchema("spare")
-        let worker = try HeraldProcess.worker(pg, schema: schema, ["--request-timeout", "60s"])
-        // 128 rows, 4 to each of 32 endpoints (a new endpoint's window is 5, so none waits for a permit):
-        // every one of the 8 slots leases a batch of 16 and waits on requests that are held open.
+        // 128 rows, 4 to each of 32 endpoints (a new endpoint's window is 5, so none waits for a permit),
+        // queued before the worker starts: every one of the 8 slots leases a full batch of 16 and waits on
+        // requests that are held open. (Queued one endpoint at a time under a running worker, slots and
+        // spares could lease partial batches and hold rows no free slot is left to lease.)
         for i in 0..<32 { try await conn.enqueueMany(schema: schema, url: receiver.url("/slow-\(i)"), count: 4) }
+        let worker = try HeraldProcess.worker(pg, schema: schema, ["--request-timeout", "60s"])
         try await Wait.until("all 8 slots' batches held open (128 requests)", timeout: .seconds(45)) { receiver.heldCount == 128 }
         try await conn.enqueueMany(schema: schema, url: receiver.url("/fast"), count: 1)
         // No send of the held rounds ends, so the straggler rule never arms: only the slow-round hand-over

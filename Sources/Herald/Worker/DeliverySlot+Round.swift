@@ -7,7 +7,8 @@ internal import Tracing
 extension DeliverySlot {
     /// One lease-triage-send-complete round.
     ///
-    /// `permit` is given back early if the round comes to wait only for stragglers (``StragglerWatch``).
+    /// `permit` is given back early if the round comes to wait only for stragglers, or handed to a spare slot
+    /// if its sends are slow and a ring finds no slot free (``StragglerWatch``).
     func round(_ leaseQuery: PGQuery, on connection: PGConnection, permit: HeldPermit? = nil) async throws -> RoundResult {
         // Measured before the lease's round trip: the server's idle-in-transaction clock starts no earlier.
         let leaseStart = ContinuousClock.now
