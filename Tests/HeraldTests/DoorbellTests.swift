@@ -126,4 +126,30 @@ struct DoorbellTests {
         #expect(await closing.value == false)
         #expect(await bell.takeUnanswered() == false)
     }
+
+    @Test("a ring given back wakes a waiting slot or is kept, never passed to another slow round; the poll rings a slow round only when no slot waits or keeps a ring")
+    func giveBackAndPoll() async {
+        let bell = Doorbell()
+        let round = Task { await bell.takeUnanswered() }
+        #expect(await eventually { await bell.waitingUnanswered == 1 })
+        await bell.giveBack()
+        #expect(await bell.kept == 1, "kept for the next slot")
+        #expect(await bell.waitingUnanswered == 1, "the slow round did not get it")
+        #expect(await bell.pollSlowRounds() == false, "a kept ring: the next slot to wait leases")
+
+        await bell.wait(upTo: .seconds(60))  // takes the kept ring at once
+        #expect(await bell.kept == 0)
+        let slot = Task { await bell.wait(upTo: .seconds(60)) }
+        #expect(await eventually { await bell.waiting == 1 })
+        #expect(await bell.pollSlowRounds() == false, "a slot waits: its own poll covers due work")
+        await bell.giveBack()
+        await slot.value
+        #expect(await bell.kept == 0, "the waiting slot took it")
+        #expect(await bell.waitingUnanswered == 1)
+
+        #expect(await bell.pollSlowRounds(), "no slot waits, none kept: a slow round gets the poll's ring")
+        #expect(await round.value)
+        #expect(await bell.pollSlowRounds() == false, "no slow round waits")
+        #expect(await bell.kept == 0, "the poll keeps nothing")
+    }
 }

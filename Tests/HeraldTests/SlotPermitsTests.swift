@@ -130,20 +130,76 @@ struct SlotPermitsTests {
         #expect(await other.value)
     }
 
-    @Test("a slow round with no spare slot waiting gives the ring back")
+    @Test("a slow round with no spare slot waiting gives the ring back, not to another slow round, and tries again once a slot waits for a permit")
     func slowRoundWithoutSpare() async throws {
+        let bell = Doorbell()
+        let permits = SlotPermits(2)
+        #expect(await permits.acquire())
+        #expect(await permits.acquire())
+        let (first, second) = (HeldPermit(permits), HeldPermit(permits))
+        let one = StragglerWatch(total: 16, delay: .seconds(3600), permit: first, slow: (.milliseconds(1), bell))
+        let two = StragglerWatch(total: 16, delay: .seconds(3600), permit: second, slow: (.milliseconds(1), bell))
+        let deadline = ContinuousClock.now + .seconds(10)
+        while await bell.waitingUnanswered < 2 && ContinuousClock.now < deadline { await Task.yield() }
+        await bell.ring()
+        while await bell.kept == 0 && ContinuousClock.now < deadline { await Task.yield() }
+        #expect(await bell.kept == 1, "given back for the next slot that waits")
+        #expect(await bell.waitingUnanswered == 1, "the other slow round still waits: the ring was not passed on")
+        #expect(first.isHeld && second.isHeld)
+
+        // A slot comes to wait for a permit: the round that gave the ring back takes it again and hands over.
+        let spare = Task { await permits.acquire() }
+        #expect(await spare.value, "the spare slot got a permit for the kept ring")
+        #expect(first.isHeld != second.isHeld, "exactly one round handed its permit over")
+        #expect(await bell.kept == 0)
+        #expect(await bell.waitingUnanswered == 1, "the other round still waits for a ring")
+        one.finish()
+        two.finish()
+        while await bell.waitingUnanswered > 0 && ContinuousClock.now < deadline { await Task.yield() }
+        #expect(await bell.waitingUnanswered == 0, "finished rounds wait for nothing")
+    }
+
+    @Test("a round whose permit the straggler timer gave back stops waiting for rings")
+    func stragglerEndsSlowWait() async throws {
         let bell = Doorbell()
         let permits = SlotPermits(1)
         #expect(await permits.acquire())
         let held = HeldPermit(permits)
-        let watch = StragglerWatch(total: 16, delay: .seconds(3600), permit: held, slow: (.milliseconds(1), bell))
+        let watch = StragglerWatch(total: 2, delay: .milliseconds(1), permit: held, slow: (.milliseconds(1), bell))
         let deadline = ContinuousClock.now + .seconds(10)
         while await bell.waitingUnanswered == 0 && ContinuousClock.now < deadline { await Task.yield() }
+        #expect(await bell.waitingUnanswered == 1)
+        watch.sendEnded()
+        while ContinuousClock.now < deadline {
+            let waits = await bell.waitingUnanswered
+            if !held.isHeld && waits == 0 { break }
+            await Task.yield()
+        }
+        #expect(!held.isHeld, "given back for the straggler")
+        #expect(await bell.waitingUnanswered == 0, "no permit left to hand over: no ring taken")
         await bell.ring()
-        while await bell.kept == 0 && ContinuousClock.now < deadline { await Task.yield() }
-        #expect(await bell.kept == 1, "given back for the next slot that waits")
-        #expect(held.isHeld)
-        #expect(await bell.waitingUnanswered == 0, "one try per round")
+        #expect(await bell.kept == 1)
         watch.finish()
+    }
+
+    @Test("a free permit is taken without waiting; a slow round's wait for a waiting slot ends on one, on cancel and on close")
+    func tryAcquireAndWatch() async throws {
+        let permits = SlotPermits(1)
+        #expect(permits.tryAcquire())
+        #expect(!permits.tryAcquire(), "none free")
+        let watcher = Task { await permits.waitForWaiter() }
+        let slot = Task { await permits.acquire() }
+        #expect(await watcher.value, "a slot came to wait")
+        #expect(await permits.waitForWaiter(), "and still waits: true at once")
+        permits.release()
+        #expect(await slot.value)
+
+        let cancelled = Task { await permits.waitForWaiter() }
+        cancelled.cancel()
+        #expect(await cancelled.value == false)
+        let closing = Task { await permits.waitForWaiter() }
+        permits.close()
+        #expect(await closing.value == false)
+        #expect(!permits.tryAcquire(), "closed")
     }
 }

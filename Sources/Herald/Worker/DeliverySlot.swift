@@ -47,11 +47,21 @@ struct DeliverySlot: Sendable {
         var budgetBound = false
         var permit: HeldPermit?
         defer { permit?.release() }
+        // The doorbell wait the last round asked for, put off because its permit had gone (given back to
+        // stragglers or handed over): a slot without a permit must not take a ring, which only a slot that
+        // can lease may answer (the ring a slow round waits for would be lost in `acquire`).
+        var putOffWait: Duration?
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             // A turn to lease first (a spare slot waits here until a round straggles), then a connection:
             // a spare slot connects only once it is needed.
-            if permit?.isHeld != true {
+            if permit?.isHeld != true, permits.tryAcquire() {
+                // A free permit says nothing about new work: the wait the last round asked for still holds.
+                permit = HeldPermit(permits)
+            } else if permit?.isHeld != true {
                 permit = nil
+                // A permit given to a waiting slot comes from a straggling or slow round, for due work: lease
+                // at once.
+                putOffWait = nil
                 // Shutdown ends the wait: graceful, or cancelled (the grace ran out, or a caller cancelled the
                 // worker without a graceful shutdown); either way every slot stops, so all waits end.
                 let granted = await withTaskCancellationHandler {
@@ -68,6 +78,11 @@ struct DeliverySlot: Sendable {
                     break
                 }
                 permit = HeldPermit(permits)
+            }
+            if let wait = putOffWait {
+                putOffWait = nil
+                await waitForRing(upTo: wait)
+                continue
             }
             do {
                 if connection == nil || connection!.isClosed {
@@ -96,11 +111,7 @@ struct DeliverySlot: Sendable {
                     if let soonest = round.nextDue, round.waitingForBudget == 0 {
                         wait = min(wait, .milliseconds(max(5, Int(soonest.timeIntervalSince(now()) * 1000))))
                     }
-                    await withGracefulShutdownHandler {
-                        await doorbell.wait(upTo: wait)
-                    } onGracefulShutdown: {
-                        Task { await doorbell.close() }
-                    }
+                    if permit?.isHeld == true { await waitForRing(upTo: wait) } else { putOffWait = wait }
                 }
             } catch {
                 if Task.isCancelled { break }
@@ -122,6 +133,15 @@ struct DeliverySlot: Sendable {
             }
         }
         await connection?.close()
+    }
+
+    /// Waits for a ring, the poll, or shutdown.
+    private func waitForRing(upTo wait: Duration) async {
+        await withGracefulShutdownHandler {
+            await doorbell.wait(upTo: wait)
+        } onGracefulShutdown: {
+            Task { await doorbell.close() }
+        }
     }
 
     private func openSession() async throws -> PGConnection {

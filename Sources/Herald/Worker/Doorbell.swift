@@ -63,6 +63,27 @@ actor Doorbell {
         }
     }
 
+    /// Gives back a ring a slow round took but could not answer (no spare slot waits): it wakes a waiting
+    /// slot or is kept for the next, but does not go to another slow round, which could not answer it either
+    /// (one ring would use up every slow round's try). The round tries again once a slot waits for a permit.
+    func giveBack() {
+        if waiters.isEmpty {
+            pending = min(capacity, pending + 1)
+        } else {
+            waiters.removeFirst().resume()
+        }
+    }
+
+    /// The poll, for due work that no ring announces (a retry or a scheduled delivery falling due): when no
+    /// slot waits to lease, none keeps a ring and slow rounds hold every permit, one of them gets a ring.
+    /// Without it, such work waited for a slow round to end. Returns whether it rang.
+    @discardableResult
+    func pollSlowRounds() -> Bool {
+        guard waiters.isEmpty, pending == 0, !unanswered.isEmpty else { return false }
+        unanswered.removeFirst().continuation.resume(returning: true)
+        return true
+    }
+
     /// Wakes every waiting slot and keeps one ring for a busy one: after the listener reconnects
     /// (notifications may have been missed).
     func ringAll() {

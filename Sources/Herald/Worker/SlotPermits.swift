@@ -19,6 +19,9 @@ final class SlotPermits: Sendable {
         var available: Int
         var closed = false
         var waiters: [CheckedContinuation<Bool, Never>] = []
+        /// Slow rounds waiting for a slot to wait for a permit (``waitForWaiter()``).
+        var watchers: [(id: Int, continuation: CheckedContinuation<Bool, Never>)] = []
+        var nextWatcher = 0
     }
 
     private let state: Mutex<State>
@@ -30,16 +33,58 @@ final class SlotPermits: Sendable {
     /// Waits for a permit; false once ``close()`` was called (shutdown): the slot stops.
     func acquire() async -> Bool {
         await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-            let granted: Bool? = state.withLock { state in
-                if state.closed { return false }
+            let (granted, watchers): (Bool?, [(id: Int, continuation: CheckedContinuation<Bool, Never>)]) = state.withLock { state in
+                if state.closed { return (false, []) }
                 if state.available > 0 {
                     state.available -= 1
-                    return true
+                    return (true, [])
                 }
                 state.waiters.append(continuation)
-                return nil
+                // A slow round waiting for a slot to hand its permit to may now.
+                defer { state.watchers = [] }
+                return (nil, state.watchers)
             }
             if let granted { continuation.resume(returning: granted) }
+            for watcher in watchers { watcher.continuation.resume(returning: true) }
+        }
+    }
+
+    /// Takes a free permit if there is one, without waiting.
+    func tryAcquire() -> Bool {
+        state.withLock { state in
+            guard !state.closed, state.available > 0 else { return false }
+            state.available -= 1
+            return true
+        }
+    }
+
+    /// Waits until some slot waits for a permit: true (at once if one already does). False on ``close()`` or
+    /// when the calling task is cancelled.
+    ///
+    /// A slow round that found no spare slot to hand its permit to waits here before it tries again: a
+    /// ring it gave back stays kept, and the slot that comes to wait for a permit may take it this way.
+    func waitForWaiter() async -> Bool {
+        let id = state.withLock { state in
+            defer { state.nextWatcher += 1 }
+            return state.nextWatcher
+        }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+                let answer: Bool? = state.withLock { state in
+                    if state.closed { return false }
+                    if !state.waiters.isEmpty { return true }
+                    // Cancelled before the handler below could find it: never registered, never left behind.
+                    if Task.isCancelled { return false }
+                    state.watchers.append((id, continuation))
+                    return nil
+                }
+                if let answer { continuation.resume(returning: answer) }
+            }
+        } onCancel: {
+            let watcher = state.withLock { state in
+                state.watchers.firstIndex { $0.id == id }.map { state.watchers.remove(at: $0) }
+            }
+            watcher?.continuation.resume(returning: false)
         }
     }
 
@@ -73,12 +118,16 @@ final class SlotPermits: Sendable {
 
     /// Ends every wait with false, now and later.
     func close() {
-        let waiters = state.withLock { state in
+        let (waiters, watchers) = state.withLock { state in
             state.closed = true
-            defer { state.waiters = [] }
-            return state.waiters
+            defer {
+                state.waiters = []
+                state.watchers = []
+            }
+            return (state.waiters, state.watchers)
         }
         for waiter in waiters { waiter.resume(returning: false) }
+        for watcher in watchers { watcher.continuation.resume(returning: false) }
     }
 }
 
@@ -109,4 +158,7 @@ final class HeldPermit: Sendable {
     }
 
     var isHeld: Bool { held.withLock { $0 } }
+
+    /// Waits until some slot waits for a permit (``SlotPermits/waitForWaiter()``).
+    func spareWaits() async -> Bool { await permits.waitForWaiter() }
 }

@@ -12,8 +12,10 @@ internal import Synchronization
 /// head-of-line probe against an endpoint answering after 1 s (docs/flow_control.md). So a round still
 /// waiting for sends `slow.delay` after they started takes a ring that no waiting slot took (``Doorbell/takeUnanswered()``)
 /// and hands its permit straight to a spare slot waiting for one, which leases at once. Only a ring moves a
-/// permit this way: a slow round with no new work queued keeps its permit, and with no spare slot free it
-/// gives the ring back. The slow endpoint's own rows gain nothing: its window is what bounds them.
+/// permit this way: a slow round with no new work queued keeps its permit. With no spare slot free it gives
+/// the ring back (kept for the next slot that waits to lease, not passed to another slow round, which could
+/// not answer it either) and tries again once a slot waits for a permit. The poll rings slow rounds too
+/// (``Doorbell/pollSlowRounds()``), for due work no ring announces. The slow endpoint's own rows gain nothing: its window is what bounds them.
 final class StragglerWatch: Sendable {
     /// The pure rule.
     enum Rule {
@@ -34,6 +36,8 @@ final class StragglerWatch: Sendable {
         var slowTask: Task<Void, Never>?
     }
 
+    private enum HandOver { case handed, noPermit, noSpare }
+
     private let total: Int
     private let delay: Duration
     private let permit: HeldPermit
@@ -48,11 +52,27 @@ final class StragglerWatch: Sendable {
         guard let slow else { return }
         let task = Task { [self] in
             try? await Task.sleep(for: slow.delay)
-            guard !Task.isCancelled, await slow.doorbell.takeUnanswered() else { return }
-            // Checked under the lock that `finish()` takes: no hand-over after the round.
-            let handed = self.state.withLock { state in !state.finished && permit.handOver() }
-            // Nobody to lease for the ring: it goes back, for the next slot that waits or another slow round.
-            if !handed { await slow.doorbell.ring() }
+            while !Task.isCancelled, await slow.doorbell.takeUnanswered() {
+                // Checked under the lock that `finish()` and the straggler timer take: no hand-over after the
+                // round, nor of a permit already given back.
+                let outcome: HandOver = self.state.withLock { state in
+                    if state.finished || !permit.isHeld { return .noPermit }
+                    return permit.handOver() ? .handed : .noSpare
+                }
+                switch outcome {
+                case .handed:
+                    return
+                case .noPermit:
+                    // Another slow round may still hold one.
+                    await slow.doorbell.ring()
+                    return
+                case .noSpare:
+                    // Kept for the next slot that waits to lease; this round tries again once a slot waits
+                    // for a permit, unless that slot took the ring first.
+                    await slow.doorbell.giveBack()
+                    guard await permit.spareWaits() else { return }
+                }
+            }
         }
         state.withLock { state in
             // `finish()` may already have run.
@@ -68,7 +88,12 @@ final class StragglerWatch: Sendable {
             state.timer = Task { [self] in
                 try? await Task.sleep(for: delay)
                 // Checked and released under the lock that `finish()` takes: no release after the round.
-                self.state.withLock { state in if !state.finished { permit.release() } }
+                self.state.withLock { state in
+                    guard !state.finished else { return }
+                    permit.release()
+                    // No permit left to hand over for a ring.
+                    state.slowTask?.cancel()
+                }
             }
         }
     }
