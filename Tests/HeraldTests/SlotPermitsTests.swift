@@ -149,6 +149,9 @@ struct SlotPermitsTests {
 
         // A slot comes to wait for a permit: the round that gave the ring back takes it again and hands over.
         let spare = Task { await permits.acquire() }
+        while first.isHeld && second.isHeld && ContinuousClock.now < deadline { await Task.yield() }
+        // Never handed over: end the spare's wait (false) instead of awaiting it forever.
+        if first.isHeld && second.isHeld { permits.close() }
         #expect(await spare.value, "the spare slot got a permit for the kept ring")
         #expect(first.isHeld != second.isHeld, "exactly one round handed its permit over")
         #expect(await bell.kept == 0)
@@ -189,7 +192,13 @@ struct SlotPermitsTests {
         #expect(!permits.tryAcquire(), "none free")
         let watcher = Task { await permits.waitForWaiter() }
         let slot = Task { await permits.acquire() }
+        // Never woken: end the waits (false) instead of awaiting them forever.
+        let watchdog = Task {
+            try? await Task.sleep(for: .seconds(10))
+            if !Task.isCancelled { permits.close() }
+        }
         #expect(await watcher.value, "a slot came to wait")
+        watchdog.cancel()
         #expect(await permits.waitForWaiter(), "and still waits: true at once")
         permits.release()
         #expect(await slot.value)

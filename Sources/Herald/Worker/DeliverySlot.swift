@@ -54,30 +54,32 @@ struct DeliverySlot: Sendable {
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             // A turn to lease first (a spare slot waits here until a round straggles), then a connection:
             // a spare slot connects only once it is needed.
-            if permit?.isHeld != true, permits.tryAcquire() {
-                // A free permit says nothing about new work: the wait the last round asked for still holds.
-                permit = HeldPermit(permits)
-            } else if permit?.isHeld != true {
-                permit = nil
-                // A permit given to a waiting slot comes from a straggling or slow round, for due work: lease
-                // at once.
-                putOffWait = nil
-                // Shutdown ends the wait: graceful, or cancelled (the grace ran out, or a caller cancelled the
-                // worker without a graceful shutdown); either way every slot stops, so all waits end.
-                let granted = await withTaskCancellationHandler {
-                    await withGracefulShutdownHandler {
-                        await permits.acquire()
-                    } onGracefulShutdown: {
+            if permit?.isHeld != true {
+                if permits.tryAcquire() {
+                    // A free permit says nothing about new work: the wait the last round asked for still holds.
+                    permit = HeldPermit(permits)
+                } else {
+                    permit = nil
+                    // A permit given to a waiting slot comes from a straggling or slow round, for due work:
+                    // lease at once.
+                    putOffWait = nil
+                    // Shutdown ends the wait: graceful, or cancelled (the grace ran out, or a caller cancelled
+                    // the worker without a graceful shutdown); either way every slot stops, so all waits end.
+                    let granted = await withTaskCancellationHandler {
+                        await withGracefulShutdownHandler {
+                            await permits.acquire()
+                        } onGracefulShutdown: {
+                            permits.close()
+                        }
+                    } onCancel: {
                         permits.close()
                     }
-                } onCancel: {
-                    permits.close()
+                    guard granted, !Task.isShuttingDownGracefully, !Task.isCancelled else {
+                        if granted { permits.release() }
+                        break
+                    }
+                    permit = HeldPermit(permits)
                 }
-                guard granted, !Task.isShuttingDownGracefully, !Task.isCancelled else {
-                    if granted { permits.release() }
-                    break
-                }
-                permit = HeldPermit(permits)
             }
             if let wait = putOffWait {
                 putOffWait = nil

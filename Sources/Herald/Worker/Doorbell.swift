@@ -53,10 +53,7 @@ actor Doorbell {
 
     /// Wakes up to `count` waiting slots (the longest waiting first); rings beyond them are kept.
     func ring(_ count: Int = 1) {
-        let woken = waiters.prefix(max(0, count))
-        waiters.removeFirst(woken.count)
-        pending = min(capacity, pending + max(0, count) - woken.count)
-        for waiter in woken { waiter.resume() }
+        wakeOrKeep(count)
         while pending > 0, !unanswered.isEmpty {
             pending -= 1
             unanswered.removeFirst().continuation.resume(returning: true)
@@ -67,11 +64,15 @@ actor Doorbell {
     /// slot or is kept for the next, but does not go to another slow round, which could not answer it either
     /// (one ring would use up every slow round's try). The round tries again once a slot waits for a permit.
     func giveBack() {
-        if waiters.isEmpty {
-            pending = min(capacity, pending + 1)
-        } else {
-            waiters.removeFirst().resume()
-        }
+        wakeOrKeep(1)
+    }
+
+    /// Wakes up to `count` waiting slots, the longest waiting first, and keeps the rest of the rings.
+    private func wakeOrKeep(_ count: Int) {
+        let woken = waiters.prefix(max(0, count))
+        waiters.removeFirst(woken.count)
+        pending = min(capacity, pending + max(0, count) - woken.count)
+        for waiter in woken { waiter.resume() }
     }
 
     /// The poll, for due work that no ring announces (a retry or a scheduled delivery falling due): when no

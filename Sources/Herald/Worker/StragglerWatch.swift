@@ -15,7 +15,8 @@ internal import Synchronization
 /// permit this way: a slow round with no new work queued keeps its permit. With no spare slot free it gives
 /// the ring back (kept for the next slot that waits to lease, not passed to another slow round, which could
 /// not answer it either) and tries again once a slot waits for a permit. The poll rings slow rounds too
-/// (``Doorbell/pollSlowRounds()``), for due work no ring announces. The slow endpoint's own rows gain nothing: its window is what bounds them.
+/// (``Doorbell/pollSlowRounds()``), for due work no ring announces. The slow endpoint's own rows gain
+/// nothing: its window is what bounds them.
 final class StragglerWatch: Sendable {
     /// The pure rule.
     enum Rule {
