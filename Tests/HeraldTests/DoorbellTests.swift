@@ -93,7 +93,7 @@ struct DoorbellTests {
         for task in tasks { await task.value }
     }
 
-    @Test("a slow round takes only a ring no waiting slot took, once; cancellation and close end its wait with false")
+    @Test("a slow round takes only a ring no waiting slot took, once; cancellation and close end its wait")
     func unanswered() async {
         let bell = Doorbell()
         let slot = Task { await bell.wait(upTo: .seconds(60)) }
@@ -104,17 +104,17 @@ struct DoorbellTests {
         await slot.value
         #expect(await bell.waitingUnanswered == 1, "the waiting slot answered that ring: the round still waits")
         await bell.ring()
-        #expect(await round.value, "nobody waited: the round took the ring")
+        #expect(await round.value == .rung, "nobody waited: the round took the ring")
         #expect(await bell.kept == 0, "taken, not kept as well")
 
         await bell.ring()
-        #expect(await bell.takeUnanswered(), "a ring kept earlier is taken at once")
+        #expect(await bell.takeUnanswered() == .rung, "a ring kept earlier is taken at once")
         #expect(await bell.kept == 0)
 
         let cancelled = Task { await bell.takeUnanswered() }
         #expect(await eventually { await bell.waitingUnanswered == 1 })
         cancelled.cancel()
-        #expect(await cancelled.value == false)
+        #expect(await cancelled.value == .ended)
         #expect(await eventually { await bell.waitingUnanswered == 0 })
         await bell.ring()
         #expect(await bell.kept == 1, "the cancelled round took nothing")
@@ -123,8 +123,8 @@ struct DoorbellTests {
         let closing = Task { await bell.takeUnanswered() }
         #expect(await eventually { await bell.waitingUnanswered == 1 })
         await bell.close()
-        #expect(await closing.value == false)
-        #expect(await bell.takeUnanswered() == false)
+        #expect(await closing.value == .ended)
+        #expect(await bell.takeUnanswered() == .ended)
     }
 
     @Test("a ring given back wakes a waiting slot or is kept, never passed to another slow round; the poll rings a slow round only when no slot waits or keeps a ring")
@@ -151,7 +151,7 @@ struct DoorbellTests {
         #expect(polled, "no slot waits, none kept: a slow round gets the poll's ring")
         // Not rung: end the round's wait (false) instead of awaiting it forever.
         if !polled { await bell.close() }
-        #expect(await round.value)
+        #expect(await round.value == .polled, "told apart from a ring: nobody keeps it if no spare slot answers")
         #expect(await bell.pollSlowRounds() == false, "no slow round waits")
         #expect(await bell.kept == 0, "the poll keeps nothing")
     }

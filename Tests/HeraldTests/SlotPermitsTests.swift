@@ -137,14 +137,18 @@ struct SlotPermitsTests {
         #expect(await permits.acquire())
         #expect(await permits.acquire())
         let (first, second) = (HeldPermit(permits), HeldPermit(permits))
-        let one = StragglerWatch(total: 16, delay: .seconds(3600), permit: first, slow: (.milliseconds(1), bell))
-        let two = StragglerWatch(total: 16, delay: .seconds(3600), permit: second, slow: (.milliseconds(1), bell))
         let deadline = ContinuousClock.now + .seconds(10)
+        // One after the other, so that the first waits longest and takes the ring.
+        let one = StragglerWatch(total: 16, delay: .seconds(3600), permit: first, slow: (.milliseconds(1), bell))
+        while await bell.waitingUnanswered < 1 && ContinuousClock.now < deadline { await Task.yield() }
+        let two = StragglerWatch(total: 16, delay: .seconds(3600), permit: second, slow: (.milliseconds(1), bell))
         while await bell.waitingUnanswered < 2 && ContinuousClock.now < deadline { await Task.yield() }
         await bell.ring()
         while await bell.kept == 0 && ContinuousClock.now < deadline { await Task.yield() }
         #expect(await bell.kept == 1, "given back for the next slot that waits")
         #expect(await bell.waitingUnanswered == 1, "the other slow round still waits: the ring was not passed on")
+        while permits.watching == 0 && ContinuousClock.now < deadline { await Task.yield() }
+        #expect(permits.watching == 1, "the round that gave it back waits for a slot to wait for a permit")
         #expect(first.isHeld && second.isHeld)
 
         // A slot comes to wait for a permit: the round that gave the ring back takes it again and hands over.
@@ -153,13 +157,57 @@ struct SlotPermitsTests {
         // Never handed over: end the spare's wait (false) instead of awaiting it forever.
         if first.isHeld && second.isHeld { permits.close() }
         #expect(await spare.value, "the spare slot got a permit for the kept ring")
-        #expect(first.isHeld != second.isHeld, "exactly one round handed its permit over")
+        #expect(!first.isHeld && second.isHeld, "the round that took the ring and gave it back handed its permit over")
         #expect(await bell.kept == 0)
         #expect(await bell.waitingUnanswered == 1, "the other round still waits for a ring")
         one.finish()
         two.finish()
         while await bell.waitingUnanswered > 0 && ContinuousClock.now < deadline { await Task.yield() }
         #expect(await bell.waitingUnanswered == 0, "finished rounds wait for nothing")
+    }
+
+    @Test("the poll's ring moves a permit only to a spare slot waiting for one; unanswered, it is dropped, not kept")
+    func pollWithAndWithoutSpare() async throws {
+        let bell = Doorbell()
+        let permits = SlotPermits(1)
+        #expect(await permits.acquire())
+        let held = HeldPermit(permits)
+        let watch = StragglerWatch(total: 16, delay: .seconds(3600), permit: held, slow: (.milliseconds(1), bell))
+        let deadline = ContinuousClock.now + .seconds(10)
+        while await bell.waitingUnanswered == 0 && ContinuousClock.now < deadline { await Task.yield() }
+        #expect(await bell.pollSlowRounds(), "no slot waits or keeps a ring: the slow round is polled")
+        // No spare slot waits for a permit (the worker would not have polled; here a race lost it): the round
+        // keeps its permit, keeps no ring and waits for the next.
+        while await bell.waitingUnanswered == 0 && ContinuousClock.now < deadline { await Task.yield() }
+        #expect(await bell.waitingUnanswered == 1, "back to waiting for a ring")
+        #expect(await bell.kept == 0, "the poll is not kept: the next slot to finish a round would lease for nothing")
+        #expect(permits.watching == 0, "nor does the round wait for a spare slot for it")
+        #expect(held.isHeld)
+
+        let spare = Task { await permits.acquire() }
+        while permits.waiting == 0 && ContinuousClock.now < deadline { await Task.yield() }
+        #expect(await bell.pollSlowRounds())
+        while held.isHeld && ContinuousClock.now < deadline { await Task.yield() }
+        // Never handed over: end the spare's wait (false) instead of awaiting it forever.
+        if held.isHeld { permits.close() }
+        #expect(await spare.value, "a spare slot waited: the poll handed it the permit")
+        #expect(!held.isHeld)
+        #expect(await bell.kept == 0)
+        watch.finish()
+    }
+
+    @Test("a wait put off without a permit is made after a free permit, dropped after a handed one")
+    func putOffWait() {
+        var putOff = PutOffWait()
+        #expect(putOff.roundAsks(toWait: .seconds(1), holdsPermit: true) == .seconds(1), "with its permit the slot waits now")
+        #expect(putOff.wait == nil)
+        #expect(putOff.roundAsks(toWait: .milliseconds(300), holdsPermit: false) == nil, "without, it takes no ring")
+        #expect(putOff.wait == .milliseconds(300))
+        #expect(putOff.gotPermit(handed: false) == .milliseconds(300), "a free permit says nothing of new work")
+        #expect(putOff.gotPermit(handed: false) == nil, "made once")
+        _ = putOff.roundAsks(toWait: .milliseconds(300), holdsPermit: false)
+        #expect(putOff.gotPermit(handed: true) == nil, "a permit handed over is for due work: lease at once")
+        #expect(putOff.wait == nil)
     }
 
     @Test("a round whose permit the straggler timer gave back stops waiting for rings")

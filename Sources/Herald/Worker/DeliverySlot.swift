@@ -47,22 +47,18 @@ struct DeliverySlot: Sendable {
         var budgetBound = false
         var permit: HeldPermit?
         defer { permit?.release() }
-        // The doorbell wait the last round asked for, put off because its permit had gone (given back to
-        // stragglers or handed over): a slot without a permit must not take a ring, which only a slot that
-        // can lease may answer (the ring a slow round waits for would be lost in `acquire`).
-        var putOffWait: Duration?
+        // The doorbell wait the last round asked for, put off while its permit is gone (``PutOffWait``).
+        var putOff = PutOffWait()
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             // A turn to lease first (a spare slot waits here until a round straggles), then a connection:
             // a spare slot connects only once it is needed.
+            var waitFirst: Duration?
             if permit?.isHeld != true {
                 if permits.tryAcquire() {
-                    // A free permit says nothing about new work: the wait the last round asked for still holds.
                     permit = HeldPermit(permits)
+                    waitFirst = putOff.gotPermit(handed: false)
                 } else {
                     permit = nil
-                    // A permit given to a waiting slot comes from a straggling or slow round, for due work:
-                    // lease at once.
-                    putOffWait = nil
                     // Shutdown ends the wait: graceful, or cancelled (the grace ran out, or a caller cancelled
                     // the worker without a graceful shutdown); either way every slot stops, so all waits end.
                     let granted = await withTaskCancellationHandler {
@@ -79,10 +75,10 @@ struct DeliverySlot: Sendable {
                         break
                     }
                     permit = HeldPermit(permits)
+                    waitFirst = putOff.gotPermit(handed: true)
                 }
             }
-            if let wait = putOffWait {
-                putOffWait = nil
+            if let wait = waitFirst {
                 await waitForRing(upTo: wait)
                 continue
             }
@@ -113,7 +109,7 @@ struct DeliverySlot: Sendable {
                     if let soonest = round.nextDue, round.waitingForBudget == 0 {
                         wait = min(wait, .milliseconds(max(5, Int(soonest.timeIntervalSince(now()) * 1000))))
                     }
-                    if permit?.isHeld == true { await waitForRing(upTo: wait) } else { putOffWait = wait }
+                    if let ringWait = putOff.roundAsks(toWait: wait, holdsPermit: permit?.isHeld == true) { await waitForRing(upTo: ringWait) }
                 }
             } catch {
                 if Task.isCancelled { break }

@@ -34,8 +34,19 @@ actor Doorbell {
     private var waiters: [Waiter] = []
     /// Slots backing off after an error: only ``close()`` or their timeout ends their wait.
     private var pausing: [Waiter] = []
+    /// What a slow round waiting in ``takeUnanswered()`` got.
+    enum SlowRing: Equatable {
+        /// A ring no waiting slot took: new work is queued.
+        case rung
+        /// The poll's: work may have fallen due (a retry), or not. Unlike a ring, nobody keeps it when no
+        /// spare slot is there to lease for it.
+        case polled
+        /// ``close()``, or the round's wait was cancelled.
+        case ended
+    }
+
     /// Slow rounds waiting for a ring no slot is there to take (``takeUnanswered()``), oldest first.
-    private var unanswered: [(id: Int, continuation: CheckedContinuation<Bool, Never>)] = []
+    private var unanswered: [(id: Int, continuation: CheckedContinuation<SlowRing, Never>)] = []
     private var nextWaiter = 0
 
     init(capacity: Int = 1024) {
@@ -56,7 +67,7 @@ actor Doorbell {
         wakeOrKeep(count)
         while pending > 0, !unanswered.isEmpty {
             pending -= 1
-            unanswered.removeFirst().continuation.resume(returning: true)
+            unanswered.removeFirst().continuation.resume(returning: .rung)
         }
     }
 
@@ -76,12 +87,14 @@ actor Doorbell {
     }
 
     /// The poll, for due work that no ring announces (a retry or a scheduled delivery falling due): when no
-    /// slot waits to lease, none keeps a ring and slow rounds hold every permit, one of them gets a ring.
-    /// Without it, such work waited for a slow round to end. Returns whether it rang.
+    /// slot waits to lease, none keeps a ring and slow rounds hold every permit, one of them gets the poll
+    /// (``SlowRing/polled``). Without it, such work waited for a slow round to end. The caller polls only
+    /// while a spare slot waits for a permit: with none, the round could hand over nothing. Returns whether
+    /// it rang.
     @discardableResult
     func pollSlowRounds() -> Bool {
         guard waiters.isEmpty, pending == 0, !unanswered.isEmpty else { return false }
-        unanswered.removeFirst().continuation.resume(returning: true)
+        unanswered.removeFirst().continuation.resume(returning: .polled)
         return true
     }
 
@@ -100,26 +113,27 @@ actor Doorbell {
         for waiter in all { waiter.resume() }
         let slow = unanswered
         unanswered.removeAll()
-        for round in slow { round.continuation.resume(returning: false) }
+        for round in slow { round.continuation.resume(returning: .ended) }
     }
 
-    /// Waits for a ring that no slot was waiting to take, and takes it: true. False on ``close()`` or when
-    /// the calling task is cancelled (its round ended first).
+    /// Waits for a ring that no slot was waiting to take, and takes it (``SlowRing/rung``), or for the
+    /// poll (``SlowRing/polled``). ``SlowRing/ended`` on ``close()`` or when the calling task is cancelled
+    /// (its round ended first).
     ///
     /// A round that has waited long for its sends (``StragglerWatch``) calls this: a ring kept while every
     /// slot is in a round means new work is queued and nobody is there to lease it, so the round hands its
     /// permit to a spare slot, which leases at once: the ring is answered by that lease, not kept for later.
-    func takeUnanswered() async -> Bool {
+    func takeUnanswered() async -> SlowRing {
         let id = nextWaiter
         nextWaiter += 1
         return await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            await withCheckedContinuation { (continuation: CheckedContinuation<SlowRing, Never>) in
                 // Cancelled before the handler below could find it: never registered, so never left behind.
                 if closed || Task.isCancelled {
-                    continuation.resume(returning: false)
+                    continuation.resume(returning: .ended)
                 } else if pending > 0 {
                     pending -= 1
-                    continuation.resume(returning: true)
+                    continuation.resume(returning: .rung)
                 } else {
                     unanswered.append((id, continuation))
                 }
@@ -134,7 +148,7 @@ actor Doorbell {
 
     private func dropUnanswered(_ id: Int) {
         guard let index = unanswered.firstIndex(where: { $0.id == id }) else { return }
-        unanswered.remove(at: index).continuation.resume(returning: false)
+        unanswered.remove(at: index).continuation.resume(returning: .ended)
     }
 
     /// Takes a kept ring at once if there is one; otherwise waits for a ring that picks this slot, or

@@ -113,8 +113,11 @@ final class SlotPermits: Sendable {
     /// Permits free right now (tests).
     var available: Int { state.withLock { $0.available } }
 
-    /// Slots waiting for a permit right now (tests).
+    /// Slots waiting for a permit right now: the poll rings slow rounds only while one does (``Worker``).
     var waiting: Int { state.withLock { $0.waiters.count } }
+
+    /// Slow rounds waiting in ``waitForWaiter()`` right now (tests).
+    var watching: Int { state.withLock { $0.watchers.count } }
 
     /// Ends every wait with false, now and later.
     func close() {

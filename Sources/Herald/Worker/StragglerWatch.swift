@@ -15,7 +15,8 @@ internal import Synchronization
 /// permit this way: a slow round with no new work queued keeps its permit. With no spare slot free it gives
 /// the ring back (kept for the next slot that waits to lease, not passed to another slow round, which could
 /// not answer it either) and tries again once a slot waits for a permit. The poll rings slow rounds too
-/// (``Doorbell/pollSlowRounds()``), for due work no ring announces. The slow endpoint's own rows gain
+/// (``Doorbell/pollSlowRounds()``), for due work no ring announces, but only while a spare slot waits for a
+/// permit, and a poll no spare slot answers is dropped, not kept. The slow endpoint's own rows gain
 /// nothing: its window is what bounds them.
 final class StragglerWatch: Sendable {
     /// The pure rule.
@@ -53,25 +54,33 @@ final class StragglerWatch: Sendable {
         guard let slow else { return }
         let task = Task { [self] in
             try? await Task.sleep(for: slow.delay)
-            while !Task.isCancelled, await slow.doorbell.takeUnanswered() {
+            while !Task.isCancelled {
+                let ring = await slow.doorbell.takeUnanswered()
+                if ring == .ended { return }
                 // Checked under the lock that `finish()` and the straggler timer take: no hand-over after the
                 // round, nor of a permit already given back.
                 let outcome: HandOver = self.state.withLock { state in
                     if state.finished || !permit.isHeld { return .noPermit }
                     return permit.handOver() ? .handed : .noSpare
                 }
-                switch outcome {
-                case .handed:
+                switch (outcome, ring) {
+                case (.handed, _):
                     return
-                case .noPermit:
+                case (.noPermit, .rung):
                     // Another slow round may still hold one.
                     await slow.doorbell.ring()
                     return
-                case .noSpare:
+                case (.noPermit, _):
+                    return
+                case (.noSpare, .rung):
                     // Kept for the next slot that waits to lease; this round tries again once a slot waits
                     // for a permit, unless that slot took the ring first.
                     await slow.doorbell.giveBack()
                     guard await permit.spareWaits() else { return }
+                case (.noSpare, _):
+                    // The poll's, and the spare slot it was for got a permit some other way: nothing to keep
+                    // (kept, it would make the next slot lease when no work may be due).
+                    continue
                 }
             }
         }

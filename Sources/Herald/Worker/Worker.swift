@@ -95,20 +95,21 @@ public struct Worker: Service, CustomStringConvertible {
                     interval: configuration.sealInterval, logger: logger)
                 group.addTask { await cancelWhenGracefulShutdown { await sealing.run() } }
             }
+            let permits = SlotPermits(configuration.concurrency)
             if configuration.spareSlots > 0 {
                 // Due work no ring announces (a retry falling due) while slow rounds hold every permit and no
                 // slot is idle to poll: a slow round hands its permit to a spare slot for it (``Doorbell``).
+                // Only while a spare slot waits for a permit: otherwise the round could hand over nothing.
                 let interval = configuration.pollInterval
                 group.addTask {
                     await cancelWhenGracefulShutdown {
                         while !Task.isCancelled {
                             try? await Task.sleep(for: interval)
-                            await doorbell.pollSlowRounds()
+                            if permits.waiting > 0 { await doorbell.pollSlowRounds() }
                         }
                     }
                 }
             }
-            let permits = SlotPermits(configuration.concurrency)
             for index in 0..<(configuration.concurrency + configuration.spareSlots) {
                 let slot = DeliverySlot(
                     index: index, configuration: configuration, http: http, doorbell: doorbell, logger: logger, metrics: metrics, journal: journal,
