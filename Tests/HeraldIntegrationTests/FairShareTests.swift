@@ -152,6 +152,35 @@ struct FairShareTests {
         await conn.close()
     }
 
+    /// Due keys few and far between among more keys than one search visits (32): the places left over
+    /// after the shares go to the first key found, but the next search must still start after the last key
+    /// served, not go back to that first key. 0029 went back, so the walk crept one due key a search: with
+    /// six due keys eleven apart, the last was first served on the fourth search.
+    @Test("6 due keys among 66, more than one search visits: each is served within 3 searches")
+    func extraPlacesDoNotHoldTheWalkBack() async throws {
+        let (schema, conn) = try await pg.migratedSchema("fair")
+        try await conn.enqueueMany(schema: schema, url: "http://127.0.0.1:9/backlog", count: 50)
+        let due = (1...66).filter { $0 % 11 == 0 }.map { "http://127.0.0.1:9/k\($0)" }
+        for n in 1...66 { try await conn.enqueueMany(schema: schema, url: "http://127.0.0.1:9/k\(n)", count: n % 11 == 0 ? 20 : 1) }
+        let dueArray = "{" + due.joined(separator: ",") + "}"
+        try await conn.query(
+            """
+            UPDATE \(unescaped: schema).deliveries d SET next_attempt_at = now() + interval '1 hour'
+            FROM \(unescaped: schema).endpoints e
+            WHERE e.id = d.endpoint_id AND e.url LIKE '%/k%' AND NOT (e.url = ANY (\(dueArray)::text[]))
+            """)
+        var firstServed: [String: Int] = [:]
+        for round in 1...4 {
+            let urls = try await search(conn, schema, skipping: "http://127.0.0.1:9/backlog", need: 8)
+            #expect(urls.count == 8, "\(urls)")
+            #expect(Set(urls).isSubset(of: due), "only due rows: \(urls)")
+            for url in Set(urls) where firstServed[url] == nil { firstServed[url] = round }
+        }
+        #expect(Set(firstServed.keys) == Set(due), "every due key served in 4 searches: \(firstServed)")
+        for (url, round) in firstServed { #expect(round <= 3, "\(url) first served on search \(round): \(firstServed)") }
+        await conn.close()
+    }
+
     /// A key gets no more rows than its window, as delivery_lease computes it: rows past it could not be sent
     /// by this lease and would be held, locked, until its round ends. The worker's own cap and threshold
     /// count (0026 judged a key's window only from what its rows show, and gave an even share).
