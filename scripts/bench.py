@@ -9,6 +9,7 @@ docs/benchmarks.md (between its bench markers). Usage: scripts/bench.py [--quick
 publish-only / pooler-only / api-only / large-only / steady-only / slow-only / slots-only: section 6 (publish and fan-out) /
 7 (through PgBouncer) / 8 (publish through `herald serve`, needs wrk) / 9 (large bodies, peak RSS) / 3b (steady state) /
 4 (slow endpoints) / 4b (many slots), merged into the last full run's JSON; several flags run several;
+coalescing-only: section 3b's A/B of --wakeup-coalescing 5ms / 10ms (after --steady-only, which drops it);
 --api-seconds=N: section 8's windows, default 10).
 """
 import json
@@ -377,6 +378,29 @@ def steady_enqueue_only(seconds=10):
     return {"enqueued_per_s": round(tps, 1), "machine_cpu_ms_per_enqueue": round(1000 * (machine_busy() - busy0) / (tps * seconds), 3)}
 
 
+def coalescing_ab(values=("5ms", "10ms"), pairs=4):
+    """Section 3b's A/B of --wakeup-coalescing: steady_max with each value in turn, `pairs` times (interleaved,
+    since this machine's speed drifts over minutes); the default worker otherwise."""
+    runs = {v: [] for v in values}
+    saved = os.environ.get("HERALD_WAKEUP_COALESCING")
+    try:
+        for _ in range(pairs):
+            for v in values:
+                os.environ["HERALD_WAKEUP_COALESCING"] = v
+                runs[v].append(steady_max())
+                print("steady coalescing", v, runs[v][-1], flush=True)
+    finally:
+        if saved is None:
+            os.environ.pop("HERALD_WAKEUP_COALESCING", None)
+        else:
+            os.environ["HERALD_WAKEUP_COALESCING"] = saved
+    ahead = sum(1 for i in range(pairs) if runs[values[1]][i]["rate"] > runs[values[0]][i]["rate"])
+    return {"pairs": pairs, "second_ahead_in": ahead,
+            "rows": [{"coalescing": v, "rate": statistics.median(r["rate"] for r in runs[v]), "rates": [r["rate"] for r in runs[v]],
+                      "machine_cpu_ms_per_delivery": statistics.median(r["machine_cpu_ms_per_delivery"] for r in runs[v])}
+                     for v in values]}
+
+
 def arrivals_by_creation(log, after_id=0):
     """Per delivery with an id above `after_id` (the warm-up rows, queued before the workers started, are
     not latencies): (created_at in ns, first request's arrival at the receiver minus created_at in ms)."""
@@ -610,6 +634,14 @@ def render_steady(st, drain=(), cores=os.cpu_count()):
                         f"{defaults['machine_cpu_ms_per_delivery']:.3f} ms) and the machine's {cores} cores allow at most about "
                         f"**{1000 * cores / both:,.0f} enqueued and delivered per second**, whatever the worker does: the "
                         "ceiling the sustained figure above is measured against.")
+    if "coalescing" in st:
+        c = st["coalescing"]
+        first, second = c["rows"][0]["coalescing"], c["rows"][1]["coalescing"]
+        out += ["", f"`--wakeup-coalescing`, flat out as above, {c['pairs']} interleaved pairs (`scripts/bench.py --coalescing-only`, "
+                f"{c.get('date', '')}); {second} sustained more in {c['second_ahead_in']} of {c['pairs']} pairs:", "",
+                "| `--wakeup-coalescing` | sustained/s (median) | runs | machine CPU ms/delivery (median) |", "|---|---|---|---|"]
+        for r in c["rows"]:
+            out.append(f"| {r['coalescing']} | {r['rate']:,.0f} | {', '.join(f'{x:,.0f}' for x in r['rates'])} | {r['machine_cpu_ms_per_delivery']:.3f} |")
     half = next(r for r in st["points"] if r["share"] == 0.5)
     verdict = lambda ok: "met" if ok else "**missed**"
     out += ["", "| target (issue #15) | result |", "|---|---|",
@@ -1013,6 +1045,7 @@ def main():
     print("latency at half the drain maximum", results["latency_at_half_drain_max"], flush=True)
     # 3b. Steady state: eight producers, one enqueue per transaction.
     results["steady"] = steady_scenarios()
+    results["steady"]["coalescing"] = coalescing_ab()
     # 4. Slow endpoints.
     results["slow"] = slow_scenarios()
     results["many_slots"] = many_slots_scenarios()
@@ -1039,7 +1072,7 @@ def main():
 
 
 if __name__ == "__main__":
-    if any(f in sys.argv for f in ("--publish-only", "--pooler-only", "--api-only", "--large-only", "--steady-only", "--slots-only", "--slow-only")):
+    if any(f in sys.argv for f in ("--publish-only", "--pooler-only", "--api-only", "--large-only", "--steady-only", "--slots-only", "--slow-only", "--coalescing-only")):
         # The sections named by the flags alone, merged into the last full run's figures.
         sh(os.path.join(ROOT, "scripts", "dev-postgres.sh"), "start")
         path = os.path.join(ROOT, "docs", "benchmarks.json")
@@ -1057,6 +1090,8 @@ if __name__ == "__main__":
             kept["large"] = dict(large_body_scenarios(), **stamp)
         if "--steady-only" in sys.argv:
             kept["steady"] = dict(steady_scenarios(), **stamp)
+        if "--coalescing-only" in sys.argv:
+            kept["steady"]["coalescing"] = dict(coalescing_ab(), **stamp)
         if "--slow-only" in sys.argv:
             kept["slow"] = [dict(r, **stamp) for r in slow_scenarios()]
         if "--slots-only" in sys.argv:
