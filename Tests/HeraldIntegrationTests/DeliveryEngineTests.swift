@@ -138,16 +138,17 @@ struct DeliveryEngineTests {
         let (schema, conn) = try await pg.migratedSchema()
         let body = "{\"survive\": true}"
         let id = try await enqueue(conn, schema: schema, url: receiver.url("/slow"), body: body)
-        // A 4 s request timeout: the kill lands before the held send times out (it would then be recorded
-        // as a timeout rather than stay interrupted); the next worker waits 4 s + 10 s after it.
-        let first = try HeraldProcess.worker(pg, schema: schema, ["--request-timeout", "4s"])
+        // A 10 s request timeout: the kill lands before the held send times out (it would then be recorded
+        // as a timeout rather than stay interrupted); the next worker waits 10 s + 10 s after it. 4 s was
+        // too short on a loaded CI machine: the kill came after the timeout and the attempt read `retry`.
+        let first = try HeraldProcess.worker(pg, schema: schema, ["--request-timeout", "10s"])
         try await Wait.until("the receiver to hold the first send") { receiver.heldCount == 1 }
         // The lease is held across the send: the row is locked, and stays pending.
         #expect(try await state(conn, schema: schema, id: id) == "pending")
         first.signal(SIGKILL)
         _ = try await first.waitForExit()
-        let second = try HeraldProcess.worker(pg, schema: schema, ["--request-timeout", "4s"])
-        try await Wait.until("delivered by the second worker", timeout: .seconds(30)) { try await state(conn, schema: schema, id: id) == "delivered" }
+        let second = try HeraldProcess.worker(pg, schema: schema, ["--request-timeout", "10s"])
+        try await Wait.until("delivered by the second worker", timeout: .seconds(60)) { try await state(conn, schema: schema, id: id) == "delivered" }
         second.signal(SIGTERM)
         #expect(try await second.waitForExit() == 0)
         let requests = receiver.requests(path: "/slow")
