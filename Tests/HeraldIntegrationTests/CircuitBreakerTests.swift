@@ -163,12 +163,13 @@ struct CircuitBreakerTests {
         let url = receiver.url("/probe")
         try await enqueueMany(conn, schema: schema, url: url, count: 1)
         try await openBreakerReadyToProbe(conn, schema: schema, url: url)
-        let first = try HeraldProcess.worker(pg, schema: schema, ["--poll-interval", "100ms", "--request-timeout", "2s"])
+        // A 6 s request timeout, so that the kill lands before the held probe times out even on a loaded machine.
+        let first = try HeraldProcess.worker(pg, schema: schema, ["--poll-interval", "100ms", "--request-timeout", "6s"])
         try await Wait.until("the first probe") { receiver.heldCount == 1 }
         first.signal(SIGKILL)
         _ = try await first.waitForExit()
-        let second = try HeraldProcess.worker(pg, schema: schema, ["--poll-interval", "100ms", "--request-timeout", "2s"])
-        try await Wait.until("the breaker to close after the second probe", timeout: .seconds(30)) {
+        let second = try HeraldProcess.worker(pg, schema: schema, ["--poll-interval", "100ms", "--request-timeout", "6s"])
+        try await Wait.until("the breaker to close after the second probe", timeout: .seconds(45)) {
             try await conn.query("SELECT state FROM \(unescaped: schema).circuit_breakers").first?.decode("state", as: String.self) == "closed"
         }
         #expect(try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).deliveries WHERE state = 'delivered'") == 1)

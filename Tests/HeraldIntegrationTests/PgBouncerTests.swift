@@ -53,14 +53,15 @@ struct PgBouncerTests {
         let receiver = try await TestReceiver.start { _, attempt in attempt == 1 ? .hold : .status(200) }
         let (schema, conn) = try await pg.migratedSchema("pgbf")
         try await conn.query("SELECT \(unescaped: schema).enqueue(\(receiver.url("/frozen")), '{}'::bytea)")
-        // Request timeout 2 s: the lease's idle-in-transaction timeout is 12 s, and so is the resend wait.
-        let first = try worker(bouncer, schema: schema, ["--request-timeout", "2s", "--concurrency", "2"])
+        // Request timeout 6 s (long enough for the stop to land before the held send times out, even on a
+        // loaded machine): the lease's idle-in-transaction timeout is 16 s, and so is the resend wait.
+        let first = try worker(bouncer, schema: schema, ["--request-timeout", "6s", "--concurrency", "2"])
         try await Wait.until("the first send arrives", timeout: .seconds(20)) { !receiver.requests(path: "/frozen").isEmpty }
         first.signal(SIGSTOP)
         defer { first.signal(SIGKILL); first.signal(SIGCONT) }
         try await Wait.until("the first worker stopped", timeout: .seconds(10)) { Self.isStopped(first.pid) }
         receiver.releaseHeld(status: 200)
-        let second = try worker(bouncer, schema: schema, ["--request-timeout", "2s", "--concurrency", "2"])
+        let second = try worker(bouncer, schema: schema, ["--request-timeout", "6s", "--concurrency", "2"])
         try await Wait.until("delivered by the second worker", timeout: .seconds(60)) {
             try await conn.count("SELECT count(*)::int AS n FROM \(unescaped: schema).deliveries WHERE state = 'delivered'") == 1
         }
@@ -71,7 +72,7 @@ struct PgBouncerTests {
         #expect(Set(requests.map(\.key)).count == 1, "the same idempotency key")
         #expect(receiver.maxOpenPerKey == 1, "the second send never overlapped the first")
         let gap = requests[1].receivedAt.timeIntervalSince(requests[0].receivedAt)
-        #expect(gap >= 11.5, "not before the resend wait (12 s) after the first send: \(gap)")
+        #expect(gap >= 15.5, "not before the resend wait (16 s) after the first send: \(gap)")
         await receiver.stop()
         await conn.close()
     }
