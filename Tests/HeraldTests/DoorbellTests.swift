@@ -155,23 +155,4 @@ struct DoorbellTests {
         #expect(await bell.pollSlowRounds() == false, "no slow round waits")
         #expect(await bell.kept == 0, "the poll keeps nothing")
     }
-
-    @Test("a ring given back goes to no other slow round, by a later ring or at once; the round that gave it back retakes it, unless a slot took it")
-    func givenBackIsKeptApart() async {
-        let bell = Doorbell()
-        await bell.giveBack()
-        let round = Task { await bell.takeUnanswered() }
-        #expect(await eventually { await bell.waitingUnanswered == 1 }, "not taken at once")
-        await bell.ring()
-        #expect(await round.value == .rung, "a new ring goes to the round")
-        #expect(await bell.kept == 1, "the given-back one is still kept")
-        #expect(await bell.retakeGivenBack())
-        #expect(await bell.kept == 0)
-        #expect(await bell.retakeGivenBack() == false, "once")
-
-        await bell.giveBack()
-        await bell.wait(upTo: .seconds(10))  // a slot takes it at once
-        #expect(await bell.retakeGivenBack() == false, "a slot took it first")
-        await bell.close()
-    }
 }

@@ -15,11 +15,6 @@ actor Doorbell {
     private var closed = false
     /// Rings no waiting slot took yet.
     private var pending = 0
-    /// Rings slow rounds gave back (``giveBack()``), kept apart: a slot waiting to lease takes them, and a
-    /// slow round only through ``retakeGivenBack()``, once a spare slot waits for its permit. Counted with
-    /// `pending`, the next ``ring()`` or ``takeUnanswered()`` handed them to another slow round, which could
-    /// not answer them either (no spare slot waits) and gave them back in turn: a wasted pass per round.
-    private var givenBack = 0
     /// The most rings kept: one per slot is enough for every slot to lease once more.
     private let capacity: Int
     /// A waiting slot and the timer that ends its wait (cancelled when something else ends it first, so a
@@ -61,15 +56,15 @@ actor Doorbell {
     /// Slots waiting for a ring right now.
     var waiting: Int { waiters.count }
 
-    /// Rings kept for slots that are not waiting yet, given back ones included.
-    var kept: Int { pending + givenBack }
+    /// Rings kept for slots that are not waiting yet.
+    var kept: Int { pending }
 
     /// Slots pausing right now.
     var paused: Int { pausing.count }
 
     /// Wakes up to `count` waiting slots (the longest waiting first); rings beyond them are kept.
     func ring(_ count: Int = 1) {
-        wakeOrKeep(count, givenBack: false)
+        wakeOrKeep(count)
         while pending > 0, !unanswered.isEmpty {
             pending -= 1
             unanswered.removeFirst().continuation.resume(returning: .rung)
@@ -78,27 +73,16 @@ actor Doorbell {
 
     /// Gives back a ring a slow round took but could not answer (no spare slot waits): it wakes a waiting
     /// slot or is kept for the next, but does not go to another slow round, which could not answer it either
-    /// (one ring would use up every slow round's try). The round tries again once a slot waits for a permit
-    /// (``retakeGivenBack()``).
+    /// (one ring would use up every slow round's try). The round tries again once a slot waits for a permit.
     func giveBack() {
-        wakeOrKeep(1, givenBack: true)
+        wakeOrKeep(1)
     }
 
-    /// Takes a ring a slow round gave back, if no slot took it meanwhile: true. For the slow round that gave
-    /// it back, once a spare slot waits for a permit and it can hand its own over.
-    func retakeGivenBack() -> Bool {
-        guard givenBack > 0 else { return false }
-        givenBack -= 1
-        return true
-    }
-
-    /// Wakes up to `count` waiting slots, the longest waiting first, and keeps the rest of the rings (as
-    /// given back or not); at most `capacity` are kept in all.
-    private func wakeOrKeep(_ count: Int, givenBack isGivenBack: Bool) {
+    /// Wakes up to `count` waiting slots, the longest waiting first, and keeps the rest of the rings.
+    private func wakeOrKeep(_ count: Int) {
         let woken = waiters.prefix(max(0, count))
         waiters.removeFirst(woken.count)
-        let keep = max(0, min(max(0, count) - woken.count, capacity - pending - givenBack))
-        if isGivenBack { givenBack += keep } else { pending += keep }
+        pending = min(capacity, pending + max(0, count) - woken.count)
         for waiter in woken { waiter.resume() }
     }
 
@@ -109,7 +93,7 @@ actor Doorbell {
     /// it rang.
     @discardableResult
     func pollSlowRounds() -> Bool {
-        guard waiters.isEmpty, pending == 0, givenBack == 0, !unanswered.isEmpty else { return false }
+        guard waiters.isEmpty, pending == 0, !unanswered.isEmpty else { return false }
         unanswered.removeFirst().continuation.resume(returning: .polled)
         return true
     }
@@ -171,11 +155,6 @@ actor Doorbell {
     /// `timeout`, or ``close()``.
     func wait(upTo timeout: Duration) async {
         guard !closed else { return }
-        // A given-back ring first: a slow round cannot take it from the doorbell, the other it can.
-        if givenBack > 0 {
-            givenBack -= 1
-            return
-        }
         if pending > 0 {
             pending -= 1
             return

@@ -57,36 +57,30 @@ final class StragglerWatch: Sendable {
             while !Task.isCancelled {
                 let ring = await slow.doorbell.takeUnanswered()
                 if ring == .ended { return }
-                // One ring: handed over, passed on, dropped, or given back and taken again once a slot waits
-                // for a permit.
-                oneRing: while true {
-                    // Checked under the lock that `finish()` and the straggler timer take: no hand-over after
-                    // the round, nor of a permit already given back.
-                    let outcome: HandOver = self.state.withLock { state in
-                        if state.finished || !permit.isHeld { return .noPermit }
-                        return permit.handOver() ? .handed : .noSpare
-                    }
-                    switch (outcome, ring) {
-                    case (.handed, _):
-                        return
-                    case (.noPermit, .rung):
-                        // Another slow round may still hold one.
-                        await slow.doorbell.ring()
-                        return
-                    case (.noPermit, _):
-                        return
-                    case (.noSpare, .rung):
-                        // Kept for the next slot that waits to lease; this round tries again once a slot waits
-                        // for a permit, unless a slot waiting to lease took the ring first (then it waits for
-                        // the next).
-                        await slow.doorbell.giveBack()
-                        guard await permit.spareWaits() else { return }
-                        guard await slow.doorbell.retakeGivenBack() else { break oneRing }
-                    case (.noSpare, _):
-                        // The poll's, and the spare slot it was for got a permit some other way: nothing to
-                        // keep (kept, it would make the next slot lease when no work may be due).
-                        break oneRing
-                    }
+                // Checked under the lock that `finish()` and the straggler timer take: no hand-over after the
+                // round, nor of a permit already given back.
+                let outcome: HandOver = self.state.withLock { state in
+                    if state.finished || !permit.isHeld { return .noPermit }
+                    return permit.handOver() ? .handed : .noSpare
+                }
+                switch (outcome, ring) {
+                case (.handed, _):
+                    return
+                case (.noPermit, .rung):
+                    // Another slow round may still hold one.
+                    await slow.doorbell.ring()
+                    return
+                case (.noPermit, _):
+                    return
+                case (.noSpare, .rung):
+                    // Kept for the next slot that waits to lease; this round tries again once a slot waits
+                    // for a permit, unless that slot took the ring first.
+                    await slow.doorbell.giveBack()
+                    guard await permit.spareWaits() else { return }
+                case (.noSpare, _):
+                    // The poll's, and the spare slot it was for got a permit some other way: nothing to keep
+                    // (kept, it would make the next slot lease when no work may be due).
+                    continue
                 }
             }
         }
