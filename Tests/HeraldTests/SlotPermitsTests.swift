@@ -196,6 +196,66 @@ struct SlotPermitsTests {
         watch.finish()
     }
 
+    @Test("the worker's poll rings a slow round only while a spare slot waits for a permit")
+    func slowRoundPollNeedsSpare() async throws {
+        let bell = Doorbell()
+        let permits = SlotPermits(1)
+        #expect(await permits.acquire())
+        let held = HeldPermit(permits)
+        let watch = StragglerWatch(total: 16, delay: .seconds(3600), permit: held, slow: (.milliseconds(1), bell))
+        let poll = SlowRoundPoll(doorbell: bell, permits: permits, interval: .seconds(3600))
+        let deadline = ContinuousClock.now + .seconds(10)
+        while await bell.waitingUnanswered == 0 && ContinuousClock.now < deadline { await Task.yield() }
+        #expect(await bell.waitingUnanswered == 1)
+        #expect(await poll.tick() == false, "no spare slot waits: nothing to hand over, so no poll")
+        #expect(await bell.waitingUnanswered == 1, "the slow round was not rung")
+        #expect(held.isHeld)
+
+        let spare = Task { await permits.acquire() }
+        while permits.waiting == 0 && ContinuousClock.now < deadline { await Task.yield() }
+        #expect(await poll.tick(), "a spare slot waits: the slow round gets the poll")
+        while held.isHeld && ContinuousClock.now < deadline { await Task.yield() }
+        if held.isHeld { permits.close() }
+        #expect(await spare.value, "and hands its permit over")
+        watch.finish()
+    }
+
+    @Test("a poll that reaches a round without its permit goes on to the next slow round")
+    func pollPassedOn() async throws {
+        let bell = Doorbell()
+        let permits = SlotPermits(2)
+        #expect(await permits.acquire())
+        #expect(await permits.acquire())
+        let first = HeldPermit(permits)
+        let second = HeldPermit(permits)
+        let deadline = ContinuousClock.now + .seconds(10)
+        // One after the other, so the first round is the one the poll reaches first.
+        let firstWatch = StragglerWatch(total: 16, delay: .seconds(3600), permit: first, slow: (.milliseconds(1), bell))
+        while await bell.waitingUnanswered < 1 && ContinuousClock.now < deadline { await Task.yield() }
+        let secondWatch = StragglerWatch(total: 16, delay: .seconds(3600), permit: second, slow: (.milliseconds(1), bell))
+        while await bell.waitingUnanswered < 2 && ContinuousClock.now < deadline { await Task.yield() }
+        #expect(await bell.waitingUnanswered == 2)
+
+        // The first round's permit goes to one spare slot (as a round ending or the straggler timer gives it
+        // back), while its slow wait is still registered; a second spare slot waits.
+        let spare = Task { await permits.acquire() }
+        while permits.waiting == 0 && ContinuousClock.now < deadline { await Task.yield() }
+        first.release()
+        #expect(await spare.value)
+        let secondSpare = Task { await permits.acquire() }
+        while permits.waiting == 0 && ContinuousClock.now < deadline { await Task.yield() }
+
+        #expect(await bell.pollSlowRounds(), "the poll reaches the first round, which has no permit to hand over")
+        while second.isHeld && ContinuousClock.now < deadline { await Task.yield() }
+        // Never handed over: end the spare's wait (false) instead of awaiting it forever.
+        if second.isHeld { permits.close() }
+        #expect(await secondSpare.value, "passed on, the poll made the second round hand its permit to the waiting spare")
+        #expect(!second.isHeld)
+        #expect(await bell.kept == 0, "the poll keeps nothing")
+        firstWatch.finish()
+        secondWatch.finish()
+    }
+
     @Test("a wait put off without a permit is made after a free permit, dropped after a handed one")
     func putOffWait() {
         var putOff = PutOffWait()

@@ -162,6 +162,9 @@ final class HeldPermit: Sendable {
 
     var isHeld: Bool { held.withLock { $0 } }
 
+    /// Whether some slot waits for a permit right now (``SlotPermits/waiting``).
+    var spareWaiting: Bool { permits.waiting > 0 }
+
     /// Waits until some slot waits for a permit (``SlotPermits/waitForWaiter()``).
     func spareWaits() async -> Bool { await permits.waitForWaiter() }
 }

@@ -71,6 +71,11 @@ final class StragglerWatch: Sendable {
                     await slow.doorbell.ring()
                     return
                 case (.noPermit, _):
+                    // The poll's, for a spare slot waiting for a permit, reached a round that has just finished or
+                    // given its permit back: pass it to the next slow round while that slot still waits, instead of
+                    // leaving it one more poll interval without a permit (``Doorbell/pollSlowRounds()`` checks its
+                    // own conditions).
+                    if permit.spareWaiting { await slow.doorbell.pollSlowRounds() }
                     return
                 case (.noSpare, .rung):
                     // Kept for the next slot that waits to lease; this round tries again once a slot waits

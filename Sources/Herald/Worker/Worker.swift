@@ -97,18 +97,9 @@ public struct Worker: Service, CustomStringConvertible {
             }
             let permits = SlotPermits(configuration.concurrency)
             if configuration.spareSlots > 0 {
-                // Due work no ring announces (a retry falling due) while slow rounds hold every permit and no
-                // slot is idle to poll: a slow round hands its permit to a spare slot for it (``Doorbell``).
-                // Only while a spare slot waits for a permit: otherwise the round could hand over nothing.
-                let interval = configuration.pollInterval
-                group.addTask {
-                    await cancelWhenGracefulShutdown {
-                        while !Task.isCancelled {
-                            try? await Task.sleep(for: interval)
-                            if permits.waiting > 0 { await doorbell.pollSlowRounds() }
-                        }
-                    }
-                }
+                // Due work no ring announces while slow rounds hold every permit (``SlowRoundPoll``).
+                let poll = SlowRoundPoll(doorbell: doorbell, permits: permits, interval: configuration.pollInterval)
+                group.addTask { await cancelWhenGracefulShutdown { await poll.run() } }
             }
             for index in 0..<(configuration.concurrency + configuration.spareSlots) {
                 let slot = DeliverySlot(
