@@ -7,15 +7,20 @@ by default 70% of the sustained maximum in docs/benchmarks.json (section 3b, `sc
 500 and 1% after 800 ms. Every minute: deliveries created and finished, the backlog pending at the
 minute's end, p99 enqueue → first request latency of the
 deliveries created in that minute, dead tuples and table + index sizes of `deliveries` and `attempts`, the
-worker's RSS, attempts per finished delivery. Everything on 127.0.0.1 (the bench's throwaway PostgreSQL);
+worker's RSS, attempts per finished delivery; and, to tell Herald's instability from the machine's, the
+producers' own mean enqueue time (pgbench's progress report, less the schedule's lag), the WAL's syncs and their mean time
+(pg_stat_wal, with track_wal_io_timing on for the run), and a CPU canary: the CPU time a fixed Python loop
+takes (the least of three), which rises when the virtual machine itself runs slower. Everything on 127.0.0.1 (the bench's throwaway PostgreSQL);
 bounded by --minutes (default 10). Writes docs/soak.json and the soak table in docs/benchmarks.md.
 Usage: scripts/soak.py [--minutes=N] [--rate=R] [--no-write]  (--no-write: print only, for trying a change;
 HERALD_* variables reach the worker, e.g. HERALD_SPARE_SLOTS=0 for the worker without spare slots)
 """
 import json
 import os
+import re
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -47,6 +52,26 @@ def tables():
     return out
 
 
+def wal():
+    """WAL syncs so far, their total time in ms (track_wal_io_timing), and WAL bytes."""
+    syncs, ms, size = b.psql("SELECT wal_sync || ' ' || wal_sync_time || ' ' || wal_bytes FROM pg_stat_wal").split()
+    return int(syncs), float(ms), int(size)
+
+
+def canary_ms():
+    """CPU time of a fixed loop, the least of three: the same work costs more CPU time on a slower machine
+    (its process time, not wall time, so waiting for a core does not count)."""
+    best = None
+    for _ in range(3):
+        t = time.process_time()
+        x = 0
+        for i in range(1_000_000):
+            x += i
+        spent = 1000 * (time.process_time() - t)
+        best = spent if best is None else min(best, spent)
+    return round(best, 1)
+
+
 def rss_mib(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -57,14 +82,31 @@ def rss_mib(pid):
 
 def main():
     b.sh(os.path.join(ROOT, "scripts", "dev-postgres.sh"), "start")
+    # The WAL's sync times per minute (reset when the run ends).
+    b.psql("ALTER SYSTEM SET track_wal_io_timing = on")
+    b.psql("SELECT pg_reload_conf()")
+    idle_canary = canary_ms()
     log = os.path.join(b.PG_DIR, "soak-receiver.jsonl")
     receiver, workers = b.steady_start(log=log, receiver_args=("--fail-rate", "0.05", "--slow-rate", "0.01", "--slow-delay", "800ms"))
     warm = int(b.psql("SELECT coalesce(max(id), 0) FROM herald.deliveries"))
     start = time.time()
-    producers = subprocess.Popen(["pgbench", "-n", "-c", str(b.PRODUCERS), "-j", "2", "-R", str(RATE), "-T", str(MINUTES * 60),
-                                  "-f", b.producer_script(), b.URL], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=b.ENV)
+    producers = subprocess.Popen(["pgbench", "-n", "-c", str(b.PRODUCERS), "-j", "2", "-R", str(RATE), "-T", str(MINUTES * 60 + 1),
+                                  "-P", "60", "-f", b.producer_script(), b.URL],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=b.ENV)
+    # pgbench's progress report, one line a minute (a second past the last minute, so that its line is printed): "progress: 60.0 s, 911.0 tps, lat 2.3 ms stddev 4.1, lag 0.2 ms".
+    enqueue_ms = {}
+
+    def read_progress():
+        for line in producers.stderr:
+            found = re.match(r"progress: ([0-9.]+) s, [0-9.]+ tps, lat ([0-9.]+) ms.*?(?:lag ([0-9.]+) ms)?$", line.strip())
+            if found:
+                # With -R, "lat" counts from the scheduled start; less the lag, it is the transaction's own time.
+                own = float(found.group(2)) - float(found.group(3) or 0)
+                enqueue_ms[round(float(found.group(1)) / 60)] = round(own, 2)
+    threading.Thread(target=read_progress, daemon=True).start()
     minutes = []
     finished_before = 0
+    wal_before = wal()
     try:
         for m in range(1, MINUTES + 1):
             # Sleep to the minute's end: the soak is a fixed-length run, not a wait for a condition.
@@ -72,9 +114,14 @@ def main():
             finished = int(b.psql(f"SELECT count(*) FROM herald.deliveries WHERE id > {warm} AND state <> 'pending'"))
             # The backlog at the minute's end (through the pending index): whether the worker keeps up.
             pending = int(b.psql(f"SELECT count(*) FROM herald.deliveries WHERE id > {warm} AND state = 'pending'"))
+            wal_now = wal()
+            syncs = wal_now[0] - wal_before[0]
             row = {"minute": m, "finished_per_s": round((finished - finished_before) / 60, 1), "pending_at_end": pending,
-                   "tables": tables(), "worker_rss_mib": rss_mib(workers[0][0].pid)}
+                   "tables": tables(), "worker_rss_mib": rss_mib(workers[0][0].pid),
+                   "wal_syncs_per_s": round(syncs / 60), "wal_sync_ms": round((wal_now[1] - wal_before[1]) / max(1, syncs), 3),
+                   "wal_mib": round((wal_now[2] - wal_before[2]) / 2**20, 1), "canary_cpu_ms": canary_ms()}
             finished_before = finished
+            wal_before = wal_now
             minutes.append(row)
             print(json.dumps(row), flush=True)
         producers.wait(timeout=120)
@@ -86,6 +133,8 @@ def main():
         time.sleep(1)
     b.stop(workers)
     receiver.terminate()
+    b.psql("ALTER SYSTEM RESET track_wal_io_timing")
+    b.psql("SELECT pg_reload_conf()")
     per_minute = b.psql(f"""
         SELECT (extract(epoch FROM d.created_at) - {start})::int / 60 + 1 AS minute,
                round((count(a.id)::numeric / nullif(count(DISTINCT d.id), 0)), 3) AS attempts_per_delivery,
@@ -101,11 +150,12 @@ def main():
     for row in minutes:
         row.update(extra.get(row["minute"], {}))
         row["p99_ms"] = lat.get(row["minute"])
+        row["enqueue_ms"] = enqueue_ms.get(row["minute"])
     rates = [r["finished_per_s"] for r in minutes[1:]] or [0]
     # The producers' own spread over the same minutes (pgbench -R falls behind its schedule when the machine
     # is busy and catches up later): the worker can be no steadier than what it is given.
     made = [r.get("created", 0) / 60 for r in minutes[1:]] or [0]
-    result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "rate": RATE, "minutes": minutes,
+    result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "rate": RATE, "minutes": minutes, "idle_canary_cpu_ms": idle_canary,
               "throughput_spread_pct": spread(rates), "producers_spread_pct": spread(made),
               "rss_growth_mib": round(minutes[-1]["worker_rss_mib"] - minutes[1]["worker_rss_mib"], 1) if len(minutes) > 1 else 0}
     b.sh(os.path.join(ROOT, "scripts", "dev-postgres.sh"), "stop")
@@ -139,15 +189,19 @@ def write_markdown(r):
             "worker, receiver answering 5% 500 and 1% after 800 ms). Throughput spread after the first minute: "
             f"**{r['throughput_spread_pct']}%**"
             + (f" (the producers' own over the same minutes: {r['producers_spread_pct']}%)" if "producers_spread_pct" in r else "")
-            + f"; worker RSS growth from minute 2 to the end: **{r['rss_growth_mib']} MiB**.", "",
-            "| minute | created/s | finished/s | pending at the minute's end | p99 ms (created that minute) | attempts/delivery | deliveries dead / MiB | attempts dead / MiB | worker RSS MiB |",
-            "|---|---|---|---|---|---|---|---|---|"]
+            + f"; worker RSS growth from minute 2 to the end: **{r['rss_growth_mib']} MiB**."
+            + (" The last four columns are the machine's: the producers' mean `enqueue()` time (pgbench's latency less its schedule lag), the WAL's "
+               "syncs a second and their mean time, and the CPU time a fixed loop took (the least of three; "
+               f"{r['idle_canary_cpu_ms']} ms on the idle machine before the run): more means a slower machine." if "idle_canary_cpu_ms" in r else ""), "",
+            "| minute | created/s | finished/s | pending at the minute's end | p99 ms (created that minute) | attempts/delivery | deliveries dead / MiB | attempts dead / MiB | worker RSS MiB | enqueue ms | WAL syncs/s, ms each | canary CPU ms |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for m in r["minutes"]:
         t = m["tables"]
         made = f"{m['created'] / 60:,.0f}" if "created" in m else "–"
         rows.append(f"| {m['minute']} | {made} | {m['finished_per_s']:,.0f} | {m.get('pending_at_end', '–')} | {m.get('p99_ms')} | {m.get('attempts_per_delivery')} | "
                     f"{t.get('deliveries', {}).get('dead')} / {t.get('deliveries', {}).get('mib')} | "
-                    f"{t.get('attempts', {}).get('dead')} / {t.get('attempts', {}).get('mib')} | {m['worker_rss_mib']} |")
+                    f"{t.get('attempts', {}).get('dead')} / {t.get('attempts', {}).get('mib')} | {m['worker_rss_mib']} | "
+                    f"{m.get('enqueue_ms', '–')} | {m.get('wal_syncs_per_s', '–')}, {m.get('wal_sync_ms', '–')} | {m.get('canary_cpu_ms', '–')} |")
     b.write_section("soak", "\n".join(rows) + "\n", title="Soak")
 
 
