@@ -236,8 +236,9 @@ struct SlotPermitsTests {
         while await bell.waitingUnanswered < 2 && ContinuousClock.now < deadline { await Task.yield() }
         #expect(await bell.waitingUnanswered == 2)
 
-        // The first round's permit goes to one spare slot (as a round ending or the straggler timer gives it
-        // back), while its slow wait is still registered; a second spare slot waits.
+        // The first round's permit goes to one spare slot while its slow wait is still registered: the moment
+        // between the straggler timer giving the permit back and the round's wait being dropped, held here
+        // (the test releases the permit itself, so the wait stays registered). A second spare slot waits.
         let spare = Task { await permits.acquire() }
         while permits.waiting == 0 && ContinuousClock.now < deadline { await Task.yield() }
         first.release()
@@ -252,8 +253,30 @@ struct SlotPermitsTests {
         #expect(await secondSpare.value, "passed on, the poll made the second round hand its permit to the waiting spare")
         #expect(!second.isHeld)
         #expect(await bell.kept == 0, "the poll keeps nothing")
-        firstWatch.finish()
+
+        // A round without its permit alone: the poll reaches it, no other slow round is there to take it, and
+        // it is dropped, not kept as a ring (the next slot to wait would lease for work that may not be due).
+        // The first round passed the poll on and stopped; a third takes the first spare slot's permit.
+        #expect(await bell.waitingUnanswered == 0, "the first round passed the poll on and stopped")
         secondWatch.finish()
+        let third = HeldPermit(permits)
+        let thirdWatch = StragglerWatch(total: 16, delay: .seconds(3600), permit: third, slow: (.milliseconds(1), bell))
+        while await bell.waitingUnanswered < 1 && ContinuousClock.now < deadline { await Task.yield() }
+        let thirdSpare = Task { await permits.acquire() }
+        while permits.waiting == 0 && ContinuousClock.now < deadline { await Task.yield() }
+        third.release()
+        #expect(await thirdSpare.value)
+        let fourthSpare = Task { await permits.acquire() }
+        while permits.waiting == 0 && ContinuousClock.now < deadline { await Task.yield() }
+        #expect(await bell.pollSlowRounds())
+        while await bell.waitingUnanswered > 0 && ContinuousClock.now < deadline { await Task.yield() }
+        #expect(await bell.waitingUnanswered == 0, "the round without its permit passed the poll on and stopped")
+        #expect(await bell.kept == 0, "nobody took the poll: dropped, not kept")
+        #expect(permits.waiting == 1, "and no permit moved for the waiting slot")
+        permits.close()
+        #expect(await fourthSpare.value == false)
+        thirdWatch.finish()
+        firstWatch.finish()
     }
 
     @Test("a wait put off without a permit is made after a free permit, dropped after a handed one")

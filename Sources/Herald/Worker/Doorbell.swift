@@ -88,9 +88,10 @@ actor Doorbell {
 
     /// The poll, for due work that no ring announces (a retry or a scheduled delivery falling due): when no
     /// slot waits to lease, none keeps a ring and slow rounds hold every permit, one of them gets the poll
-    /// (``SlowRing/polled``). Without it, such work waited for a slow round to end. The caller polls only
-    /// while a spare slot waits for a permit: with none, the round could hand over nothing. Returns whether
-    /// it rang.
+    /// (``SlowRing/polled``). Without it, such work waited for a slow round to end. Its callers
+    /// (``SlowRoundPoll/tick()``, and a polled round without its permit passing the poll on in
+    /// ``StragglerWatch``) call it only while a spare slot waits for a permit: with none, the round could
+    /// hand over nothing. Returns whether it rang.
     @discardableResult
     func pollSlowRounds() -> Bool {
         guard waiters.isEmpty, pending == 0, !unanswered.isEmpty else { return false }

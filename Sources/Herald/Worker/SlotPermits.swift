@@ -113,7 +113,7 @@ final class SlotPermits: Sendable {
     /// Permits free right now (tests).
     var available: Int { state.withLock { $0.available } }
 
-    /// Slots waiting for a permit right now: the poll rings slow rounds only while one does (``Worker``).
+    /// Slots waiting for a permit right now: the poll rings slow rounds only while one does (``SlowRoundPoll``).
     var waiting: Int { state.withLock { $0.waiters.count } }
 
     /// Slow rounds waiting in ``waitForWaiter()`` right now (tests).

@@ -1,7 +1,7 @@
 /// The poll for slow rounds: due work that no ring announces (a retry or a scheduled delivery falling due)
 /// while slow rounds hold every permit and no slot is idle to poll for it. Each tick lets one slow round
 /// hand its permit to a spare slot (``Doorbell/pollSlowRounds()``), but only while a spare slot waits for a
-/// permit: with none, the round could hand over nothing, and the poll would only move permits about.
+/// permit: with none, the round could hand over nothing; it would only wake for nothing and wait again.
 struct SlowRoundPoll: Sendable {
     let doorbell: Doorbell
     let permits: SlotPermits

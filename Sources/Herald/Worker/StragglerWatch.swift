@@ -16,7 +16,8 @@ internal import Synchronization
 /// the ring back (kept for the next slot that waits to lease, not passed to another slow round, which could
 /// not answer it either) and tries again once a slot waits for a permit. The poll rings slow rounds too
 /// (``Doorbell/pollSlowRounds()``), for due work no ring announces, but only while a spare slot waits for a
-/// permit, and a poll no spare slot answers is dropped, not kept. The slow endpoint's own rows gain
+/// permit; a poll no spare slot answers is dropped, not kept, and one that reaches a round no longer holding
+/// its permit goes on to the next slow round while a slot still waits for one. The slow endpoint's own rows gain
 /// nothing: its window is what bounds them.
 final class StragglerWatch: Sendable {
     /// The pure rule.
@@ -71,10 +72,11 @@ final class StragglerWatch: Sendable {
                     await slow.doorbell.ring()
                     return
                 case (.noPermit, _):
-                    // The poll's, for a spare slot waiting for a permit, reached a round that has just finished or
-                    // given its permit back: pass it to the next slow round while that slot still waits, instead of
-                    // leaving it one more poll interval without a permit (``Doorbell/pollSlowRounds()`` checks its
-                    // own conditions).
+                    // The poll's, for a slot waiting for a permit, reached a round whose permit the straggler timer
+                    // has just given back, or that has just finished (both cancel this task, but it was still
+                    // registered for a moment): pass it to the next slow round while some slot still waits for a
+                    // permit, instead of leaving that slot one more poll interval without one. The call checks
+                    // its own conditions (``Doorbell/pollSlowRounds()``); with nobody to take it, it is dropped.
                     if permit.spareWaiting { await slow.doorbell.pollSlowRounds() }
                     return
                 case (.noSpare, .rung):
