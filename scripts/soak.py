@@ -8,10 +8,10 @@ by default 70% of the sustained maximum in docs/benchmarks.json (section 3b, `sc
 minute's end, p99 enqueue → first request latency of the
 deliveries created in that minute, dead tuples and table + index sizes of `deliveries` and `attempts`, the
 worker's RSS, attempts per finished delivery; and, to tell Herald's instability from the machine's, the
-producers' own mean enqueue time (pgbench's progress report, less the schedule's lag), the WAL's syncs and their mean time
-(pg_stat_wal, with track_wal_io_timing on for the run), and a CPU canary: the CPU time a fixed Python loop
-takes (the least of three), which rises when the virtual machine itself runs slower. Everything on 127.0.0.1 (the bench's throwaway PostgreSQL);
-bounded by --minutes (default 10). Writes docs/soak.json and the soak table in docs/benchmarks.md.
+producers' own mean enqueue time (pgbench's progress report, less the schedule's lag), the WAL's syncs and
+their mean time (pg_stat_wal, with track_wal_io_timing on for the run), and a CPU canary: the CPU time a
+fixed Python loop takes (the least of three), which rises when the virtual machine itself runs slower.
+Everything on 127.0.0.1 (the bench's throwaway PostgreSQL); bounded by --minutes (default 10). Writes docs/soak.json and the soak table in docs/benchmarks.md.
 Usage: scripts/soak.py [--minutes=N] [--rate=R] [--no-write]  (--no-write: print only, for trying a change;
 HERALD_* variables reach the worker, e.g. HERALD_SPARE_SLOTS=0 for the worker without spare slots)
 """
@@ -93,7 +93,8 @@ def main():
     producers = subprocess.Popen(["pgbench", "-n", "-c", str(b.PRODUCERS), "-j", "2", "-R", str(RATE), "-T", str(MINUTES * 60 + 1),
                                   "-P", "60", "-f", b.producer_script(), b.URL],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=b.ENV)
-    # pgbench's progress report, one line a minute (a second past the last minute, so that its line is printed): "progress: 60.0 s, 911.0 tps, lat 2.3 ms stddev 4.1, lag 0.2 ms".
+    # pgbench's progress report, one line a minute (it runs a second past the last minute, so that minute's
+    # line is printed): "progress: 60.0 s, 911.0 tps, lat 2.3 ms stddev 4.1, 0 failed, lag 0.2 ms".
     enqueue_ms = {}
 
     def read_progress():
@@ -190,7 +191,7 @@ def write_markdown(r):
             f"**{r['throughput_spread_pct']}%**"
             + (f" (the producers' own over the same minutes: {r['producers_spread_pct']}%)" if "producers_spread_pct" in r else "")
             + f"; worker RSS growth from minute 2 to the end: **{r['rss_growth_mib']} MiB**."
-            + (" The last four columns are the machine's: the producers' mean `enqueue()` time (pgbench's latency less its schedule lag), the WAL's "
+            + (" The last three columns are the machine's: the producers' mean `enqueue()` time (pgbench's latency less its schedule lag), the WAL's "
                "syncs a second and their mean time, and the CPU time a fixed loop took (the least of three; "
                f"{r['idle_canary_cpu_ms']} ms on the idle machine before the run): more means a slower machine." if "idle_canary_cpu_ms" in r else ""), "",
             "| minute | created/s | finished/s | pending at the minute's end | p99 ms (created that minute) | attempts/delivery | deliveries dead / MiB | attempts dead / MiB | worker RSS MiB | enqueue ms | WAL syncs/s, ms each | canary CPU ms |",

@@ -4,6 +4,15 @@ import Testing
 
 @Suite("Slot permits and the straggler rule")
 struct SlotPermitsTests {
+    /// A slot waiting for a permit, as a spare slot does: returned once it is queued (or `deadline` passed),
+    /// as the task that ends with what ``SlotPermits/acquire()`` gave it.
+    func slotWaiting(for permits: SlotPermits, until deadline: ContinuousClock.Instant) async -> Task<Bool, Never> {
+        let before = permits.waiting
+        let slot = Task { await permits.acquire() }
+        while permits.waiting <= before && ContinuousClock.now < deadline { await Task.yield() }
+        return slot
+    }
+
     @Test("the rule arms once half the sends ended and some are still out; never for one send or all ended")
     func rule() {
         #expect(!StragglerWatch.Rule.arms(ended: 0, of: 1))
@@ -184,8 +193,7 @@ struct SlotPermitsTests {
         #expect(permits.watching == 0, "nor does the round wait for a spare slot for it")
         #expect(held.isHeld)
 
-        let spare = Task { await permits.acquire() }
-        while permits.waiting == 0 && ContinuousClock.now < deadline { await Task.yield() }
+        let spare = await slotWaiting(for: permits, until: deadline)
         #expect(await bell.pollSlowRounds())
         while held.isHeld && ContinuousClock.now < deadline { await Task.yield() }
         // Never handed over: end the spare's wait (false) instead of awaiting it forever.
@@ -211,8 +219,7 @@ struct SlotPermitsTests {
         #expect(await bell.waitingUnanswered == 1, "the slow round was not rung")
         #expect(held.isHeld)
 
-        let spare = Task { await permits.acquire() }
-        while permits.waiting == 0 && ContinuousClock.now < deadline { await Task.yield() }
+        let spare = await slotWaiting(for: permits, until: deadline)
         #expect(await poll.tick(), "a spare slot waits: the slow round gets the poll")
         while held.isHeld && ContinuousClock.now < deadline { await Task.yield() }
         if held.isHeld { permits.close() }
@@ -239,12 +246,10 @@ struct SlotPermitsTests {
         // The first round's permit goes to one spare slot while its slow wait is still registered: the moment
         // between the straggler timer giving the permit back and the round's wait being dropped, held here
         // (the test releases the permit itself, so the wait stays registered). A second spare slot waits.
-        let spare = Task { await permits.acquire() }
-        while permits.waiting == 0 && ContinuousClock.now < deadline { await Task.yield() }
+        let spare = await slotWaiting(for: permits, until: deadline)
         first.release()
         #expect(await spare.value)
-        let secondSpare = Task { await permits.acquire() }
-        while permits.waiting == 0 && ContinuousClock.now < deadline { await Task.yield() }
+        let secondSpare = await slotWaiting(for: permits, until: deadline)
 
         #expect(await bell.pollSlowRounds(), "the poll reaches the first round, which has no permit to hand over")
         while second.isHeld && ContinuousClock.now < deadline { await Task.yield() }
@@ -262,12 +267,10 @@ struct SlotPermitsTests {
         let third = HeldPermit(permits)
         let thirdWatch = StragglerWatch(total: 16, delay: .seconds(3600), permit: third, slow: (.milliseconds(1), bell))
         while await bell.waitingUnanswered < 1 && ContinuousClock.now < deadline { await Task.yield() }
-        let thirdSpare = Task { await permits.acquire() }
-        while permits.waiting == 0 && ContinuousClock.now < deadline { await Task.yield() }
+        let thirdSpare = await slotWaiting(for: permits, until: deadline)
         third.release()
         #expect(await thirdSpare.value)
-        let fourthSpare = Task { await permits.acquire() }
-        while permits.waiting == 0 && ContinuousClock.now < deadline { await Task.yield() }
+        let fourthSpare = await slotWaiting(for: permits, until: deadline)
         #expect(await bell.pollSlowRounds())
         while await bell.waitingUnanswered > 0 && ContinuousClock.now < deadline { await Task.yield() }
         #expect(await bell.waitingUnanswered == 0, "the round without its permit passed the poll on and stopped")
