@@ -150,7 +150,11 @@ def row_versions():
 
 
 def postgres_cpu():
-    """CPU seconds of every PostgreSQL process (postmaster, backends, background workers) so far."""
+    """CPU seconds of every PostgreSQL process (postmaster, backends, background workers) so far, the ones that
+    have exited included: the postmaster reaps its children, so their time is its children's time (cutime,
+    cstime). Until 2026-12-05 only the processes alive at the reading were counted, so the producers'
+    backends (gone by the second reading) and autovacuum workers that came and went were missing: section
+    3b's PostgreSQL column read 0.21-0.49 ms per delivery across runs of the same build."""
     total = 0.0
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
@@ -159,10 +163,23 @@ def postgres_cpu():
             with open(f"/proc/{pid}/comm") as f:
                 if f.read().strip() != "postgres":
                     continue
-            total += proc_stats(int(pid))[0]
-        except (FileNotFoundError, ProcessLookupError, IndexError):
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+            if not _is_postgres(int(fields[1])):
+                # The postmaster (its parent is not a postgres process): add its reaped children.
+                total += int(fields[13]) + int(fields[14])
+        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
             continue
-    return total
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _is_postgres(pid):
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip() == "postgres"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
 
 
 def wal_lsn():

@@ -4326,5 +4326,111 @@ $do$;
 
 """####
         ),
+        (
+            "0031_lease_passes_over_its_workers_rows.sql",
+            ####"""
+-- 0031: the lease is told which deliveries the worker's own slots hold, and passes over them without trying
+-- their row locks (issue #15, many slots).
+--
+-- A slot holds its rows locked across its sends, so the rows in flight are the oldest due rows: the head of
+-- the due index. Every lease walks that index from the head and steps over each of them (SKIP LOCKED), and
+-- stepping over a locked row is not free: the row's tuple lock and its locker's transaction are tried in the
+-- lock manager. With S slots in flight each lease steps over about S rows, so the worker's lease cost grows
+-- with S² and past about 128 slots of batch 1 the slots mostly wait on LWLock:LockManager (measured in
+-- docs/benchmarks.md section 4b: at 256 slots an average of 14.5 connections waited there). Measured by
+-- hand (pgbench, 8 clients, 10,000 due rows, one session holding the first 200 locked): the lease's first
+-- statement took 1.23 ms a call stepping over them, 0.40 ms when it was given their ids and filtered them
+-- before locking.
+--
+-- The worker knows exactly which rows its own slots hold, so it passes their ids (p_held); rows held by
+-- other workers are still stepped over as before. Passing a row that is no longer held (its round committed
+-- after the worker read the set) only leaves it for the next lease, as a lock would have. The ids are
+-- filtered before any lock in the three places that read the due index from its head: the make-up read of
+-- 0025, the first pass, and the walk of 0018 (whose bound p_walk now counts rows it could lock, not the
+-- worker's own in flight).
+--
+-- delivery_lease is created with the new argument from its own text in the catalogue, the four places
+-- replaced (the migration fails if any is not found exactly once), as 0023, 0024 and 0029 did. The
+-- five-argument function stays for workers of the previous release during a rolling upgrade, as a wrapper
+-- that passes no ids, so that there is one body. A later migration that edits delivery_lease by its text
+-- must pick the six-argument one by signature: the name alone now matches two functions.
+
+SET LOCAL lock_timeout = '5s';
+SET LOCAL statement_timeout = '1min';
+
+DO $do$
+DECLARE
+    -- (pattern, replacement): each pattern must match exactly once.
+    v_edits constant text[][] := ARRAY[
+        ARRAY['p_probe_wait_ms integer\)', 'p_probe_wait_ms integer, p_held bigint[])'],
+        -- NULL would exclude every row (id <> ALL (NULL) is NULL).
+        ARRAY['FOR v_pass IN 1\.\.2 LOOP', 'p_held := coalesce(p_held, ''{}'');' || E'\n    ' || 'FOR v_pass IN 1..2 LOOP'],
+        ARRAY['(AS key FROM deliveries d\s+WHERE d\.state = ''pending'' AND d\.next_attempt_at <= now\(\))',
+              '\1 AND d.id <> ALL (p_held)'],
+        ARRAY['AND d\.id <> ALL \(v_more\)', 'AND d.id <> ALL (v_more) AND d.id <> ALL (p_held)'],
+        ARRAY['(WHERE c\.state = ''pending'' AND c\.next_attempt_at <= now\(\))', '\1 AND c.id <> ALL (p_held)']];
+    v_def text;
+    i integer;
+BEGIN
+    SELECT pg_get_functiondef(p.oid) INTO STRICT v_def FROM pg_proc p
+    WHERE p.pronamespace = current_schema()::regnamespace AND p.proname = 'delivery_lease';
+    FOR i IN 1..array_length(v_edits, 1) LOOP
+        IF regexp_count(v_def, v_edits[i][1]) <> 1 THEN
+            RAISE EXCEPTION 'delivery_lease does not read as migration 0031 expects: % found % times',
+                v_edits[i][1], regexp_count(v_def, v_edits[i][1]);
+        END IF;
+        v_def := regexp_replace(v_def, v_edits[i][1], v_edits[i][2]);
+    END LOOP;
+    EXECUTE v_def;
+END
+$do$;
+
+-- The previous release's call: the same lease, no ids passed.
+CREATE OR REPLACE FUNCTION delivery_lease(p_limit integer, p_walk integer, p_default_cap integer, p_threshold integer,
+                                          p_probe_wait_ms integer)
+RETURNS TABLE (lease_id bigint, lease_probe boolean, backlog_key text, backlog_until timestamptz, lease_excess integer)
+LANGUAGE sql
+VOLATILE
+ROWS 16
+SET search_path FROM CURRENT
+AS $fn$
+    SELECT * FROM delivery_lease(p_limit, p_walk, p_default_cap, p_threshold, p_probe_wait_ms, '{}'::bigint[])
+$fn$;
+
+"""####
+        ),
+        (
+            "0032_lease_plans_once_per_session.sql",
+            ####"""
+-- 0032: the lease's functions plan their statements once per session (issue #15, many slots).
+--
+-- Statements inside PL/pgSQL are prepared once per session, but with PostgreSQL's default plan_cache_mode
+-- (auto) a statement is planned anew on every call for as long as its plan for the call's values looks
+-- cheaper than the plan for any values. Most of the lease's statements take arrays of ids (`= ANY (v_ids)`),
+-- whose plan for a one-element array always looks cheaper, so they were planned on every lease. Measured with
+-- pg_stat_statements (track = all, track_planning) during 256 slots of batch 1 against the 200 ms endpoint:
+-- lease_rows', lease_attempt_history's, delivery_lease's and delivery_lease_other_keys' statements were
+-- planned on almost every call: about 27 s of planning, waits included, in 5 s of run. Planning opens every
+-- index of every table it plans for, each an AccessShareLock past the 16 a session takes without the lock
+-- manager, and that is where the LWLock:LockManager waits were. The run delivered 411/s. With the four
+-- functions set to force_generic_plan, each statement was planned about once per connection and the run
+-- delivered 499/s (pg_stat_statements loaded in both runs, 0031 in both).
+--
+-- A generic plan does not know the values, so each statement was checked for one that would scan: the due
+-- order's three statements with a LIMIT parameter walk deliveries_due_idx (ORDER BY next_attempt_at, the
+-- limit's estimate is 10% of due rows, still an index walk; checked with 20,000 due and 50,000 finished
+-- rows), the id-array statements are primary-key lookups, and delivery_lease_other_keys already rules out
+-- sequential scans and sorts. A plan is still rebuilt when ANALYZE changes a table's statistics.
+
+SET LOCAL lock_timeout = '5s';
+SET LOCAL statement_timeout = '1min';
+
+ALTER FUNCTION delivery_lease(integer, integer, integer, integer, integer, bigint[]) SET plan_cache_mode = force_generic_plan;
+ALTER FUNCTION delivery_lease_other_keys(text[], bigint[], integer, integer, integer, integer) SET plan_cache_mode = force_generic_plan;
+ALTER FUNCTION lease_rows(bigint[], integer, integer, integer) SET plan_cache_mode = force_generic_plan;
+ALTER FUNCTION lease_attempt_history(bigint[]) SET plan_cache_mode = force_generic_plan;
+
+"""####
+        ),
     ]
 }

@@ -97,9 +97,14 @@ struct DeliveryStore: Sendable {
     /// One key keeps at most half of a batch while other keys have due rows, which the lease finds past
     /// any backlog (migration 0025, docs/flow_control.md "Fair share between keys").
     ///
+    /// `held`: rows the worker's other slots hold locked, passed over without trying their locks
+    /// (``LeasedRows``, migrations/0031).
+    ///
     /// Prepared once per connection (``PGQuery/reusingPlan()``): with 8 slots leasing at once this took
-    /// the lease from 6.2 to 3.4 ms (docs/benchmarks.md).
-    func leaseQuery(_ settings: LeaseSettings) -> PGQuery {
+    /// the lease from 6.2 to 3.4 ms (docs/benchmarks.md). The ids are its one parameter, so the text stays
+    /// the same from round to round.
+    func leaseQuery(_ settings: LeaseSettings, held: [Int64] = []) -> PGQuery {
+        let heldArray = "{" + held.map(String.init).joined(separator: ",") + "}"
         let walk = settings.limit * 16 + 256
         let query: PGQuery = """
         WITH idle_limit AS MATERIALIZED (
@@ -111,7 +116,7 @@ struct DeliveryStore: Sendable {
         ), due AS MATERIALIZED (
             SELECT lease_id, lease_probe, backlog_key, backlog_until, lease_excess, lease_n FROM \(unescaped: schema.qualified("delivery_lease"))(\(unescaped: String(settings.limit)), \
         \(unescaped: String(walk)), \(unescaped: String(settings.defaultCap)), \(unescaped: String(settings.threshold)), \
-        \(unescaped: String(settings.probeWaitMilliseconds))) WITH ORDINALITY AS l(lease_id, lease_probe, backlog_key, backlog_until, \
+        \(unescaped: String(settings.probeWaitMilliseconds)), \(heldArray)::bigint[]) WITH ORDINALITY AS l(lease_id, lease_probe, backlog_key, backlog_until, \
         lease_excess, lease_n) CROSS JOIN idle_limit
         ), leased AS MATERIALIZED (
             -- Read after every lock, with a snapshot of its own (migrations 0027, 0028): read with this
@@ -134,7 +139,13 @@ struct DeliveryStore: Sendable {
     }
 
     /// Records a batch of outcomes in one statement: each delivery's new state and its attempt row.
-    func completeQuery(_ completions: [Completion]) -> PGQuery {
+    ///
+    /// `prepared`: parsed and planned once per connection (``PGQuery/reusingPlan()``); its one parameter is
+    /// the batch as JSON, so no plan can be better for one batch than another. Planned anew on every round it
+    /// cost the database 1-4 ms a round with 256 slots of batch 1 (pg_stat_statements, docs/benchmarks.md
+    /// section 4b). Off behind a pooler that cannot keep prepared statements
+    /// (``WorkerConfiguration/preparedStatements``).
+    func completeQuery(_ completions: [Completion], prepared: Bool = false) -> PGQuery {
         let json = PGJSON(text: JSONObjectWriter.array(completions.map(\.json)))
         let query: PGQuery = """
             WITH input AS (
@@ -171,7 +182,7 @@ struct DeliveryStore: Sendable {
             )
             SELECT (SELECT count(*) FROM updated)::int AS updated, (SELECT count(*) FROM logged)::int AS logged
             """
-        return query
+        return prepared ? query.reusingPlan() : query
     }
 
     /// Records sends about to start (outcome 'unknown') and reserves rate limits (`attempt_journal`,

@@ -13,6 +13,9 @@ extension DeliverySlot {
         // Measured before the lease's round trip: the server's idle-in-transaction clock starts no earlier.
         let leaseStart = ContinuousClock.now
         let leaseInstant = DefaultTracerClock.now
+        // This round's rows, held from the lease until the transaction ends (commit or rollback).
+        var held: [Int64] = []
+        defer { leasedRows.remove(held) }
         return try await connection.withTransaction(startingWith: leaseQuery) { tx, lease in
             let leaseAnswered = DefaultTracerClock.now
             var result = RoundResult()
@@ -28,6 +31,8 @@ extension DeliverySlot {
                 }
             }
             guard !rows.isEmpty else { return result }
+            held = rows.compactMap { try? $0.decode("id", as: Int64.self) }
+            leasedRows.insert(held)
             // A full batch: there is likely more due work than this slot takes. Wake an idle slot now, while
             // this one sends, not after its round: after a burst, idle slots join one lease later instead
             // of one round later. (A budget-bound single lease is never full by this measure.)

@@ -29,6 +29,8 @@ struct DeliverySlot: Sendable {
     let permits: SlotPermits
     /// The worker's per-endpoint, per-minute send counts for `endpoint_health`.
     let minutes: EndpointMinutesRecorder
+    /// The rows the worker's slots hold: each lease passes over them (``LeasedRows``).
+    let leasedRows: LeasedRows
     let now: @Sendable () -> Date
 
     var store: DeliveryStore { DeliveryStore(schema: configuration.schema) }
@@ -37,13 +39,11 @@ struct DeliverySlot: Sendable {
         var connection: PGConnection?
         var backoff = ReconnectBackoff()
         var random = SystemRandomNumberGenerator()
-        let lease = store.leaseQuery(configuration.leaseSettings)
         // After a round that put large bodies back for want of byte budget, lease one row at a time until a
         // round needs no waiting: a full batch would be leased and put back over and over (a row version
         // each) while the budget admits a body or two.
         var single = configuration.leaseSettings
         single.limit = 1
-        let singleLease = store.leaseQuery(single)
         var budgetBound = false
         var permit: HeldPermit?
         defer { permit?.release() }
@@ -90,7 +90,8 @@ struct DeliverySlot: Sendable {
                 }
                 await journal.settlePending()
                 let limit = budgetBound ? 1 : configuration.batchSize
-                let round = try await self.round(budgetBound ? singleLease : lease, on: connection!, permit: permit)
+                let lease = store.leaseQuery(budgetBound ? single : configuration.leaseSettings, held: leasedRows.snapshot())
+                let round = try await self.round(lease, on: connection!, permit: permit)
                 budgetBound = round.waitingForBudget > 0 || (budgetBound && round.leased > 0 && round.releasedBytes > 0)
                 for backlog in round.backlogs { try await moveBacklog(backlog, on: connection!) }
                 // Budget given back: a slot that put large bodies back for want of it may go now.

@@ -96,6 +96,7 @@ public struct Worker: Service, CustomStringConvertible {
                 group.addTask { await cancelWhenGracefulShutdown { await sealing.run() } }
             }
             let permits = SlotPermits(configuration.concurrency)
+            let leasedRows = LeasedRows()
             if configuration.spareSlots > 0 {
                 // Due work no ring announces while slow rounds hold every permit (``SlowRoundPoll``).
                 let poll = SlowRoundPoll(doorbell: doorbell, permits: permits, interval: configuration.pollInterval)
@@ -104,7 +105,7 @@ public struct Worker: Service, CustomStringConvertible {
             for index in 0..<(configuration.concurrency + configuration.spareSlots) {
                 let slot = DeliverySlot(
                     index: index, configuration: configuration, http: http, doorbell: doorbell, logger: logger, metrics: metrics, journal: journal,
-                    budget: budget, permits: permits, minutes: minutes, now: now)
+                    budget: budget, permits: permits, minutes: minutes, leasedRows: leasedRows, now: now)
                 group.addTask { await slot.run() }
             }
             await group.waitForAll()

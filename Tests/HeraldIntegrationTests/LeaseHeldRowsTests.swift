@@ -1,0 +1,58 @@
+import Foundation
+@testable import Herald
+import HeraldTestSupport
+import PGDriver
+import Testing
+
+/// A lease passes over the rows its worker's other slots hold, without trying their locks (migrations/0031):
+/// stepping over locked rows at the head of the due index cost every lease lock-manager work per slot.
+@Suite("Lease: the worker's own rows are passed over")
+struct LeaseHeldRowsTests {
+    let pg: TestPostgres
+    init() async throws { pg = try await TestPostgres.shared() }
+
+    /// Leases with `held`, returns the ids leased and rolls back (rows and permits free again).
+    private func lease(_ held: [Int64], limit: Int, schema: String, on conn: PGConnection) async throws -> [Int64] {
+        var settings = WorkerConfiguration(connectionString: "", schema: try SchemaName(schema)).leaseSettings
+        settings.limit = limit
+        let query = DeliveryStore(schema: try SchemaName(schema)).leaseQuery(settings, held: held)
+        try await conn.query("BEGIN")
+        let ids = try await conn.query(query).rows.compactMap { try $0.decode("id", as: Int64?.self) }
+        try await conn.query("ROLLBACK")
+        return ids
+    }
+
+    @Test("the ids given are not leased, whether by the first pass or the walk; without them they are")
+    func heldRowsAreNotLeased() async throws {
+        let (schema, conn) = try await pg.migratedSchema("leaseheld")
+        // Three endpoints, four due deliveries each, enqueued round-robin so the due order mixes them.
+        for n in 0..<12 {
+            try await conn.query("SELECT \(unescaped: schema).enqueue(\("https://held\(n % 3).example/h"), '\\x7b7d'::bytea)")
+        }
+        let all = try await conn.query("SELECT id FROM \(unescaped: schema).deliveries ORDER BY next_attempt_at, id").rows
+            .map { try $0.decode("id", as: Int64.self) }
+        #expect(all.count == 12)
+
+        // Batch 1: the first pass alone. The head is taken without ids, passed over with them.
+        #expect(try await lease([], limit: 1, schema: schema, on: conn) == [all[0]])
+        #expect(try await lease([all[0]], limit: 1, schema: schema, on: conn) == [all[1]])
+        #expect(try await lease(Array(all[0..<5]), limit: 1, schema: schema, on: conn) == [all[5]])
+
+        // A full batch (the make-up read, the first pass and the walk): none of the given ids.
+        let held = Array(all[0..<6])
+        let leased = try await lease(held, limit: 16, schema: schema, on: conn)
+        #expect(!leased.isEmpty)
+        #expect(Set(leased).isDisjoint(with: held), "leased \(leased), of which \(Set(leased).intersection(held)) were given as held")
+        let unheld = try await lease([], limit: 16, schema: schema, on: conn)
+        #expect(!Set(unheld).isDisjoint(with: held), "without ids the head rows are leased again: \(unheld)")
+
+        // The previous release's five-argument lease still leases, passing no ids; NULL ids pass none over.
+        let old = try await conn.query(
+            "SELECT lease_id FROM \(unescaped: schema).delivery_lease(1, 272, 128, 5, 1000) WHERE lease_id IS NOT NULL")
+        #expect(old.count == 1)
+        let null = try await conn.query(
+            "SELECT lease_id FROM \(unescaped: schema).delivery_lease(1, 272, 128, 5, 1000, NULL) WHERE lease_id IS NOT NULL")
+        #expect(try null.rows.map { try $0.decode("lease_id", as: Int64.self) } == [all[0]])
+        await conn.close()
+    }
+}
