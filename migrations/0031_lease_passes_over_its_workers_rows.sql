@@ -11,14 +11,15 @@
 -- statement took 1.23 ms a call stepping over them, 0.40 ms when it was given their ids and filtered them
 -- before locking.
 --
--- The worker knows exactly which rows its own slots hold, so it passes their ids (p_held); rows held by
--- other workers are still stepped over as before. Passing a row that is no longer held (its round committed
+-- The worker knows which rows its own slots leased, so it passes their ids (p_held); rows held by other
+-- workers, and rows a lease locks without leasing them (a backlog moved, a row without a permit), are still
+-- stepped over as before. Passing a row that is no longer held (its round committed
 -- after the worker read the set) only leaves it for the next lease, as a lock would have. The ids are
 -- filtered before any lock in the three places that read the due index from its head: the make-up read of
 -- 0025, the first pass, and the walk of 0018 (whose bound p_walk now counts rows it could lock, not the
 -- worker's own in flight).
 --
--- delivery_lease is created with the new argument from its own text in the catalogue, the four places
+-- delivery_lease is created with the new argument from its own text in the catalogue, five places
 -- replaced (the migration fails if any is not found exactly once), as 0023, 0024 and 0029 did. The
 -- five-argument function stays for workers of the previous release during a rolling upgrade, as a wrapper
 -- that passes no ids, so that there is one body. A later migration that edits delivery_lease by its text
@@ -44,9 +45,10 @@ BEGIN
     SELECT pg_get_functiondef(p.oid) INTO STRICT v_def FROM pg_proc p
     WHERE p.pronamespace = current_schema()::regnamespace AND p.proname = 'delivery_lease';
     FOR i IN 1..array_length(v_edits, 1) LOOP
-        IF regexp_count(v_def, v_edits[i][1]) <> 1 THEN
+        -- Counted with regexp_matches, not regexp_count (PostgreSQL 15 and later only).
+        IF (SELECT count(*) FROM regexp_matches(v_def, v_edits[i][1], 'g')) <> 1 THEN
             RAISE EXCEPTION 'delivery_lease does not read as migration 0031 expects: % found % times',
-                v_edits[i][1], regexp_count(v_def, v_edits[i][1]);
+                v_edits[i][1], (SELECT count(*) FROM regexp_matches(v_def, v_edits[i][1], 'g'));
         END IF;
         v_def := regexp_replace(v_def, v_edits[i][1], v_edits[i][2]);
     END LOOP;

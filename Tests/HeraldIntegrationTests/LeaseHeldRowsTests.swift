@@ -55,4 +55,24 @@ struct LeaseHeldRowsTests {
         #expect(try null.rows.map { try $0.decode("lease_id", as: Int64.self) } == [all[0]])
         await conn.close()
     }
+
+    @Test("the walk past a full key passes over held rows too")
+    func walkPassesOverHeldRows() async throws {
+        let (schema, conn) = try await pg.migratedSchema("leasewalk")
+        // Due order A1, B1, A2, A3, B2, C1, C2; endpoint A may have one request open, so a lease of 4 finds A
+        // full in its first pass and walks the due order for the place left.
+        let order = ["a", "b", "a", "a", "b", "c", "c"]
+        for key in order {
+            try await conn.query("SELECT \(unescaped: schema).enqueue(\("https://walk-\(key).example/h"), '\\x7b7d'::bytea)")
+        }
+        try await conn.query("UPDATE \(unescaped: schema).endpoints SET max_in_flight = 1 WHERE url = 'https://walk-a.example/h'")
+        let all = try await conn.query("SELECT id FROM \(unescaped: schema).deliveries ORDER BY next_attempt_at, id").rows
+            .map { try $0.decode("id", as: Int64.self) }
+        let (a1, b1, a2, b2, c1, c2) = (all[0], all[1], all[2], all[4], all[5], all[6])
+        // A1 and B1 held by other slots: the first pass takes A2 (A3 has no permit), B2 and C1; the walk
+        // must pass over B1 (its key is not full) and take C2.
+        let leased = try await lease([a1, b1], limit: 4, schema: schema, on: conn)
+        #expect(Set(leased) == [a2, b2, c1, c2], "leased \(leased); B1 is \(b1)")
+        await conn.close()
+    }
 }

@@ -19,6 +19,17 @@ struct LeasedRowsTests {
         #expect(rows.snapshot().isEmpty)
     }
 
+    @Test("a row leased again before the first round's remove stays held until both rounds removed it")
+    func countedRounds() {
+        let rows = LeasedRows()
+        rows.insert([7])
+        rows.insert([7])
+        rows.remove([7])
+        #expect(rows.snapshot() == [7], "the second round still holds it")
+        rows.remove([7])
+        #expect(rows.snapshot().isEmpty)
+    }
+
     @Test("past its limit a snapshot holds the oldest (smallest) ids, nearest the head of the due index")
     func boundedSnapshot() {
         let rows = LeasedRows(limit: 3)

@@ -4342,14 +4342,15 @@ $do$;
 -- statement took 1.23 ms a call stepping over them, 0.40 ms when it was given their ids and filtered them
 -- before locking.
 --
--- The worker knows exactly which rows its own slots hold, so it passes their ids (p_held); rows held by
--- other workers are still stepped over as before. Passing a row that is no longer held (its round committed
+-- The worker knows which rows its own slots leased, so it passes their ids (p_held); rows held by other
+-- workers, and rows a lease locks without leasing them (a backlog moved, a row without a permit), are still
+-- stepped over as before. Passing a row that is no longer held (its round committed
 -- after the worker read the set) only leaves it for the next lease, as a lock would have. The ids are
 -- filtered before any lock in the three places that read the due index from its head: the make-up read of
 -- 0025, the first pass, and the walk of 0018 (whose bound p_walk now counts rows it could lock, not the
 -- worker's own in flight).
 --
--- delivery_lease is created with the new argument from its own text in the catalogue, the four places
+-- delivery_lease is created with the new argument from its own text in the catalogue, five places
 -- replaced (the migration fails if any is not found exactly once), as 0023, 0024 and 0029 did. The
 -- five-argument function stays for workers of the previous release during a rolling upgrade, as a wrapper
 -- that passes no ids, so that there is one body. A later migration that edits delivery_lease by its text
@@ -4375,9 +4376,10 @@ BEGIN
     SELECT pg_get_functiondef(p.oid) INTO STRICT v_def FROM pg_proc p
     WHERE p.pronamespace = current_schema()::regnamespace AND p.proname = 'delivery_lease';
     FOR i IN 1..array_length(v_edits, 1) LOOP
-        IF regexp_count(v_def, v_edits[i][1]) <> 1 THEN
+        -- Counted with regexp_matches, not regexp_count (PostgreSQL 15 and later only).
+        IF (SELECT count(*) FROM regexp_matches(v_def, v_edits[i][1], 'g')) <> 1 THEN
             RAISE EXCEPTION 'delivery_lease does not read as migration 0031 expects: % found % times',
-                v_edits[i][1], regexp_count(v_def, v_edits[i][1]);
+                v_edits[i][1], (SELECT count(*) FROM regexp_matches(v_def, v_edits[i][1], 'g'));
         END IF;
         v_def := regexp_replace(v_def, v_edits[i][1], v_edits[i][2]);
     END LOOP;
@@ -4402,7 +4404,8 @@ $fn$;
         (
             "0032_lease_plans_once_per_session.sql",
             ####"""
--- 0032: the lease's functions plan their statements once per session (issue #15, many slots).
+-- 0032: three of the lease's functions plan their statements once per session, and none of its functions
+-- keeps a plan that scans a table sequentially because it was small when the plan was made (issue #15).
 --
 -- Statements inside PL/pgSQL are prepared once per session, but with PostgreSQL's default plan_cache_mode
 -- (auto) a statement is planned anew on every call for as long as its plan for the call's values looks
@@ -4412,23 +4415,41 @@ $fn$;
 -- lease_rows', lease_attempt_history's, delivery_lease's and delivery_lease_other_keys' statements were
 -- planned on almost every call: about 27 s of planning, waits included, in 5 s of run. Planning opens every
 -- index of every table it plans for, each an AccessShareLock past the 16 a session takes without the lock
--- manager, and that is where the LWLock:LockManager waits were. The run delivered 411/s. With the four
--- functions set to force_generic_plan, each statement was planned about once per connection and the run
--- delivered 499/s (pg_stat_statements loaded in both runs, 0031 in both).
+-- manager, and that is where the LWLock:LockManager waits were. The run delivered 411/s; with the functions
+-- set to force_generic_plan, each statement was planned about once per connection and it delivered 499/s
+-- (pg_stat_statements loaded in both runs, 0031 in both).
 --
--- A generic plan does not know the values, so each statement was checked for one that would scan: the due
--- order's three statements with a LIMIT parameter walk deliveries_due_idx (ORDER BY next_attempt_at, the
--- limit's estimate is 10% of due rows, still an index walk; checked with 20,000 due and 50,000 finished
--- rows), the id-array statements are primary-key lookups, and delivery_lease_other_keys already rules out
--- sequential scans and sorts. A plan is still rebuilt when ANALYZE changes a table's statistics.
+-- The trap of a plan made once (docs/benchmarks.md, "Tried and not kept"): a plan made while a table was
+-- small may scan it sequentially, and it stays in use as the table grows until ANALYZE invalidates it. It was
+-- not only a trap of forced generic plans: with the default (auto), the plan cache also settles on a generic
+-- plan for some statements after five calls. Measured by hand (a session leased 8 times on a schema of 10
+-- deliveries, then 300,000 due deliveries and 300,000 attempts arrived with autovacuum off, and the same
+-- session leased again): with auto, the lease took 26-66 ms a call (delivery_lease's per-key statement and
+-- lease_rows' two statements had sequential plans on deliveries and attempts), a fresh session 0.7-0.9 ms;
+-- with force_generic_plan alone the same. So the functions also forbid sequential scans, and JIT, which the
+-- priced-out costs would otherwise trigger (0026: 200 ms a call compiling): with those and forced generic
+-- plans on all four, the same session took 0.27-0.58 ms a call after the 300,000 arrived, and 0.24-0.29 ms
+-- before (auto: 0.6-0.8 ms). delivery_lease then kept auto (below).
+--
+-- Every statement of the four functions reads by a key or walks an index in its own order (the due order,
+-- a key's range, ids); a table with no index for a statement is still scanned, sequential scans are only
+-- priced out. delivery_lease_other_keys already ran this way (0025) and keeps its own settings.
 
 SET LOCAL lock_timeout = '5s';
 SET LOCAL statement_timeout = '1min';
 
-ALTER FUNCTION delivery_lease(integer, integer, integer, integer, integer, bigint[]) SET plan_cache_mode = force_generic_plan;
-ALTER FUNCTION delivery_lease_other_keys(text[], bigint[], integer, integer, integer, integer) SET plan_cache_mode = force_generic_plan;
-ALTER FUNCTION lease_rows(bigint[], integer, integer, integer) SET plan_cache_mode = force_generic_plan;
-ALTER FUNCTION lease_attempt_history(bigint[]) SET plan_cache_mode = force_generic_plan;
+-- delivery_lease keeps the default plan_cache_mode: its backlog moves select one key's rows
+-- (`breaker_key = k.breaker_key`), and a plan for any key walks deliveries_due_idx with the key as a filter
+-- (checked with EXPLAIN of the generic plan, 12,000 due rows of 9 keys), which for a rare key behind a long
+-- queue reads the whole due range; a plan for the call's key takes the key's own index.
+ALTER FUNCTION delivery_lease(integer, integer, integer, integer, integer, bigint[])
+    SET enable_seqscan = off SET jit = off;
+ALTER FUNCTION delivery_lease_other_keys(text[], bigint[], integer, integer, integer, integer)
+    SET plan_cache_mode = force_generic_plan;
+ALTER FUNCTION lease_rows(bigint[], integer, integer, integer)
+    SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET jit = off;
+ALTER FUNCTION lease_attempt_history(bigint[])
+    SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET jit = off;
 
 """####
         ),

@@ -140,12 +140,11 @@ struct DeliveryStore: Sendable {
 
     /// Records a batch of outcomes in one statement: each delivery's new state and its attempt row.
     ///
-    /// `prepared`: parsed and planned once per connection (``PGQuery/reusingPlan()``); its one parameter is
-    /// the batch as JSON, so no plan can be better for one batch than another. Planned anew on every round it
-    /// cost the database 1-4 ms a round with 256 slots of batch 1 (pg_stat_statements, docs/benchmarks.md
-    /// section 4b). Off behind a pooler that cannot keep prepared statements
-    /// (``WorkerConfiguration/preparedStatements``).
-    func completeQuery(_ completions: [Completion], prepared: Bool = false) -> PGQuery {
+    /// Planned on every call, not prepared: a generic plan made while the queue was small (a sequential scan
+    /// of `deliveries` or `attempts`) would stay in use as they grow (docs/benchmarks.md, "Tried and not
+    /// kept"). The lease's functions avoid that trap with settings of their own (migrations/0032); a
+    /// top-level statement cannot carry them.
+    func completeQuery(_ completions: [Completion]) -> PGQuery {
         let json = PGJSON(text: JSONObjectWriter.array(completions.map(\.json)))
         let query: PGQuery = """
             WITH input AS (
@@ -182,7 +181,7 @@ struct DeliveryStore: Sendable {
             )
             SELECT (SELECT count(*) FROM updated)::int AS updated, (SELECT count(*) FROM logged)::int AS logged
             """
-        return prepared ? query.reusingPlan() : query
+        return query
     }
 
     /// Records sends about to start (outcome 'unknown') and reserves rate limits (`attempt_journal`,

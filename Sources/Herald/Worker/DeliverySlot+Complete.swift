@@ -29,7 +29,7 @@ extension DeliverySlot {
         let endpoints: [PGQuery] =
             outcomes.isEmpty ? [] : [store.recordEndpointOutcomesQuery(outcomes, disableAfter: configuration.disableFailingAfter)]
         do {
-            let results = try await tx.commit(with: [store.completeQuery(completions, prepared: configuration.preparedStatements)] + breakers + endpoints)
+            let results = try await tx.commit(with: [store.completeQuery(completions)] + breakers + endpoints)
             return CompletionResults(
                 breakers: breakers.isEmpty ? nil : results[1],
                 endpoints: endpoints.isEmpty ? nil : results[1 + breakers.count])

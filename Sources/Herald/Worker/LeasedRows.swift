@@ -12,28 +12,37 @@ final class LeasedRows: Sendable {
     /// At most this many ids go with a lease: the database compares each row it reads with every id given,
     /// so past a few hundred the comparisons cost what the locks did.
     let limit: Int
-    private let held = Mutex<Set<Int64>>([])
+    /// Each id with the number of rounds holding it: a round's late ``remove(_:)`` must not drop an id
+    /// another slot has leased again meanwhile.
+    private let held = Mutex<[Int64: Int]>([:])
 
     init(limit: Int = 512) { self.limit = limit }
 
     /// Records rows a slot has just leased; call ``remove(_:)`` with the same ids once its transaction ended.
     func insert(_ ids: [Int64]) {
         guard !ids.isEmpty else { return }
-        held.withLock { $0.formUnion(ids) }
+        held.withLock { held in
+            for id in ids { held[id, default: 0] += 1 }
+        }
     }
 
     /// Forgets rows whose transaction ended (committed or rolled back).
     func remove(_ ids: [Int64]) {
         guard !ids.isEmpty else { return }
-        held.withLock { $0.subtract(ids) }
+        held.withLock { held in
+            for id in ids {
+                guard let rounds = held[id] else { continue }
+                held[id] = rounds > 1 ? rounds - 1 : nil
+            }
+        }
     }
 
     /// The ids to pass with a lease: every held row, or the ``limit`` oldest when more are held. The
     /// smallest ids were enqueued first, so they sit nearest the head of the due index, where a lease would
     /// step over them; a retry falls due later and is stepped over later, if at all.
     func snapshot() -> [Int64] {
-        held.withLock { set in
-            set.count <= limit ? Array(set) : Array(set.sorted().prefix(limit))
+        held.withLock { held in
+            held.count <= limit ? Array(held.keys) : Array(held.keys.sorted().prefix(limit))
         }
     }
 

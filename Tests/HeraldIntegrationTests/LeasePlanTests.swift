@@ -1,0 +1,50 @@
+import Foundation
+@testable import Herald
+import HeraldTestSupport
+import PGDriver
+import Testing
+
+/// The lease's functions plan once per session (migrations/0032); a plan made while the queue was small must
+/// not scan `deliveries` or `attempts` sequentially once they have grown, which a cached plan would keep
+/// doing until ANALYZE (docs/benchmarks.md).
+@Suite("Lease: plans made on a small queue read by index")
+struct LeasePlanTests {
+    let pg: TestPostgres
+    init() async throws { pg = try await TestPostgres.shared() }
+
+    @Test("after eight leases on ten deliveries, a lease and its row read scan neither deliveries nor attempts")
+    func noSequentialScans() async throws {
+        let (schema, conn) = try await pg.migratedSchema("leaseplan")
+        // No ANALYZE between the leases and the check: the plans are the ones made on the small table.
+        try await conn.query("ALTER TABLE \(unescaped: schema).deliveries SET (autovacuum_enabled = off)")
+        try await conn.query("ALTER TABLE \(unescaped: schema).attempts SET (autovacuum_enabled = off)")
+        for n in 0..<10 {
+            try await conn.query("SELECT \(unescaped: schema).enqueue(\("https://plan\(n % 3).example/h"), '\\x7b7d'::bytea)")
+        }
+        let settings = WorkerConfiguration(connectionString: "", schema: try SchemaName(schema)).leaseSettings
+        let store = DeliveryStore(schema: try SchemaName(schema))
+        // Past the plan cache's five custom plans: with the default plan_cache_mode some statements had
+        // settled on a generic plan by then, a sequential scan of the ten rows.
+        for _ in 0..<8 {
+            try await conn.query("BEGIN")
+            let leased = try await conn.query(store.leaseQuery(settings, held: [1])).rows
+            #expect(try leased.contains { try $0.decode("id", as: Int64?.self) != nil })
+            try await conn.query("ROLLBACK")
+        }
+        try await conn.query("BEGIN")
+        _ = try await conn.query(store.leaseQuery(settings, held: [1]))
+        // This transaction's own counts, not yet reported to the statistics.
+        let scans = try await conn.query(
+            """
+            SELECT relname, seq_scan FROM pg_stat_xact_user_tables
+            WHERE schemaname = \(schema) AND relname IN ('deliveries', 'attempts') ORDER BY relname
+            """
+        ).rows.map { (try $0.decode("relname", as: String.self), try $0.decode("seq_scan", as: Int.self)) }
+        try await conn.query("ROLLBACK")
+        #expect(scans.count == 2)
+        for (table, count) in scans {
+            #expect(count == 0, "the lease scanned \(table) sequentially \(count) times with plans made on a small queue")
+        }
+        await conn.close()
+    }
+}
