@@ -531,12 +531,19 @@ def render_many_slots(rows):
         out.append(f"| {r['concurrency']:,} | {r['rate']:,.0f} | {r['ideal']:,} | {100 * r['rate'] / r['ideal']:.0f}% | "
                    f"{r.get('threads', 0):.0f} | {r['connections']:.0f} |")
     out += ["", "Where it stops: not threads (a send holds none: every lease is watched from one `poll` thread; the "
-            "threads counted are mostly Dispatch's idle workers) but the rounds' cost on the database: each round of one "
-            "delivery is a lease, a journal write and a commit, and past about 128 slots the lock manager (permits are "
-            "advisory locks) and WAL writes are contended (`pg_stat_activity` shows them as the wait events). Before the "
-            "attempt journal's group commit (2026-12-04, one run each) the same runs gave 226, 241 and 42/s: every round "
-            "queued on the journal's one connection. So `--concurrency` is capped at 256; for more sends in flight, raise "
-            "`--batch-size` (section 4: 1,024 in flight on 38 connections) or run more processes."]
+            "threads counted are mostly Dispatch's idle workers) but the rounds' cost on the database, whose CPU the "
+            "2 cores run out of: each round of one delivery is a lease, a journal write and a commit. Until 2026-12-05 "
+            "two costs grew with the slots, both through the lock manager (at 256 slots an average of 14.5 connections "
+            "waited on `LWLock:LockManager`): every lease stepped over the rows every other slot held locked at the head "
+            "of the due index (SKIP LOCKED tries each one's lock), and the lease's functions planned their statements "
+            "on every call (planning takes a lock on every index of every table, past the 16 a session takes without "
+            "the lock manager). Migration 0031 passes the rows the worker's own slots hold to the lease, which passes "
+            "over them without trying their locks (`LeasedRows`); 0032 has three of the functions plan once per "
+            "session. Interleaved with the build before, one run each of two pairs (2026-12-05): 64 slots 248 and 257 "
+            "→ 285 and 286/s, 128 slots 358 and 428 → 402 and 454/s, 256 slots 391 and 403 → 521 and 516/s. Before "
+            "the attempt journal's group commit (2026-12-04, one run each) the same runs gave 226, 241 and 42/s: every "
+            "round queued on the journal's one connection. So `--concurrency` is capped at 256; for more sends in "
+            "flight, raise `--batch-size` (section 4: 1,024 in flight on 38 connections) or run more processes."]
     return out
 
 
@@ -625,7 +632,9 @@ def render_steady(st, drain=(), cores=os.cpu_count()):
            f"{len(st['max_runs'])}: enqueued {m['enqueued_per_s']:,.0f}/s, delivered {m['delivered_per_s']:,.0f}/s, "
            f"{m['backlog_at_end']:,.0f} left pending at the end of the window; per delivery, its enqueue included: "
            f"PostgreSQL CPU {m.get('postgres_cpu_ms_per_delivery', float('nan')):.3f} ms, whole machine "
-           f"{m.get('machine_cpu_ms_per_delivery', float('nan')):.3f} ms, WAL {m.get('wal_bytes_per_delivery', float('nan')):,.0f} bytes). "
+           f"{m.get('machine_cpu_ms_per_delivery', float('nan')):.3f} ms, WAL {m.get('wal_bytes_per_delivery', float('nan')):,.0f} bytes; "
+           "PostgreSQL's CPU counts the backends that exited within the window, the producers' included, since "
+           "2026-12-05: before, it missed them and read 0.21-0.65 ms across runs of one build). "
            "Latency from the producer's commit to the "
            "first byte of the request at the receiver (each figure the median of the runs, the three loads' runs "
            "interleaved; the p99 of each run in brackets):", "",
