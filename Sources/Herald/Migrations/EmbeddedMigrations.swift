@@ -4404,8 +4404,8 @@ $fn$;
         (
             "0032_lease_plans_once_per_session.sql",
             ####"""
--- 0032: three of the lease's functions plan their statements once per session, and none of its functions
--- keeps a plan that scans a table sequentially because it was small when the plan was made (issue #15).
+-- 0032: the lease's functions plan their statements once per session, and none of them keeps a plan that
+-- scans a table sequentially because it was small when the plan was made (issue #15).
 --
 -- Statements inside PL/pgSQL are prepared once per session, but with PostgreSQL's default plan_cache_mode
 -- (auto) a statement is planned anew on every call for as long as its plan for the call's values looks
@@ -4429,7 +4429,7 @@ $fn$;
 -- with force_generic_plan alone the same. So the functions also forbid sequential scans, and JIT, which the
 -- priced-out costs would otherwise trigger (0026: 200 ms a call compiling): with those and forced generic
 -- plans on all four, the same session took 0.27-0.58 ms a call after the 300,000 arrived, and 0.24-0.29 ms
--- before (auto: 0.6-0.8 ms). delivery_lease then kept auto (below).
+-- before (auto: 0.6-0.8 ms).
 --
 -- Every statement of the four functions reads by a key or walks an index in its own order (the due order,
 -- a key's range, ids); a table with no index for a statement is still scanned, sequential scans are only
@@ -4438,12 +4438,71 @@ $fn$;
 SET LOCAL lock_timeout = '5s';
 SET LOCAL statement_timeout = '1min';
 
--- delivery_lease keeps the default plan_cache_mode: its backlog moves select one key's rows
--- (`breaker_key = k.breaker_key`), and a plan for any key walks deliveries_due_idx with the key as a filter
--- (checked with EXPLAIN of the generic plan, 12,000 due rows of 9 keys), which for a rare key behind a long
--- queue reads the whole due range; a plan for the call's key takes the key's own index.
+-- delivery_lease's three backlog moves select one key's rows (`breaker_key = k.breaker_key`), and a plan for
+-- any key walks deliveries_due_idx with the key as a filter (checked with EXPLAIN of the generic plan, 12,000
+-- due rows of 9 keys), which for a rare key behind a long queue reads the whole due range. They move to a
+-- function of their own, planned for the call's key every time (force_custom_plan; they run only for a key
+-- held back), and delivery_lease, edited from its catalogue text as 0031 did, calls it.
+CREATE FUNCTION delivery_lease_move(p_key text, p_until timestamptz, p_strict boolean, p_to timestamptz)
+RETURNS integer
+LANGUAGE plpgsql
+VOLATILE
+SET search_path FROM CURRENT
+SET plan_cache_mode = force_custom_plan
+SET enable_seqscan = off
+SET jit = off
+AS $fn$
+DECLARE
+    v_moved integer;
+BEGIN
+    -- The key's pending rows due before p_until (up to and including it unless p_strict), at most 500 of
+    -- them in due order, are due at p_to instead; rows another transaction holds are skipped.
+    IF p_strict THEN
+        UPDATE deliveries SET next_attempt_at = p_to, updated_at = now()
+        WHERE id IN (SELECT x.id FROM deliveries x
+                     WHERE x.breaker_key = p_key AND x.state = 'pending' AND x.next_attempt_at < p_until
+                     ORDER BY x.next_attempt_at
+                     LIMIT 500
+                     FOR UPDATE SKIP LOCKED);
+    ELSE
+        UPDATE deliveries SET next_attempt_at = p_to, updated_at = now()
+        WHERE id IN (SELECT x.id FROM deliveries x
+                     WHERE x.breaker_key = p_key AND x.state = 'pending' AND x.next_attempt_at <= p_until
+                     ORDER BY x.next_attempt_at
+                     LIMIT 500
+                     FOR UPDATE SKIP LOCKED);
+    END IF;
+    GET DIAGNOSTICS v_moved = ROW_COUNT;
+    RETURN v_moved;
+END
+$fn$;
+
+DO $do$
+DECLARE
+    v_edits constant text[][] := ARRAY[
+        ARRAY[$p$UPDATE deliveries SET next_attempt_at = k\.held_until, updated_at = now\(\)\s+WHERE id IN \(SELECT x\.id FROM deliveries x\s+WHERE x\.breaker_key = k\.breaker_key AND x\.state = 'pending' AND x\.next_attempt_at < k\.held_until\s+ORDER BY x\.next_attempt_at\s+LIMIT 500\s+FOR UPDATE SKIP LOCKED\);\s+GET DIAGNOSTICS v_moved = ROW_COUNT;$p$,
+              $r$v_moved := delivery_lease_move(k.breaker_key, k.held_until, true, k.held_until);$r$],
+        ARRAY[$p$UPDATE deliveries SET next_attempt_at = now\(\) \+ make_interval\(secs => p_probe_wait_ms / 1000\.0\),\s+updated_at = now\(\)\s+WHERE id IN \(SELECT x\.id FROM deliveries x\s+WHERE x\.breaker_key = k\.breaker_key AND x\.state = 'pending' AND x\.next_attempt_at <= now\(\)\s+ORDER BY x\.next_attempt_at\s+LIMIT 500\s+FOR UPDATE SKIP LOCKED\);\s+GET DIAGNOSTICS v_moved = ROW_COUNT;$p$,
+              $r$v_moved := delivery_lease_move(k.breaker_key, now(), false, now() + make_interval(secs => p_probe_wait_ms / 1000.0));$r$],
+        ARRAY[$p$UPDATE deliveries SET next_attempt_at = k\.head_due, updated_at = now\(\)\s+WHERE id IN \(SELECT x\.id FROM deliveries x\s+WHERE x\.breaker_key = k\.breaker_key AND x\.state = 'pending' AND x\.next_attempt_at <= now\(\)\s+ORDER BY x\.next_attempt_at\s+LIMIT 500\s+FOR UPDATE SKIP LOCKED\);$p$,
+              $r$PERFORM delivery_lease_move(k.breaker_key, now(), false, k.head_due);$r$]];
+    v_def text;
+    i integer;
+BEGIN
+    SELECT pg_get_functiondef('delivery_lease(integer, integer, integer, integer, integer, bigint[])'::regprocedure) INTO STRICT v_def;
+    FOR i IN 1..array_length(v_edits, 1) LOOP
+        IF (SELECT count(*) FROM regexp_matches(v_def, v_edits[i][1], 'g')) <> 1 THEN
+            RAISE EXCEPTION 'delivery_lease does not move backlogs as migration 0032 expects: % found % times',
+                v_edits[i][1], (SELECT count(*) FROM regexp_matches(v_def, v_edits[i][1], 'g'));
+        END IF;
+        v_def := regexp_replace(v_def, v_edits[i][1], v_edits[i][2]);
+    END LOOP;
+    EXECUTE v_def;
+END
+$do$;
+
 ALTER FUNCTION delivery_lease(integer, integer, integer, integer, integer, bigint[])
-    SET enable_seqscan = off SET jit = off;
+    SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET jit = off;
 ALTER FUNCTION delivery_lease_other_keys(text[], bigint[], integer, integer, integer, integer)
     SET plan_cache_mode = force_generic_plan;
 ALTER FUNCTION lease_rows(bigint[], integer, integer, integer)
