@@ -12,7 +12,7 @@ struct LeasePlanTests {
     let pg: TestPostgres
     init() async throws { pg = try await TestPostgres.shared() }
 
-    @Test("after eight leases on ten deliveries, a lease and its row read scan neither deliveries nor attempts")
+    @Test("after eight rounds on ten deliveries, a lease, its row read and a completion scan neither deliveries nor attempts")
     func noSequentialScans() async throws {
         let (schema, conn) = try await pg.migratedSchema("leaseplan")
         // No ANALYZE between the leases and the check: the plans are the ones made on the small table.
@@ -23,16 +23,24 @@ struct LeasePlanTests {
         }
         let settings = WorkerConfiguration(connectionString: "", schema: try SchemaName(schema)).leaseSettings
         let store = DeliveryStore(schema: try SchemaName(schema))
+        // A round's completion as the worker sends it (delivery_complete, migrations/0033): one delivery stays
+        // pending, no attempt row.
+        let complete: PGQuery = """
+            SELECT * FROM \(unescaped: schema).delivery_complete('[{"delivery_id": 2, "state": "pending", "log_attempt": false}]'::jsonb)
+            """
         // Past the plan cache's five custom plans: with the default plan_cache_mode some statements had
         // settled on a generic plan by then, a sequential scan of the ten rows.
         for _ in 0..<8 {
             try await conn.query("BEGIN")
             let leased = try await conn.query(store.leaseQuery(settings, held: [1])).rows
             #expect(try leased.contains { try $0.decode("id", as: Int64?.self) != nil })
+            try await conn.query(complete)
             try await conn.query("ROLLBACK")
         }
         try await conn.query("BEGIN")
         _ = try await conn.query(store.leaseQuery(settings, held: [1]))
+        let completed = try await conn.query(complete)
+        #expect(try completed.rows.first?.decode("updated_count", as: Int.self) == 1)
         // This transaction's own counts, not yet reported to the statistics.
         let scans = try await conn.query(
             """
