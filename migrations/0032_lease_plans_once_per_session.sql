@@ -34,16 +34,19 @@ SET LOCAL statement_timeout = '1min';
 
 -- delivery_lease's three backlog moves select one key's rows (`breaker_key = k.breaker_key`), and a plan for
 -- any key walks deliveries_due_idx with the key as a filter (checked with EXPLAIN of the generic plan, 12,000
--- due rows of 9 keys), which for a rare key behind a long queue reads the whole due range. They move to a
--- function of their own, planned for the call's key every time (force_custom_plan; they run only for a key
--- held back), and delivery_lease, edited from its catalogue text as 0031 did, calls it.
+-- due rows of 9 keys), which for a rare key behind a long queue reads the whole due range (and a plan for the
+-- call's key can do the same with stale statistics, as 0025 found). They move to a function of their own that
+-- reads the key's rows as one range of deliveries_breaker_pending_idx in that index's own order, with sorts
+-- and sequential scans priced out as in delivery_lease_other_keys (0025), so that no statistics can make it
+-- walk another index; delivery_lease, edited from its catalogue text as 0031 did, calls it.
 CREATE FUNCTION delivery_lease_move(p_key text, p_until timestamptz, p_strict boolean, p_to timestamptz)
 RETURNS integer
 LANGUAGE plpgsql
 VOLATILE
 SET search_path FROM CURRENT
-SET plan_cache_mode = force_custom_plan
+SET plan_cache_mode = force_generic_plan
 SET enable_seqscan = off
+SET enable_sort = off
 SET jit = off
 AS $fn$
 DECLARE
@@ -54,15 +57,19 @@ BEGIN
     IF p_strict THEN
         UPDATE deliveries SET next_attempt_at = p_to, updated_at = now()
         WHERE id IN (SELECT x.id FROM deliveries x
-                     WHERE x.breaker_key = p_key AND x.state = 'pending' AND x.next_attempt_at < p_until
-                     ORDER BY x.next_attempt_at
+                     WHERE x.state = 'pending'
+                       AND (x.breaker_key, x.next_attempt_at) >= (p_key, '-infinity'::timestamptz)
+                       AND (x.breaker_key, x.next_attempt_at) < (p_key, p_until)
+                     ORDER BY x.breaker_key, x.next_attempt_at
                      LIMIT 500
                      FOR UPDATE SKIP LOCKED);
     ELSE
         UPDATE deliveries SET next_attempt_at = p_to, updated_at = now()
         WHERE id IN (SELECT x.id FROM deliveries x
-                     WHERE x.breaker_key = p_key AND x.state = 'pending' AND x.next_attempt_at <= p_until
-                     ORDER BY x.next_attempt_at
+                     WHERE x.state = 'pending'
+                       AND (x.breaker_key, x.next_attempt_at) >= (p_key, '-infinity'::timestamptz)
+                       AND (x.breaker_key, x.next_attempt_at) <= (p_key, p_until)
+                     ORDER BY x.breaker_key, x.next_attempt_at
                      LIMIT 500
                      FOR UPDATE SKIP LOCKED);
     END IF;

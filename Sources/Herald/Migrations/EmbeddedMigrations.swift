@@ -4440,16 +4440,19 @@ SET LOCAL statement_timeout = '1min';
 
 -- delivery_lease's three backlog moves select one key's rows (`breaker_key = k.breaker_key`), and a plan for
 -- any key walks deliveries_due_idx with the key as a filter (checked with EXPLAIN of the generic plan, 12,000
--- due rows of 9 keys), which for a rare key behind a long queue reads the whole due range. They move to a
--- function of their own, planned for the call's key every time (force_custom_plan; they run only for a key
--- held back), and delivery_lease, edited from its catalogue text as 0031 did, calls it.
+-- due rows of 9 keys), which for a rare key behind a long queue reads the whole due range (and a plan for the
+-- call's key can do the same with stale statistics, as 0025 found). They move to a function of their own that
+-- reads the key's rows as one range of deliveries_breaker_pending_idx in that index's own order, with sorts
+-- and sequential scans priced out as in delivery_lease_other_keys (0025), so that no statistics can make it
+-- walk another index; delivery_lease, edited from its catalogue text as 0031 did, calls it.
 CREATE FUNCTION delivery_lease_move(p_key text, p_until timestamptz, p_strict boolean, p_to timestamptz)
 RETURNS integer
 LANGUAGE plpgsql
 VOLATILE
 SET search_path FROM CURRENT
-SET plan_cache_mode = force_custom_plan
+SET plan_cache_mode = force_generic_plan
 SET enable_seqscan = off
+SET enable_sort = off
 SET jit = off
 AS $fn$
 DECLARE
@@ -4460,15 +4463,19 @@ BEGIN
     IF p_strict THEN
         UPDATE deliveries SET next_attempt_at = p_to, updated_at = now()
         WHERE id IN (SELECT x.id FROM deliveries x
-                     WHERE x.breaker_key = p_key AND x.state = 'pending' AND x.next_attempt_at < p_until
-                     ORDER BY x.next_attempt_at
+                     WHERE x.state = 'pending'
+                       AND (x.breaker_key, x.next_attempt_at) >= (p_key, '-infinity'::timestamptz)
+                       AND (x.breaker_key, x.next_attempt_at) < (p_key, p_until)
+                     ORDER BY x.breaker_key, x.next_attempt_at
                      LIMIT 500
                      FOR UPDATE SKIP LOCKED);
     ELSE
         UPDATE deliveries SET next_attempt_at = p_to, updated_at = now()
         WHERE id IN (SELECT x.id FROM deliveries x
-                     WHERE x.breaker_key = p_key AND x.state = 'pending' AND x.next_attempt_at <= p_until
-                     ORDER BY x.next_attempt_at
+                     WHERE x.state = 'pending'
+                       AND (x.breaker_key, x.next_attempt_at) >= (p_key, '-infinity'::timestamptz)
+                       AND (x.breaker_key, x.next_attempt_at) <= (p_key, p_until)
+                     ORDER BY x.breaker_key, x.next_attempt_at
                      LIMIT 500
                      FOR UPDATE SKIP LOCKED);
     END IF;
@@ -4509,80 +4516,6 @@ ALTER FUNCTION lease_rows(bigint[], integer, integer, integer)
     SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET jit = off;
 ALTER FUNCTION lease_attempt_history(bigint[])
     SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET jit = off;
-
-"""####
-        ),
-        (
-            "0033_completion_plans_once_per_session.sql",
-            ####"""
--- 0033: a round's completion is a function, so that its statement is planned once per session and never
--- keeps a sequential scan made while the tables were small (issue #15, many slots; as 0032 did for the lease).
---
--- The completion (each delivery's new state, its attempt row's outcome, the journal rows of sends held back)
--- was one statement the worker sent as text, planned on every round: with 256 slots of batch 1 its planning
--- took 8.7 s, waits included, in 5 s of run (pg_stat_statements, track_planning), each plan a lock on every
--- index of deliveries and attempts through the lock manager. A prepared statement cannot help: its generic
--- plan, made while attempts was empty, kept scanning it as it grew (docs/benchmarks.md, "Tried and not
--- kept"). A function can carry the settings 0032 gave the lease's functions: plans made once per session,
--- no sequential scans, no JIT. The statement is the worker's, unchanged; the worker of the previous release
--- keeps sending its own during a rolling upgrade.
---
--- p_completions: one object per delivery, the columns below (Completion.json in the worker). Returns how
--- many deliveries were updated (pending ones only) and how many attempt rows got their outcome.
-
-SET LOCAL lock_timeout = '5s';
-SET LOCAL statement_timeout = '1min';
-
-CREATE FUNCTION delivery_complete(p_completions jsonb)
-RETURNS TABLE (updated_count integer, logged_count integer)
-LANGUAGE plpgsql
-VOLATILE
-SET search_path FROM CURRENT
-SET plan_cache_mode = force_generic_plan
-SET enable_seqscan = off
-SET jit = off
-AS $fn$
-BEGIN
-    RETURN QUERY
-    WITH input AS (
-        SELECT * FROM jsonb_to_recordset(p_completions) AS x(
-            delivery_id bigint, attempt integer, state text, attempts integer, next_attempt_at timestamptz,
-            status_code integer, error text, started_at timestamptz, duration_ms integer, request_headers jsonb,
-            response_excerpt text, retryable boolean, outcome text, worker_id text, log_attempt boolean,
-            attempt_id bigint, interrupted integer)
-    ), done AS (
-        UPDATE deliveries d
-        SET state = i.state,
-            attempts = coalesce(i.attempts, d.attempts),
-            next_attempt_at = coalesce(i.next_attempt_at, d.next_attempt_at),
-            last_status = coalesce(i.status_code, d.last_status),
-            -- A deferral (no send) keeps the last error; an attempt replaces it.
-            last_error = CASE WHEN i.log_attempt THEN i.error ELSE coalesce(i.error, d.last_error) END,
-            updated_at = now(),
-            interrupted_sends = coalesce(i.interrupted, d.interrupted_sends),
-            -- clock_timestamp(): now() is the lease's start, before the send.
-            finished_at = CASE WHEN i.state <> 'pending' THEN clock_timestamp() END
-        FROM input i
-        WHERE d.id = i.delivery_id AND d.state = 'pending'
-        RETURNING d.id
-    ), outcomes AS (
-        -- The attempt row was written before the send (outcome 'unknown'); now it gets its outcome.
-        UPDATE attempts a
-        SET started_at = i.started_at, duration_ms = i.duration_ms, status_code = i.status_code,
-            request_headers = i.request_headers, response_excerpt = i.response_excerpt, error = i.error,
-            retryable = i.retryable, next_attempt_at = i.next_attempt_at, outcome = i.outcome
-        FROM input i
-        WHERE i.log_attempt AND a.id = i.attempt_id
-        RETURNING 1
-    ), dropped AS (
-        -- Journaled, then held back unsent (its breaker tripped mid-batch): no attempt happened.
-        DELETE FROM attempts a
-        USING input i
-        WHERE NOT i.log_attempt AND i.attempt_id IS NOT NULL AND a.id = i.attempt_id
-    )
-    SELECT (SELECT count(*) FROM done)::int, (SELECT count(*) FROM outcomes)::int;
-END
-$fn$;
 
 """####
         ),

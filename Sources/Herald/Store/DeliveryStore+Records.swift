@@ -31,8 +31,7 @@ struct Completion: Sendable, Equatable {
     /// For a parked delivery, the interrupted sends that parked it.
     var interrupted: Int?
 
-    /// The columns of `jsonb_to_recordset` in `delivery_complete` (migrations/0033), as ``json`` writes them;
-    /// `CompletionColumnsTests` checks that the migration reads these.
+    /// The columns of `jsonb_to_recordset` in ``DeliveryStore/completeQuery(_:)``, as ``json`` writes them.
     static let columns = """
         delivery_id bigint, attempt integer, state text, attempts integer, next_attempt_at timestamptz, status_code integer,
         error text, started_at timestamptz, duration_ms integer, request_headers jsonb, response_excerpt text, retryable boolean,

@@ -138,15 +138,56 @@ struct DeliveryStore: Sendable {
         return settings.prepared ? query.reusingPlan() : query
     }
 
-    /// Records a batch of outcomes in one statement: each delivery's new state and its attempt row
-    /// (`delivery_complete`, migrations/0033: a function, so that its plan is made once per session and
-    /// cannot keep a sequential scan made while the tables were small).
+    /// Records a batch of outcomes in one statement: each delivery's new state and its attempt row.
+    ///
+    /// Planned on every call, not prepared: a generic plan made while the queue was small (a sequential scan
+    /// of `deliveries` or `attempts`) would stay in use as they grow (docs/benchmarks.md, "Tried and not
+    /// kept"). The lease's functions avoid that trap with settings of their own (migrations/0032); a
+    /// top-level statement cannot carry them.
+    ///
+    /// The ids also come as arrays (`= ANY`), which the plan sees: from the JSON alone the planner expects
+    /// 100 rows and, with a few tens of thousands of deliveries, chose to read the whole table to join them
+    /// rather than look each up by key (LeasePlanTests: 20,151 rows of `deliveries` read to complete 2).
     func completeQuery(_ completions: [Completion]) -> PGQuery {
         let json = PGJSON(text: JSONObjectWriter.array(completions.map(\.json)))
-        return """
-            SELECT updated_count AS updated, logged_count AS logged
-            FROM \(unescaped: schema.qualified("delivery_complete"))(\(json)::jsonb)
+        let deliveryIDs = "{" + completions.map { String($0.deliveryID) }.joined(separator: ",") + "}"
+        let attemptIDs = "{" + completions.compactMap { $0.attemptID.map(String.init) }.joined(separator: ",") + "}"
+        let query: PGQuery = """
+            WITH input AS (
+                SELECT * FROM jsonb_to_recordset(\(json)::jsonb) AS x(\(unescaped: Completion.columns))
+            ), updated AS (
+                UPDATE \(unescaped: schema.qualified("deliveries")) d
+                SET state = i.state,
+                    attempts = coalesce(i.attempts, d.attempts),
+                    next_attempt_at = coalesce(i.next_attempt_at, d.next_attempt_at),
+                    last_status = coalesce(i.status_code, d.last_status),
+                    -- A deferral (no send) keeps the last error; an attempt replaces it.
+                    last_error = CASE WHEN i.log_attempt THEN i.error ELSE coalesce(i.error, d.last_error) END,
+                    updated_at = now(),
+                    interrupted_sends = coalesce(i.interrupted, d.interrupted_sends),
+                    -- clock_timestamp(): now() is the lease's start, before the send.
+                    finished_at = CASE WHEN i.state <> 'pending' THEN clock_timestamp() END
+                FROM input i
+                WHERE d.id = i.delivery_id AND d.state = 'pending' AND d.id = ANY (\(deliveryIDs)::bigint[])
+                RETURNING d.id
+            ), logged AS (
+                -- The attempt row was written before the send (outcome 'unknown'); now it gets its outcome.
+                UPDATE \(unescaped: schema.qualified("attempts")) a
+                SET started_at = i.started_at, duration_ms = i.duration_ms, status_code = i.status_code, request_headers = i.request_headers,
+                    response_excerpt = i.response_excerpt, error = i.error, retryable = i.retryable,
+                    next_attempt_at = i.next_attempt_at, outcome = i.outcome
+                FROM input i
+                WHERE i.log_attempt AND a.id = i.attempt_id AND a.id = ANY (\(attemptIDs)::bigint[])
+                RETURNING 1
+            ), dropped AS (
+                -- Journaled, then held back unsent (its breaker tripped mid-batch): no attempt happened.
+                DELETE FROM \(unescaped: schema.qualified("attempts")) a
+                USING input i
+                WHERE NOT i.log_attempt AND i.attempt_id IS NOT NULL AND a.id = i.attempt_id AND a.id = ANY (\(attemptIDs)::bigint[])
+            )
+            SELECT (SELECT count(*) FROM updated)::int AS updated, (SELECT count(*) FROM logged)::int AS logged
             """
+        return query
     }
 
     /// Records sends about to start (outcome 'unknown') and reserves rate limits (`attempt_journal`,
