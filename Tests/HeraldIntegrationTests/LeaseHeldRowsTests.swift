@@ -22,7 +22,7 @@ struct LeaseHeldRowsTests {
         return ids
     }
 
-    @Test("the ids given are not leased, whether by the first pass or the walk; without them they are")
+    @Test("the ids given are not leased by the first pass, one row or a batch; without them they are")
     func heldRowsAreNotLeased() async throws {
         let (schema, conn) = try await pg.migratedSchema("leaseheld")
         // Three endpoints, four due deliveries each, enqueued round-robin so the due order mixes them.
@@ -38,7 +38,8 @@ struct LeaseHeldRowsTests {
         #expect(try await lease([all[0]], limit: 1, schema: schema, on: conn) == [all[1]])
         #expect(try await lease(Array(all[0..<5]), limit: 1, schema: schema, on: conn) == [all[5]])
 
-        // A full batch (the make-up read, the first pass and the walk): none of the given ids.
+        // A full batch (the make-up read and the first pass; the walk is `walkPassesOverHeldRows`): none of
+        // the given ids.
         let held = Array(all[0..<6])
         let leased = try await lease(held, limit: 16, schema: schema, on: conn)
         #expect(!leased.isEmpty)

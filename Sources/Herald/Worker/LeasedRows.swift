@@ -46,6 +46,6 @@ final class LeasedRows: Sendable {
         }
     }
 
-    /// How many rows are held now.
+    /// How many rows are held now (tests).
     var count: Int { held.withLock { $0.count } }
 }
