@@ -395,6 +395,36 @@ def steady_enqueue_only(seconds=10):
     return {"enqueued_per_s": round(tps, 1), "machine_cpu_ms_per_enqueue": round(1000 * (machine_busy() - busy0) / (tps * seconds), 3)}
 
 
+def steady_enqueue_parts(seconds=8):
+    """What one producer transaction costs the machine, in three steps of what enqueue() does: a commit of
+    the smallest write (one row, no index: PostgreSQL's and pgbench's floor per transaction), the row
+    enqueue() writes inserted bare (its indexes, foreign key and wake-up trigger), and enqueue() itself
+    (its checks and the endpoint lookup on top). PRODUCERS connections flat out, no worker running."""
+    steady_endpoints()
+    psql("DROP TABLE IF EXISTS public.herald_bench_floor; CREATE TABLE public.herald_bench_floor (x integer)")
+    scripts = {"commit": "INSERT INTO public.herald_bench_floor VALUES (1);\n",
+               "insert": f"\\set e random(1, {STEADY_ENDPOINTS})\n"
+                         "INSERT INTO herald.deliveries (endpoint_id, event_type, idempotency_key, body, content_type, headers, "
+                         "breaker_key, next_attempt_at) VALUES (:e, '', herald.new_delivery_key(), '\\x7b7d'::bytea, "
+                         "'application/json', '{}', 'endpoint:' || :e, now());\n"}
+    parts = {}
+    for name, text in scripts.items():
+        path = os.path.join(PG_DIR, f"part-{name}.sql")
+        with open(path, "w") as f:
+            f.write(text)
+        parts[name] = path
+    parts["enqueue"] = producer_script()
+    out = {}
+    for name, path in parts.items():
+        busy0 = machine_busy()
+        run = sh("pgbench", "-n", "-c", str(PRODUCERS), "-j", "2", "-T", str(seconds), "-f", path, URL)
+        tps = float(re.search(r"tps = ([\d.]+)", run).group(1))
+        out[f"{name}_per_s"] = round(tps, 1)
+        out[f"{name}_cpu_ms"] = round(1000 * (machine_busy() - busy0) / (tps * seconds), 3)
+    psql("DROP TABLE public.herald_bench_floor")
+    return out
+
+
 def coalescing_ab(values=("5ms", "10ms"), pairs=4):
     """Section 3b's A/B of --wakeup-coalescing: steady_max with each value in turn, `pairs` times (interleaved,
     since this machine's speed drifts over minutes); the default worker otherwise."""
@@ -465,7 +495,9 @@ def steady_scenarios():
     print("steady low", low, flush=True)
     alone = median_of([steady_enqueue_only() for _ in range(RUNS)])
     print("steady enqueue only", alone, flush=True)
-    return {"max": best, "max_runs": runs, "points": points, "low": low, "enqueue_only": alone}
+    parts = median_of([steady_enqueue_parts() for _ in range(RUNS)])
+    print("steady enqueue parts", parts, flush=True)
+    return {"max": best, "max_runs": runs, "points": points, "low": low, "enqueue_only": alone, "enqueue_parts": parts}
 
 
 def slow(in_flight, procs, concurrency, batch, seconds=10):
@@ -663,6 +695,16 @@ def render_steady(st, drain=(), cores=os.cpu_count()):
                         f"{defaults['machine_cpu_ms_per_delivery']:.3f} ms) and the machine's {cores} cores allow at most about "
                         f"**{1000 * cores / both:,.0f} enqueued and delivered per second**, whatever the worker does: the "
                         "ceiling the sustained figure above is measured against.")
+    if "enqueue_parts" in st:
+        e = st["enqueue_parts"]
+        out += ["", f"Where a producer's transaction goes (`steady_enqueue_parts`, {PRODUCERS} connections flat out, no worker, "
+                f"median of {RUNS}; machine CPU per transaction): the smallest write PostgreSQL commits (one row into a "
+                f"table without indexes) {e['commit_cpu_ms']:.3f} ms ({e['commit_per_s']:,.0f}/s); the row `enqueue()` "
+                f"writes, inserted bare (its indexes, the foreign key to `endpoints`, the wake-up trigger) "
+                f"{e['insert_cpu_ms']:.3f} ms ({e['insert_per_s']:,.0f}/s); `enqueue()` itself {e['enqueue_cpu_ms']:.3f} ms "
+                f"({e['enqueue_per_s']:,.0f}/s). So of each enqueue, {e['enqueue_cpu_ms'] - e['insert_cpu_ms']:.3f} ms are the "
+                f"function's checks and lookup, {e['insert_cpu_ms'] - e['commit_cpu_ms']:.3f} ms the `deliveries` row, and "
+                f"{e['commit_cpu_ms']:.3f} ms a transaction's floor on this machine."]
     if "coalescing" in st:
         c = st["coalescing"]
         first, second = c["rows"][0]["coalescing"], c["rows"][1]["coalescing"]
