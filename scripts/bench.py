@@ -398,7 +398,7 @@ def steady_enqueue_only(seconds=10):
 def steady_enqueue_parts(seconds=8):
     """What one producer transaction costs the machine, in three steps of what enqueue() does: a commit of
     the smallest write (one row, no index: PostgreSQL's and pgbench's floor per transaction), the row
-    enqueue() writes inserted bare (its indexes, foreign key and wake-up trigger), and enqueue() itself
+    enqueue() writes inserted bare (its indexes and wake-up trigger), and enqueue() itself
     (its checks and the endpoint lookup on top). PRODUCERS connections flat out, no worker running."""
     steady_endpoints()
     psql("DROP TABLE IF EXISTS public.herald_bench_floor; CREATE TABLE public.herald_bench_floor (x integer)")
@@ -700,7 +700,7 @@ def render_steady(st, drain=(), cores=os.cpu_count()):
         out += ["", f"Where a producer's transaction goes (`steady_enqueue_parts`, {PRODUCERS} connections flat out, no worker, "
                 f"median of {RUNS}; machine CPU per transaction): the smallest write PostgreSQL commits (one row into a "
                 f"table without indexes) {e['commit_cpu_ms']:.3f} ms ({e['commit_per_s']:,.0f}/s); the row `enqueue()` "
-                f"writes, inserted bare (its indexes, the foreign key to `endpoints`, the wake-up trigger) "
+                f"writes, inserted bare (its indexes and the wake-up trigger) "
                 f"{e['insert_cpu_ms']:.3f} ms ({e['insert_per_s']:,.0f}/s); `enqueue()` itself {e['enqueue_cpu_ms']:.3f} ms "
                 f"({e['enqueue_per_s']:,.0f}/s). So of each enqueue, {e['enqueue_cpu_ms'] - e['insert_cpu_ms']:.3f} ms are the "
                 f"function's checks and lookup, {e['insert_cpu_ms'] - e['commit_cpu_ms']:.3f} ms the `deliveries` row, and "
@@ -708,8 +708,9 @@ def render_steady(st, drain=(), cores=os.cpu_count()):
     if "coalescing" in st:
         c = st["coalescing"]
         first, second = c["rows"][0]["coalescing"], c["rows"][1]["coalescing"]
-        out += ["", f"`--wakeup-coalescing`, flat out as above, {c['pairs']} interleaved pairs (`scripts/bench.py --coalescing-only`, "
-                f"{c.get('date', '')}); {second} sustained more in {c['second_ahead_in']} of {c['pairs']} pairs:", "",
+        when = f", {c['date']}" if c.get("date") else ""
+        out += ["", f"`--wakeup-coalescing`, flat out as above, {c['pairs']} interleaved pairs (`scripts/bench.py --coalescing-only`"
+                f"{when}); {second} sustained more in {c['second_ahead_in']} of {c['pairs']} pairs:", "",
                 "| `--wakeup-coalescing` | sustained/s (median) | runs | machine CPU ms/delivery (median) |", "|---|---|---|---|"]
         for r in c["rows"]:
             out.append(f"| {r['coalescing']} | {r['rate']:,.0f} | {', '.join(f'{x:,.0f}' for x in r['rates'])} | {r['machine_cpu_ms_per_delivery']:.3f} |")

@@ -4529,20 +4529,20 @@ ALTER FUNCTION lease_attempt_history(bigint[])
 -- delivery, until it commits. Producers enqueueing to one endpoint at once are several lockers of one row, and
 -- PostgreSQL then makes a MultiXact of them: measured with eight pgbench connections calling enqueue() to ten
 -- endpoints, 19,448 MultiXacts in 8 s of about 48,700 enqueues (four in ten). Each costs its creator WAL and
--- the MultiXact SLRUs; and every 400 million of them (autovacuum_multixact_freeze_max_age), about two days at
--- that rate, autovacuum must scan every table of the database aggressively to freeze, deliveries and attempts
--- with their kept history included. The check itself was about 0.015 ms of the machine's CPU per insert: a bare
--- INSERT of enqueue()'s row, 8 connections, three interleaved pairs, 0.174-0.183 ms with the key, 0.160-0.164
--- without. Publishing to several endpoints locked each of them the same way.
+-- the MultiXact SLRUs; and every 400 million of them (autovacuum_multixact_freeze_max_age), 46 hours at that
+-- rate, autovacuum must scan every table of the database aggressively to freeze, deliveries and attempts with
+-- their kept history included. The check itself cost 0.015 ms of the machine's CPU per insert or more: a bare
+-- INSERT of enqueue()'s row, 8 connections, three interleaved pairs, 0.174-0.183 ms with the key and
+-- 0.160-0.164 without (another run's pairs are in docs/benchmarks.md, "What was fixed", item 12). Publishing to
+-- several endpoints locked each of them the same way.
 --
 -- What the key gave, kept otherwise (as 0007 did for attempts): every path that inserts a delivery takes its
 -- endpoint from the endpoint's row in the same function (enqueue, publish, operational events, the endpoint
 -- test; a replay updates an existing delivery), and Herald never deletes an endpoint's row: `herald endpoints
 -- delete` and endpoint_delete() hide it (deleted_at) and keep it for the deliveries and the audit trail that
--- refer to it. A DELETE or
--- TRUNCATE of `endpoints` by hand, which the key refused once deliveries referred to the row, is now refused
--- for every row by the triggers below, with what to do instead; a race of such a DELETE with an enqueue to the
--- same endpoint therefore cannot leave a delivery without its endpoint.
+-- refer to it. A DELETE or TRUNCATE of `endpoints` by hand, which the key refused once deliveries referred to
+-- the row, is now refused for every row by the triggers below, with what to do instead; a race of such a
+-- DELETE with an enqueue to the same endpoint therefore cannot leave a delivery without its endpoint.
 
 SET LOCAL lock_timeout = '5s';
 SET LOCAL statement_timeout = '1min';
@@ -4553,18 +4553,61 @@ ALTER TABLE deliveries DROP CONSTRAINT deliveries_endpoint_id_fkey;
 
 CREATE FUNCTION endpoints_are_kept() RETURNS trigger
 LANGUAGE plpgsql
-AS $$
+AS $fn$
 BEGIN
     RAISE EXCEPTION USING ERRCODE = '55000',
         MESSAGE = 'endpoint rows are not deleted: deliveries and their audit trail refer to them',
-        HINT = 'Delete an endpoint with herald endpoints delete ID (SQL: SELECT endpoint_delete(ID)), which hides it and keeps its history; nothing was deleted.';
+        HINT = format('Delete an endpoint with herald endpoints delete ID (SQL: SELECT %I.endpoint_delete(ID)), which '
+                      'hides it and keeps its history; nothing was deleted.', TG_TABLE_SCHEMA);
 END
-$$;
+$fn$;
 
 CREATE TRIGGER endpoints_kept_on_delete BEFORE DELETE ON endpoints
     FOR EACH ROW EXECUTE FUNCTION endpoints_are_kept();
 CREATE TRIGGER endpoints_kept_on_truncate BEFORE TRUNCATE ON endpoints
     FOR EACH STATEMENT EXECUTE FUNCTION endpoints_are_kept();
+
+"""####
+        ),
+        (
+            "0034_publish_without_application_lock.sql",
+            ####"""
+-- 0034: a message's application is no longer checked by a foreign key; application rows are never deleted
+-- instead (issue #15; the same reasoning as 0033 for endpoints).
+--
+-- Why: the foreign key from `messages` to `applications` locked the application's row (FOR KEY SHARE) in every
+-- publishing transaction until it committed, so producers publishing to one application at once made
+-- MultiXacts of its row, as enqueue() did of its endpoint's (0033): each costs WAL and the MultiXact SLRUs, and
+-- every 400 million of them autovacuum must scan every table aggressively, the kept history included. One
+-- application taking most of the traffic is the usual case.
+--
+-- What the key gave, kept otherwise: publish_with_outcome creates the application if it is missing before it
+-- inserts the message, the operational events and the endpoint test take theirs from existing rows, and
+-- Herald never deletes an application's row (there is no such command or route). A DELETE or TRUNCATE of
+-- `applications` by hand is refused for every row by the triggers below (endpoints and API tokens keep their
+-- foreign keys to it: those rows are written rarely).
+
+SET LOCAL lock_timeout = '5s';
+SET LOCAL statement_timeout = '1min';
+
+-- Deliberate, for the reason above (squawk: ban-drop-constraint).
+-- squawk-ignore ban-drop-constraint
+ALTER TABLE messages DROP CONSTRAINT messages_application_id_fkey;
+
+CREATE FUNCTION applications_are_kept() RETURNS trigger
+LANGUAGE plpgsql
+AS $fn$
+BEGIN
+    RAISE EXCEPTION USING ERRCODE = '55000',
+        MESSAGE = 'application rows are not deleted: messages, endpoints and their audit trail refer to them',
+        HINT = 'An application stays; delete its endpoints (herald endpoints delete ID) to stop its deliveries. Nothing was deleted.';
+END
+$fn$;
+
+CREATE TRIGGER applications_kept_on_delete BEFORE DELETE ON applications
+    FOR EACH ROW EXECUTE FUNCTION applications_are_kept();
+CREATE TRIGGER applications_kept_on_truncate BEFORE TRUNCATE ON applications
+    FOR EACH STATEMENT EXECUTE FUNCTION applications_are_kept();
 
 """####
         ),
