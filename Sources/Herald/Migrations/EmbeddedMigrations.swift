@@ -4579,7 +4579,11 @@ CREATE TRIGGER endpoints_kept_on_truncate BEFORE TRUNCATE ON endpoints
 -- publishing transaction until it committed, so producers publishing to one application at once made
 -- MultiXacts of its row, as enqueue() did of its endpoint's (0033): each costs WAL and the MultiXact SLRUs, and
 -- every 400 million of them autovacuum must scan every table aggressively, the kept history included. One
--- application taking most of the traffic is the usual case.
+-- application taking most of the traffic is the usual case. Measured (eight pgbench connections calling
+-- publish() to one application of ten endpoints, 8 s each, no worker, three interleaved pairs, 0033 in both):
+-- 22,391 / 24,807 / 24,661 MultiXacts with the key, about one per publish, and none without; 2,802 / 3,102 /
+-- 3,083 publishes/s against 3,064 / 3,217 / 3,211, at 0.649 / 0.593 / 0.599 ms of machine CPU each against
+-- 0.605 / 0.573 / 0.581.
 --
 -- What the key gave, kept otherwise: publish_with_outcome creates the application if it is missing before it
 -- inserts the message, the operational events and the endpoint test take theirs from existing rows, and
