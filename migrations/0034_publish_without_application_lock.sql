@@ -13,9 +13,9 @@
 --
 -- What the key gave, kept otherwise: publish_with_outcome creates the application if it is missing before it
 -- inserts the message, the operational events and the endpoint test take theirs from existing rows, and
--- Herald never deletes an application's row (there is no such command or route). A DELETE or TRUNCATE of
--- `applications` by hand is refused for every row by the triggers below (endpoints and API tokens keep their
--- foreign keys to it: those rows are written rarely).
+-- Herald never deletes an application's row (there is no such command or route). A DELETE of `applications`
+-- by hand, or a TRUNCATE … CASCADE, is refused for every row by the triggers below (a plain TRUNCATE was and is
+-- refused by the foreign keys endpoints and API tokens keep to it: those rows are written rarely).
 
 SET LOCAL lock_timeout = '5s';
 SET LOCAL statement_timeout = '1min';
@@ -30,7 +30,7 @@ AS $fn$
 BEGIN
     RAISE EXCEPTION USING ERRCODE = '55000',
         MESSAGE = 'application rows are not deleted: messages, endpoints and their audit trail refer to them',
-        HINT = 'An application stays; delete its endpoints (herald endpoints delete ID) to stop its deliveries. Nothing was deleted.';
+        HINT = 'An application stays; to stop its deliveries delete its endpoints (herald endpoints list --app APP, then herald endpoints delete ID). Nothing was deleted.';
 END
 $fn$;
 
