@@ -385,21 +385,12 @@ def steady_latency(rate, seconds=10):
             "round_trips_per_delivery": round(trips / done, 3)}
 
 
-def steady_enqueue_only(seconds=10):
-    """The producers alone (no worker): how many enqueue() transactions/s the machine takes at all, and
-    the machine's CPU for each; the ceiling of enqueue + deliver on this machine."""
-    steady_endpoints()
-    busy0 = machine_busy()
-    out = sh("pgbench", "-n", "-c", str(PRODUCERS), "-j", "2", "-T", str(seconds), "-f", producer_script(), URL)
-    tps = float(re.search(r"tps = ([\d.]+)", out).group(1))
-    return {"enqueued_per_s": round(tps, 1), "machine_cpu_ms_per_enqueue": round(1000 * (machine_busy() - busy0) / (tps * seconds), 3)}
-
-
-def steady_enqueue_parts(seconds=8):
-    """What one producer transaction costs the machine, in three steps of what enqueue() does: a commit of
-    the smallest write (one row, no index: PostgreSQL's and pgbench's floor per transaction), the row
-    enqueue() writes inserted bare (its indexes and wake-up trigger), and enqueue() itself
-    (its checks and the endpoint lookup on top). PRODUCERS connections flat out, no worker running."""
+def steady_enqueue_parts(seconds=10):
+    """The producers alone (no worker), PRODUCERS connections flat out, in three steps of what enqueue()
+    does: a commit of the smallest write (one row, no index: PostgreSQL's and pgbench's floor per
+    transaction), the row enqueue() writes inserted bare (its indexes and wake-up trigger), and enqueue()
+    itself (its checks and the endpoint lookup on top). enqueue()'s own figures are the ceiling of enqueue +
+    deliver on this machine. Per step: transactions/s and the machine's CPU for each."""
     steady_endpoints()
     psql("DROP TABLE IF EXISTS public.herald_bench_floor; CREATE TABLE public.herald_bench_floor (x integer)")
     scripts = {"commit": "INSERT INTO public.herald_bench_floor VALUES (1);\n",
@@ -493,10 +484,10 @@ def steady_scenarios():
         print("steady latency", row, flush=True)
     low = median_of([steady_latency(20) for _ in range(RUNS)])
     print("steady low", low, flush=True)
-    alone = median_of([steady_enqueue_only() for _ in range(RUNS)])
-    print("steady enqueue only", alone, flush=True)
     parts = median_of([steady_enqueue_parts() for _ in range(RUNS)])
     print("steady enqueue parts", parts, flush=True)
+    # The producers alone are the parts' last step: one measurement, one figure in the report.
+    alone = {"enqueued_per_s": parts["enqueue_per_s"], "machine_cpu_ms_per_enqueue": parts["enqueue_cpu_ms"]}
     return {"max": best, "max_runs": runs, "points": points, "low": low, "enqueue_only": alone, "enqueue_parts": parts}
 
 
